@@ -1,0 +1,71 @@
+import { z } from "zod";
+import { buildEnvelopeSchema, imageVersionNameSchema } from "./common.js";
+import { queueNames, type QueueName } from "../config/queues.js";
+
+export * from "./common.js";
+
+const armIdSchema = z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/.+/i, "an ARM id");
+
+/** Queue `build-requests`: a build of one catalog image was asked for. Consumed by startBuild. */
+export const buildRequestedSchema = buildEnvelopeSchema.extend({
+  kind: z.literal("BuildRequested"),
+  /** Times this request already waited because another build of the image was in flight. */
+  attempt: z.number().int().min(0).max(1000).default(0),
+  /** Build even when the nightly check would find nothing changed. */
+  force: z.boolean().default(false),
+});
+export type BuildRequested = z.infer<typeof buildRequestedSchema>;
+
+/** What a build knows once its Image Builder template exists; carried by every later message. */
+const buildInFlightSchema = buildEnvelopeSchema.extend({
+  /** The gallery image version this build will publish. */
+  version: imageVersionNameSchema,
+  /** Hash of the catalog entry the template was rendered from. */
+  catalogHash: z.string().regex(/^[0-9a-f]{16,64}$/),
+  /** Image Builder template name. */
+  templateName: z.string().min(1),
+  /** Resource group of the template and the staging image. */
+  templateResourceGroup: z.string().min(1),
+  /** Full id of the staging managed image the run distributes to. */
+  stagingImageId: armIdSchema,
+  /** When the Image Builder run was started (ISO 8601). */
+  runStartedAt: z.iso.datetime(),
+});
+
+/** Queue `build-watch`: an Image Builder run is in flight. Consumed by watchBuild, which reschedules it. */
+export const buildWatchSchema = buildInFlightSchema.extend({
+  kind: z.literal("BuildWatch"),
+  /** How many checks came before this one; part of the next message's id so a duplicate send is dropped. */
+  checkCount: z.number().int().min(0),
+  /** Delay before the check after this one, in seconds (doubles up to a maximum). */
+  nextDelayInSeconds: z.number().int().positive(),
+  /** The run is failed as timed out when still running after this instant (build timeout plus a margin). */
+  deadlineAt: z.iso.datetime(),
+});
+export type BuildWatch = z.infer<typeof buildWatchSchema>;
+
+/** Queue `version-publish`: the run succeeded; publish its output. Consumed by publishVersion. */
+export const publishVersionSchema = buildInFlightSchema.extend({
+  kind: z.literal("PublishVersion"),
+  /** The run output's artifact: the staging managed image. */
+  runOutputArtifactId: armIdSchema,
+  /** Exact version of the source image the run used, when Image Builder reported it. */
+  baseImageVersion: z.string().min(1).optional(),
+  /** When the run ended (ISO 8601). */
+  runEndedAt: z.iso.datetime(),
+});
+export type PublishVersion = z.infer<typeof publishVersionSchema>;
+
+/** Each queue and the one message schema it carries. */
+export const queueMessageSchemas = {
+  [queueNames.buildRequests]: buildRequestedSchema,
+  [queueNames.buildWatch]: buildWatchSchema,
+  [queueNames.versionPublish]: publishVersionSchema,
+} as const satisfies Record<QueueName, z.ZodType>;
+
+/** Message ids are deterministic so Service Bus duplicate detection turns a repeated send into a no-op. */
+export const messageIds = {
+  buildRequested: (m: Pick<BuildRequested, "buildId" | "attempt">) => `${m.buildId}:request:${m.attempt}`,
+  buildWatch: (m: Pick<BuildWatch, "buildId" | "checkCount">) => `${m.buildId}:watch:${m.checkCount}`,
+  publishVersion: (m: Pick<PublishVersion, "buildId">) => `${m.buildId}:publish`,
+};
