@@ -5,7 +5,14 @@ import { managedByValue, tagNames } from "../../../shared/domain/names.js";
 import { renderGalleryImage, renderGalleryImageVersion } from "../../../shared/domain/imageVersion.js";
 import { MissingIdentityError, renderImageTemplate } from "../../../shared/domain/template.js";
 import type { ImageTemplateBuild } from "../../../shared/domain/template.js";
-import { aCatalogImage, aWindowsCatalogImage, identityId, subscriptionId } from "../../factories.js";
+import { catalogImageSchema } from "../../../shared/catalog/schema.js";
+import {
+  aCatalogImage,
+  aCatalogImageInput,
+  aWindowsCatalogImage,
+  identityId,
+  subscriptionId,
+} from "../../factories.js";
 import {
   allowedGalleryImagePaths,
   allowedGalleryImageVersionPaths,
@@ -179,12 +186,11 @@ describe("renderImageTemplate", () => {
 
   it("renders a gallery image version source", () => {
     const imageVersionId = `/subscriptions/${subscriptionId}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/base/versions/latest`;
-    const template = renderImageTemplate(
-      aCatalogImage({
-        source: { type: "SharedImageVersion", imageVersionId, publisher: undefined, offer: undefined, sku: undefined },
-      }),
-      build,
-    );
+    const image = catalogImageSchema.parse({
+      ...aCatalogImageInput(),
+      source: { type: "SharedImageVersion", imageVersionId },
+    });
+    const template = renderImageTemplate(image, build);
     expect(template.source).toEqual({ type: "SharedImageVersion", imageVersionId });
   });
 });
