@@ -92,6 +92,9 @@ export function parseCatalog(yamlText: string, sourceName = "images.yaml"): Pars
       for (const k of issue.keys) add([...issue.path, k], "unknown field (check its spelling against the schema)");
     } else add(issue.path, issue.message);
   }
+  // In file order, so the report reads top to bottom; errors without a position last.
+  const order = (e: CatalogError) => (e.line ?? Number.MAX_SAFE_INTEGER) * 10_000 + (e.column ?? 0);
+  errors.sort((a, b) => order(a) - order(b));
   return { ok: false, errors };
 }
 

@@ -32,17 +32,20 @@ const definitionName = z
   );
 
 /** A region in ARM's programmatic form; display names such as `West Europe` are rejected with a hint. */
-export const regionNameSchema = z.string().superRefine((value, ctx) => {
-  if (regionNamePattern.test(value)) return;
-  const hint = value.toLowerCase().replace(/[^a-z0-9]/g, "");
-  ctx.addIssue({
-    code: "custom",
-    message:
-      hint !== "" && regionNamePattern.test(hint)
-        ? `"${value}" is not a region name: use the programmatic form "${hint}"`
-        : `"${value}" is not a region name: use lowercase letters and digits such as "westeurope" or "eastus2"`,
-  });
-});
+export const regionNameSchema = z
+  .string()
+  .superRefine((value, ctx) => {
+    if (regionNamePattern.test(value)) return;
+    const hint = value.toLowerCase().replace(/[^a-z0-9]/g, "");
+    ctx.addIssue({
+      code: "custom",
+      message:
+        hint !== "" && regionNamePattern.test(hint)
+          ? `"${value}" is not a region name: use the programmatic form "${hint}"`
+          : `"${value}" is not a region name: use lowercase letters and digits such as "westeurope" or "eastus2"`,
+    });
+  })
+  .meta({ pattern: regionNamePattern.source, description: "Azure region, programmatic form: westeurope, eastus2" });
 
 const armId = (description: string, pattern: RegExp) =>
   z.string().regex(pattern, `must be the resource id of ${description}`);
@@ -273,14 +276,20 @@ export const catalogVersioningSchema = z.discriminatedUnion("scheme", [
 ]);
 
 /** NCRONTAB expression (six fields with seconds, or five). */
-export const ncrontabSchema = z.string().superRefine((value, ctx) => {
-  try {
-    parseNcrontab(value);
-  } catch (error) {
-    if (!(error instanceof NcrontabError)) throw error;
-    ctx.addIssue({ code: "custom", message: error.message });
-  }
-});
+export const ncrontabSchema = z
+  .string()
+  .superRefine((value, ctx) => {
+    try {
+      parseNcrontab(value);
+    } catch (error) {
+      if (!(error instanceof NcrontabError)) throw error;
+      ctx.addIssue({ code: "custom", message: error.message });
+    }
+  })
+  .meta({
+    description: "NCRONTAB in UTC: {second} {minute} {hour} {day} {month} {day-of-week}, or 5 fields without seconds",
+    examples: ["0 30 2 * * *", "0 0 4 * * WED"],
+  });
 
 /** When the pipeline builds the image on its own. */
 export const catalogScheduleSchema = z.strictObject({
@@ -387,17 +396,22 @@ function checkImage(image: LooseImage, ctx: z.RefinementCtx): void {
 export const catalogImageSchema = z
   .strictObject({
     /** Catalog image name: used in webhooks and as the default image definition name. */
-    name: definitionName,
-    gallery: catalogGallerySchema,
-    definition: catalogDefinitionSchema,
-    source: catalogSourceSchema,
-    customize: z.array(catalogCustomizerSchema).default([]),
-    validate: catalogValidateSchema.optional(),
-    build: catalogBuildSchema,
-    distribution: catalogDistributionSchema,
-    versioning: catalogVersioningSchema.prefault({ scheme: "date" }),
-    schedule: catalogScheduleSchema.optional(),
-    retention: catalogRetentionSchema.prefault({}),
+    name: definitionName.meta({ description: "Catalog image name (webhooks; default image definition name)" }),
+    gallery: catalogGallerySchema.meta({ description: "Azure Compute Gallery holding the image definition" }),
+    definition: catalogDefinitionSchema.meta({ description: "Gallery image definition (GalleryImage)" }),
+    source: catalogSourceSchema.meta({ description: "Image the build starts from (Image Builder source)" }),
+    customize: z
+      .array(catalogCustomizerSchema)
+      .default([])
+      .meta({ description: "Image Builder customizers, in order; Shell on Linux, PowerShell/Windows* on Windows" }),
+    validate: catalogValidateSchema.optional().meta({ description: "In-VM validation of the built image" }),
+    build: catalogBuildSchema.meta({ description: "How Image Builder runs the build" }),
+    distribution: catalogDistributionSchema.meta({ description: "Replication of each published version" }),
+    versioning: catalogVersioningSchema
+      .prefault({ scheme: "date" })
+      .meta({ description: "semver: major.minor.<next patch>; date: YYYY.MMDD.N (UTC). Default: date" }),
+    schedule: catalogScheduleSchema.optional().meta({ description: "Scheduled builds" }),
+    retention: catalogRetentionSchema.prefault({}).meta({ description: "Pruning of old versions" }),
   })
   .superRefine((image, ctx) => checkImage(image as LooseImage, ctx), { when: () => true })
   .transform((image) => ({ ...image, definition: { ...image.definition, name: image.definition.name ?? image.name } }));
