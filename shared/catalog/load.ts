@@ -62,7 +62,7 @@ function positionOf(doc: Document, lineCounter: LineCounter, path: readonly Prop
  */
 export function parseCatalog(yamlText: string, sourceName = "images.yaml"): ParseCatalogResult {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(yamlText, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const doc = parseDocument(yamlText, { lineCounter, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,

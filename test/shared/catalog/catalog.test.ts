@@ -238,6 +238,32 @@ describe("catalog validation", () => {
     );
   });
 
+  it("accepts YAML anchors and merge keys for settings shared between images", () => {
+    const first = fixture("minimal.yaml").replace(
+      "build: { location: westeurope }",
+      "build: &build { location: westeurope, vmSize: Standard_D2s_v5 }",
+    );
+    const second = [
+      "  - name: ubuntu-2204",
+      "    gallery: { resourceGroup: rg-golden-images, name: acg_golden }",
+      "    definition: { publisher: contoso, offer: ubuntu-server, sku: 22_04-lts-gen2, osType: Linux }",
+      "    source: { type: PlatformImage, publisher: Canonical, offer: 0001-com-ubuntu-server-jammy, sku: 22_04-lts-gen2 }",
+      "    build: { <<: *build, osDiskSizeGB: 64 }",
+      "    distribution: { targetRegions: [{ name: westeurope }] }",
+    ].join("\n");
+    const result = parseCatalog(`${first}${second}\n`);
+    expect(result.ok && result.catalog.images[1]?.build).toMatchObject({
+      location: "westeurope",
+      vmSize: "Standard_D2s_v5",
+      osDiskSizeGB: 64,
+    });
+  });
+
+  it("rejects duplicate keys", () => {
+    const result = parseCatalog(fixture("minimal.yaml").replace("images:", "images: []\nimages:"));
+    expect(result.ok).toBe(false);
+  });
+
   it("reports YAML syntax errors with line and column", () => {
     const result = parseCatalog("images:\n  - name: a\n    gallery: [unclosed\n", "broken.yaml");
     expect(result.ok).toBe(false);
