@@ -1,20 +1,25 @@
-/** Parsed command line: positional arguments and `--flag` / `--flag value` options. */
-export interface CliArgs {
-  positionals: string[];
-  flags: Record<string, string | true>;
-}
-
-/** Where a command writes. */
+/** Where a command writes and what it may read from its environment (injected so tests need no child process). */
 export interface CliIo {
-  out(line: string): void;
-  error(line: string): void;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
 }
 
-/** One subcommand of `image-pipeline`. */
+/**
+ * One subcommand. Each lives in its own file under `cli/commands/` and exports `command`; the dispatcher finds it
+ * by file name, so adding a subcommand is adding one file.
+ */
 export interface CliCommand {
+  /** Must equal the file name without extension. */
   name: string;
+  /** One line for `image-pipeline help`. */
   summary: string;
+  /** Usage line(s), without the program name. */
   usage: string;
-  /** Runs the command; resolves to the process exit code. */
-  run(args: CliArgs, io: CliIo): Promise<number>;
+  /** Returns the exit code: 0 success, 1 failure the command reports, 2 usage or unreadable input. */
+  run(args: readonly string[], io: CliIo): Promise<number>;
 }
+
+/** Exit codes shared by commands. */
+export const exitCodes = { ok: 0, failed: 1, usage: 2 } as const;

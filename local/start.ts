@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { settingNames } from "../shared/config/settings.js";
 import { createHash } from "node:crypto";
 import { startLocalStack } from "./stack.js";
-import { configureFastSimulation } from "./simulation.js";
+import { configureSimulation, demoSimulation } from "./armAdmin.js";
 import { localAzure } from "./settings.js";
 
 const stateDir = process.env.LOCAL_STATE_DIR ?? ".local";
@@ -62,7 +62,7 @@ async function main() {
     },
     logger: quiet,
   });
-  await configureFastSimulation(stack.arm);
+  await configureSimulation(stack.arm, demoSimulation);
   // The CLI (`npx image-pipeline status`, `dlq list`, ...) talks to this stack through these settings.
   const cliSettings = Object.fromEntries(settingNames.flatMap((n) => (stack.env[n] ? [[n, stack.env[n]]] : [])));
   writeFileSync(join(stateDir, "settings.json"), JSON.stringify(cliSettings, null, 2));

@@ -2,20 +2,23 @@ import { loadQueueConfig } from "../../shared/config/queues.js";
 import { openDeadLetterQueue } from "../../shared/adapters/deadLetters.js";
 import { cliSettings } from "../settings.js";
 import type { CliCommand } from "../command.js";
+import { lines, parse } from "../args.js";
 
 /** `dlq list <queue>` and `dlq replay <queue> [--all | sequence numbers…]`: inspect and resubmit dead-lettered messages. */
-export const dlqCommand: CliCommand = {
+export const command: CliCommand = {
   name: "dlq",
   summary: "list or replay a queue's dead-lettered messages",
   usage: "dlq list <queue> | dlq replay <queue> [--all | <sequenceNumber>…]",
-  async run(args, io) {
+  async run(argv, rawIo) {
+    const io = lines(rawIo);
+    const args = parse(argv, { all: { type: "boolean" } });
     const [action, queue, ...rest] = args.positionals;
     const queues = loadQueueConfig().queues.map((q) => q.name);
     if ((action !== "list" && action !== "replay") || !queue || !queues.includes(queue)) {
       io.error(`usage: image-pipeline ${this.usage}\nqueues: ${queues.join(", ")}`);
       return 2;
     }
-    const dlq = await openDeadLetterQueue(cliSettings(), queue);
+    const dlq = await openDeadLetterQueue(cliSettings(rawIo.env), queue);
     try {
       if (action === "list") {
         const messages = await dlq.list();

@@ -3,14 +3,17 @@ import { createLogger } from "../../shared/observability/logger.js";
 import { pruneVersions } from "../../shared/usecases/pruneVersions.js";
 import { cliSettings } from "../settings.js";
 import type { CliCommand } from "../command.js";
+import { lines, parse } from "../args.js";
 
-/** `prune [--dry-run]`: applies (or only shows) every image's retention plan, with a reason per version. */
-export const pruneCommand: CliCommand = {
+/** `prune [--dry-run]`: applies (or only shows) every image"s retention plan, with a reason per version. */
+export const command: CliCommand = {
   name: "prune",
   summary: "apply the retention plans (--dry-run shows them only)",
   usage: "prune [--dry-run]",
-  async run(args, io) {
-    const pipeline = createPipeline(cliSettings());
+  async run(argv, rawIo) {
+    const io = lines(rawIo);
+    const args = parse(argv, { "dry-run": { type: "boolean" } });
+    const pipeline = createPipeline(cliSettings(rawIo.env));
     try {
       const dryRun = args.flags["dry-run"] === true;
       const results = await pruneVersions(pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })), { dryRun });

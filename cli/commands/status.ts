@@ -3,14 +3,17 @@ import { createLogger } from "../../shared/observability/logger.js";
 import { getBuildStatus, getImageStatus } from "../../shared/usecases/status.js";
 import { cliSettings } from "../settings.js";
 import type { CliCommand } from "../command.js";
+import { lines, parse } from "../args.js";
 
-/** `status [buildId]`: one build's stage, or every image's versions and builds in flight. */
-export const statusCommand: CliCommand = {
+/** `status [buildId]`: one build"s stage, or every image"s versions and builds in flight. */
+export const command: CliCommand = {
   name: "status",
   summary: "show a build, or every image's versions and builds in flight",
   usage: "status [buildId]",
-  async run(args, io) {
-    const pipeline = createPipeline(cliSettings());
+  async run(argv, rawIo) {
+    const io = lines(rawIo);
+    const args = parse(argv, {});
+    const pipeline = createPipeline(cliSettings(rawIo.env));
     const deps = pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error }));
     try {
       const buildId = args.positionals[0];

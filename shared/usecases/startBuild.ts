@@ -107,6 +107,7 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
       [tagNames.version]: version,
       [tagNames.stagingImageId]: stagingImageId,
       [tagNames.requestedBy]: request.requestedBy,
+      [tagNames.createdAt]: clock.now().toISOString(),
     };
     log.info("creating image template", { ...fields, version, templateName });
     try {
@@ -183,6 +184,7 @@ async function resume(
     runStartedAt: (template.lastRunStatus?.startTime ?? now).toISOString(),
     checkCount: 0,
     nextDelayInSeconds: delay,
+    timedOut: false,
     // The run's own timeout plus a margin for queueing and distribution.
     deadlineAt: new Date(now.getTime() + (image.build.buildTimeoutInMinutes + 30) * 60_000).toISOString(),
   };

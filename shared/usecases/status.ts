@@ -1,7 +1,7 @@
 import type { CatalogImage } from "../catalog/schema.js";
 import { managedByValue, tagNames } from "../domain/names.js";
 import { compareVersions } from "../domain/versions.js";
-import type { RegionalReplication, TemplateSummary, VersionSummary } from "../ports.js";
+import type { RegionalReplication, TemplateSummary, VersionDetails, VersionSummary } from "../ports.js";
 import { definitionRefOf, type PipelineDeps } from "./context.js";
 import { readFailures, type RecordedFailure } from "./failure.js";
 
@@ -89,7 +89,7 @@ export async function getBuildStatus(deps: PipelineDeps, buildId: string): Promi
         stage: state === "promoted" ? "promoted" : state === "failed" ? "failed" : "replicating",
         version: version.name,
         commit: version.tags[tagNames.commit],
-        regions: "replication" in version ? version.replication?.summary : undefined,
+        regions: (version as VersionDetails).replication?.summary,
         endOfLifeDate: version.endOfLifeDate?.toISOString(),
         failure,
       };
