@@ -310,6 +310,11 @@ export function patchTemplate(ctx: Ctx, p: Params): Reply {
   const t = getTemplate(ctx, p);
   if (body["tags"] !== undefined) t.tags = tagsOf(body["tags"]);
   if (body["identity"] !== undefined) t.identity = asObject(body["identity"]);
+  const distribute = asObject(body["properties"])["distribute"];
+  if (distribute !== undefined) {
+    validateDistribute(distribute);
+    t.properties["distribute"] = distribute;
+  }
   const vmProfile = asObject(asObject(body["properties"])["vmProfile"]);
   if (Object.keys(vmProfile).length > 0) {
     t.properties["vmProfile"] = { ...asObject(t.properties["vmProfile"]), ...vmProfile };
