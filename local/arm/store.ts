@@ -128,6 +128,8 @@ export class Store {
   private saveTimer: NodeJS.Timeout | undefined;
   private saving: Promise<void> | undefined;
   private dirty = false;
+  /** Serialising 10,000 versions takes tens of milliseconds: big states save less often, keeping saves under ~20%. */
+  private lastSaveDurationInMs = 0;
 
   constructor(
     readonly stateDir: string,
@@ -275,10 +277,13 @@ export class Store {
   changed(): void {
     this.dirty = true;
     if (this.saveTimer || this.saving) return;
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      void this.save();
-    }, this.saveDelayInMs);
+    this.saveTimer = setTimeout(
+      () => {
+        this.saveTimer = undefined;
+        void this.save();
+      },
+      Math.max(this.saveDelayInMs, this.lastSaveDurationInMs * 4),
+    );
   }
 
   private snapshot(): string {
@@ -301,8 +306,10 @@ export class Store {
     this.dirty = false;
     const tmp = `${this.file}.${process.pid}.tmp`;
     this.saving = (async () => {
+      const startedMs = Date.now();
       await writeFile(tmp, this.snapshot());
       await rename(tmp, this.file);
+      this.lastSaveDurationInMs = Date.now() - startedMs;
     })();
     try {
       await this.saving;
