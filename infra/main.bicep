@@ -83,9 +83,7 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
 }
 
 resource imageBuilderRg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
-  name: !empty(imageBuilderResourceGroupName)
-    ? imageBuilderResourceGroupName
-    : '${abbrs.resourcesResourceGroups}${environmentName}-imagebuilder'
+  name: !empty(imageBuilderResourceGroupName) ? imageBuilderResourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}-imagebuilder'
   location: location
   tags: tags
 }

@@ -145,7 +145,7 @@ module appSendsMessages '../core/security/role-assignment.bicep' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
     scopeKind: 'serviceBusNamespace'
     scopeName: serviceBusNamespaceName
-    description: 'Functions send to the pipeline queues.'
+    assignmentDescription: 'Functions send to the pipeline queues.'
   }
 }
 
@@ -157,7 +157,7 @@ module appReceivesMessages '../core/security/role-assignment.bicep' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
     scopeKind: 'serviceBusNamespace'
     scopeName: serviceBusNamespaceName
-    description: 'Service Bus triggers receive from the pipeline queues.'
+    assignmentDescription: 'Service Bus triggers receive from the pipeline queues.'
   }
 }
 
@@ -171,7 +171,7 @@ module appOwnsHostStorage '../core/security/role-assignment.bicep' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataOwner)
     scopeKind: 'storageAccount'
     scopeName: storageAccountName
-    description: 'Functions host storage and deployment package.'
+    assignmentDescription: 'Functions host storage and deployment package.'
   }
 }
 
@@ -183,7 +183,7 @@ module appReadsSecrets '../core/security/role-assignment.bicep' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.keyVaultSecretsUser)
     scopeKind: 'keyVault'
     scopeName: keyVaultName
-    description: 'Key Vault references in app settings (webhook secret).'
+    assignmentDescription: 'Key Vault references in app settings (webhook secret).'
   }
 }
 
@@ -195,7 +195,7 @@ module appPublishesTelemetry '../core/security/role-assignment.bicep' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.monitoringMetricsPublisher)
     scopeKind: 'applicationInsights'
     scopeName: applicationInsightsName
-    description: 'Telemetry with Entra ID auth (local auth is disabled).'
+    assignmentDescription: 'Telemetry with Entra ID auth (local auth is disabled).'
   }
 }
 
@@ -207,7 +207,7 @@ module appOperatesGallery '../core/security/role-assignment.bicep' = {
     roleDefinitionId: galleryOperatorRole.id
     scopeKind: 'gallery'
     scopeName: galleryName
-    description: 'Publish, promote and prune image versions.'
+    assignmentDescription: 'Publish, promote and prune image versions.'
   }
 }
 
@@ -218,7 +218,7 @@ module appOperatesImageBuilder '../core/security/role-assignment.bicep' = {
     principalId: appIdentity.properties.principalId
     roleDefinitionId: imageBuilderOperatorRole.id
     scopeKind: 'resourceGroup'
-    description: 'Create, run and delete Image Builder templates; clean up staging images.'
+    assignmentDescription: 'Create, run and delete Image Builder templates; clean up staging images.'
   }
 }
 
@@ -231,7 +231,7 @@ module appAssignsBuilderIdentity '../core/security/role-assignment.bicep' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.managedIdentityOperator)
     scopeKind: 'userAssignedIdentity'
     scopeName: builderIdentityName
-    description: 'Assign the Image Builder identity to templates.'
+    assignmentDescription: 'Assign the Image Builder identity to templates.'
   }
 }
 
@@ -244,7 +244,7 @@ module builderWritesGalleryVersions '../core/security/role-assignment.bicep' = {
     principalId: builderIdentity.properties.principalId
     roleDefinitionId: imageCreationRole.id
     scopeKind: 'resourceGroup'
-    description: 'Image Builder distributes builds as gallery image versions.'
+    assignmentDescription: 'Image Builder distributes builds as gallery image versions.'
   }
 }
 
@@ -255,7 +255,7 @@ module builderWritesStagingImages '../core/security/role-assignment.bicep' = {
     principalId: builderIdentity.properties.principalId
     roleDefinitionId: imageCreationRole.id
     scopeKind: 'resourceGroup'
-    description: 'Image Builder writes staging managed images.'
+    assignmentDescription: 'Image Builder writes staging managed images.'
   }
 }
 
@@ -271,7 +271,7 @@ module galleryReaderAssignments '../core/security/role-assignment.bicep' = [
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.reader)
       scopeKind: 'gallery'
       scopeName: galleryName
-      description: 'Gallery shared by RBAC.'
+      assignmentDescription: 'Gallery shared by RBAC.'
     }
   }
 ]

@@ -441,3 +441,39 @@ export function checkOutputs(mainText: string, required: readonly string[]): str
     ...required.filter((r) => !outputs.includes(r)).map((r) => `main.bicep has no output ${r}`),
   ];
 }
+
+// --- Bicep hygiene ------------------------------------------------------------------------------------------------
+
+/** Names a parameter or variable must not take: they would hide the decorator of the same name in that file. */
+const decoratorNames = [
+  "description",
+  "secure",
+  "allowed",
+  "minValue",
+  "maxValue",
+  "minLength",
+  "maxLength",
+  "metadata",
+];
+
+/**
+ * What a compiler would catch and this reader can: symbols that hide decorators, and resource types or api-versions
+ * nobody checked against the resource reference.
+ */
+export function checkBicepHygiene(files: SourceFiles, verifiedApiVersions: Readonly<Record<string, string>>): string[] {
+  const problems: string[] = [];
+  for (const [path, file] of bicepFiles(files)) {
+    for (const name of [...file.params.map((p) => p.name), ...file.vars.keys()]) {
+      if (decoratorNames.includes(name)) problems.push(`${path}: '${name}' hides the @${name} decorator; rename it`);
+    }
+    for (const resource of file.resources) {
+      const verified = verifiedApiVersions[resource.target];
+      if (verified === undefined)
+        problems.push(`${path}: resource type ${resource.target} has no verified api-version`);
+      else if (resource.apiVersion !== verified) {
+        problems.push(`${path}: ${resource.target}@${resource.apiVersion ?? "?"} is not the verified ${verified}`);
+      }
+    }
+  }
+  return problems;
+}

@@ -9,6 +9,7 @@ import { parseBicep, valueAt } from "./bicep.js";
 import {
   appSettingEntries,
   checkAppSettings,
+  checkBicepHygiene,
   checkModules,
   checkOutputs,
   checkParameters,
@@ -51,6 +52,31 @@ const verifiedBuiltInRoles: Record<string, string> = {
   "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
   "f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
   "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+};
+
+/**
+ * The api-version of each resource type, checked against the Azure resource reference (learn.microsoft.com/azure/
+ * templates) and the REST specs (Azure/azure-rest-api-specs). Add a type here only after checking its properties.
+ */
+const verifiedApiVersions: Record<string, string> = {
+  "Microsoft.Resources/resourceGroups": "2024-03-01",
+  "Microsoft.ManagedIdentity/userAssignedIdentities": "2023-01-31",
+  "Microsoft.OperationalInsights/workspaces": "2023-09-01",
+  "Microsoft.Insights/components": "2020-02-02",
+  "Microsoft.Storage/storageAccounts": "2023-05-01",
+  "Microsoft.Storage/storageAccounts/blobServices": "2023-05-01",
+  "Microsoft.Storage/storageAccounts/blobServices/containers": "2023-05-01",
+  "Microsoft.ServiceBus/namespaces": "2024-01-01",
+  "Microsoft.ServiceBus/namespaces/queues": "2024-01-01",
+  "Microsoft.KeyVault/vaults": "2023-07-01",
+  "Microsoft.KeyVault/vaults/secrets": "2023-07-01",
+  "Microsoft.Compute/galleries": "2024-03-03",
+  "Microsoft.Web/serverfarms": "2024-04-01",
+  "Microsoft.Web/sites": "2024-04-01",
+  "Microsoft.Web/sites/config": "2024-04-01",
+  "Microsoft.Web/sites/basicPublishingCredentialsPolicies": "2024-04-01",
+  "Microsoft.Authorization/roleDefinitions": "2022-04-01",
+  "Microsoft.Authorization/roleAssignments": "2022-04-01",
 };
 
 /** Parameters of rbac.bicep that carry principals from outside the deployment, and the one role they may get. */
@@ -297,6 +323,14 @@ describe("infra/main.bicep", () => {
     expect(checkOutputs(file(mainPath, mutant), requiredOutputs)).toEqual([
       "output galleryName of main.bicep is not UPPER_SNAKE",
       "main.bicep has no output GALLERY_NAME",
+    ]);
+  });
+
+  it("uses verified api-versions and no symbol that hides a decorator, in every Bicep file", () => {
+    expect(checkBicepHygiene(realFiles, verifiedApiVersions)).toEqual([]);
+    const mutant = mutate("infra/core/compute/gallery.bicep", /galleryDescription/g, "description");
+    expect(checkBicepHygiene(mutant, verifiedApiVersions)).toEqual([
+      "infra/core/compute/gallery.bicep: 'description' hides the @description decorator; rename it",
     ]);
   });
 

@@ -5,7 +5,8 @@
 param name string
 param location string = resourceGroup().location
 param tags object = {}
-param description string = 'Golden VM images kept fresh by image-pipeline.'
+@description('Description of the gallery.')
+param galleryDescription string = 'Golden VM images kept fresh by image-pipeline.'
 
 @description('Set sharingProfile.permissions to Community. Every Azure subscription can then see the images once sharing is enabled with az sig share enable-community.')
 param communityGalleryEnabled bool = false
@@ -22,25 +23,23 @@ param communityGalleryEula string = ''
 @description('Community gallery: prefix of the public gallery name.')
 param communityGalleryPublicNamePrefix string = ''
 
-var communitySharing = communityGalleryEnabled
-  ? {
-      sharingProfile: {
-        permissions: 'Community'
-        communityGalleryInfo: {
-          publisherUri: communityGalleryPublisherUri
-          publisherContact: communityGalleryPublisherContact
-          eula: communityGalleryEula
-          publicNamePrefix: communityGalleryPublicNamePrefix
-        }
-      }
+var communitySharing = communityGalleryEnabled ? {
+  sharingProfile: {
+    permissions: 'Community'
+    communityGalleryInfo: {
+      publisherUri: communityGalleryPublisherUri
+      publisherContact: communityGalleryPublisherContact
+      eula: communityGalleryEula
+      publicNamePrefix: communityGalleryPublicNamePrefix
     }
-  : {}
+  }
+} : {}
 
 resource gallery 'Microsoft.Compute/galleries@2024-03-03' = {
   name: name
   location: location
   tags: tags
-  properties: union({ description: description }, communitySharing)
+  properties: union({ description: galleryDescription }, communitySharing)
 }
 
 output name string = gallery.name

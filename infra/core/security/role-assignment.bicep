@@ -26,8 +26,9 @@ param scopeKind string
 @description('Name of the resource the role is assigned on (ignored for resourceGroup).')
 param scopeName string = ''
 
+// Not named `description`: a parameter of that name would hide the @description decorator.
 @description('Why the principal holds this role (shown in the portal).')
-param description string = ''
+param assignmentDescription string = ''
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (scopeKind == 'storageAccount') {
   name: scopeName
@@ -57,7 +58,7 @@ var assignment = {
   principalId: principalId
   principalType: principalType
   roleDefinitionId: roleDefinitionId
-  description: description
+  description: assignmentDescription
 }
 
 resource onResourceGroup 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'resourceGroup') {
