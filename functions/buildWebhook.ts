@@ -24,7 +24,8 @@ export async function buildWebhook(request: HttpRequest, context: InvocationCont
   const { settings } = pipeline;
   const log = invocationLogger(context);
   const body = await readBody(request, settings.WEBHOOK_MAX_BODY_IN_BYTES);
-  if (!body) return errorResponse(413, "PayloadTooLarge", `the body exceeds ${settings.WEBHOOK_MAX_BODY_IN_BYTES} bytes`);
+  if (!body)
+    return errorResponse(413, "PayloadTooLarge", `the body exceeds ${settings.WEBHOOK_MAX_BODY_IN_BYTES} bytes`);
   const outcome = parseWebhook({
     headers: request.headers,
     query: request.query,
@@ -33,7 +34,11 @@ export async function buildWebhook(request: HttpRequest, context: InvocationCont
     maxBodyInBytes: settings.WEBHOOK_MAX_BODY_IN_BYTES,
   });
   if (outcome.kind === "error") {
-    log.warn("webhook refused", { status: outcome.error.status, code: outcome.error.code, target: outcome.error.target });
+    log.warn("webhook refused", {
+      status: outcome.error.status,
+      code: outcome.error.code,
+      target: outcome.error.target,
+    });
     return errorResponse(outcome.error.status, outcome.error.code, outcome.error.message, outcome.error.target);
   }
   if (outcome.kind === "ignored") return { status: 200, jsonBody: { ignored: outcome.reason } };

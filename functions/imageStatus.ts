@@ -11,10 +11,17 @@ export async function imageStatus(request: HttpRequest, context: InvocationConte
   const name = request.params.name;
   if (name) {
     const image = findImage(pipeline.catalog, name);
-    if (!image) return { status: 404, jsonBody: { error: { code: "UnknownImage", message: `image '${name}' is not in the catalog` } } };
+    if (!image)
+      return {
+        status: 404,
+        jsonBody: { error: { code: "UnknownImage", message: `image '${name}' is not in the catalog` } },
+      };
     return { status: 200, jsonBody: await getImageStatus(deps, image, { withReplication: true }) };
   }
-  const templates = await deps.imageBuilder.listTemplates(deps.settings.subscriptionId, deps.settings.imageBuilderResourceGroup);
+  const templates = await deps.imageBuilder.listTemplates(
+    deps.settings.subscriptionId,
+    deps.settings.imageBuilderResourceGroup,
+  );
   const images = [];
   for (const image of pipeline.catalog.images) {
     images.push(await getImageStatus(deps, image, { withReplication: false, templates }));

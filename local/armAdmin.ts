@@ -38,7 +38,14 @@ export const demoSimulation = {
   operationDurationInMs: 200,
   replication: { regionDurationInMs: 3000 },
   imageBuilder: {
-    phaseDurationsInMs: { Queued: 500, Building: 1500, Customizing: 2500, Optimizing: 500, Validating: 1000, Distributing: 1500 },
+    phaseDurationsInMs: {
+      Queued: 500,
+      Building: 1500,
+      Customizing: 2500,
+      Optimizing: 500,
+      Validating: 1000,
+      Distributing: 1500,
+    },
     cancelDurationInMs: 500,
   },
 };

@@ -21,15 +21,18 @@ export const command: CliCommand = {
     const pipeline = createPipeline(cliSettings(rawIo.env));
     try {
       const force = args.flags.force === true;
-      const message = await requestBuild(pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })), {
-        image,
-        commit: typeof args.flags.commit === "string" ? args.flags.commit.toLowerCase() : undefined,
-        ref: typeof args.flags.ref === "string" ? args.flags.ref : undefined,
-        reason: "manual",
-        requestedBy: `cli:${process.env.USER ?? "unknown"}`,
-        force,
-        nonce: force ? `force:${crypto.randomUUID()}` : undefined,
-      });
+      const message = await requestBuild(
+        pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
+        {
+          image,
+          commit: typeof args.flags.commit === "string" ? args.flags.commit.toLowerCase() : undefined,
+          ref: typeof args.flags.ref === "string" ? args.flags.ref : undefined,
+          reason: "manual",
+          requestedBy: `cli:${process.env.USER ?? "unknown"}`,
+          force,
+          nonce: force ? `force:${crypto.randomUUID()}` : undefined,
+        },
+      );
       io.out(JSON.stringify({ buildId: message.buildId, image: message.image, status: "queued" }, null, 2));
       return 0;
     } finally {

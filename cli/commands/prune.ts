@@ -16,7 +16,10 @@ export const command: CliCommand = {
     const pipeline = createPipeline(cliSettings(rawIo.env));
     try {
       const dryRun = args.flags["dry-run"] === true;
-      const results = await pruneVersions(pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })), { dryRun });
+      const results = await pruneVersions(
+        pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
+        { dryRun },
+      );
       for (const r of results) {
         io.out(`${r.image}${r.dryRun ? " (dry run)" : ""}`);
         for (const d of r.deleted) io.out(`  ${r.dryRun ? "would delete" : "deleted"} ${d.version}: ${d.reason}`);

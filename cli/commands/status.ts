@@ -30,9 +30,12 @@ export const command: CliCommand = {
         const s = await getImageStatus(deps, image, { withReplication: false });
         io.out(`${s.image}  (${s.gallery}/${s.definition})  latest: ${s.latest ?? "-"}`);
         for (const v of s.versions) {
-          io.out(`  ${v.name.padEnd(16)} ${v.state.padEnd(12)} eol ${v.endOfLifeDate?.slice(0, 10) ?? "-"}  ${v.targetRegions.join(", ")}`);
+          io.out(
+            `  ${v.name.padEnd(16)} ${v.state.padEnd(12)} eol ${v.endOfLifeDate?.slice(0, 10) ?? "-"}  ${v.targetRegions.join(", ")}`,
+          );
         }
-        for (const b of s.buildsInFlight) io.out(`  building ${b.version ?? "?"} (${b.buildId}): ${b.runState} ${b.runSubState ?? ""}`);
+        for (const b of s.buildsInFlight)
+          io.out(`  building ${b.version ?? "?"} (${b.buildId}): ${b.runState} ${b.runSubState ?? ""}`);
         for (const f of s.recentFailures) io.out(`  failed ${f.at} ${f.buildId}: ${f.reason}`);
       }
       return 0;

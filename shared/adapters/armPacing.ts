@@ -12,10 +12,13 @@ export class RequestPacer {
   constructor(
     private readonly perSecond: number,
     private readonly burst: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: { now(): number; sleep(ms: number): Promise<void> } = {
+      now: () => performance.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    },
   ) {
     this.tokens = burst;
-    this.last = this.now();
+    this.last = this.clock.now();
   }
 
   /** Resolves when a request may go; callers are served in order. */
@@ -27,14 +30,14 @@ export class RequestPacer {
 
   private async waitForToken(): Promise<void> {
     for (;;) {
-      const now = this.now();
+      const now = this.clock.now();
       this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
       this.last = now;
       if (this.tokens >= 1) {
         this.tokens -= 1;
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.ceil(((1 - this.tokens) / this.perSecond) * 1000)));
+      await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.perSecond) * 1000));
     }
   }
 }

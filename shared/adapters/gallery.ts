@@ -1,5 +1,11 @@
 import type { GalleryImageVersion as SdkVersion } from "@azure/arm-compute";
-import type { GalleryClient, ImageDefinitionRef, ManagedImageSummary, VersionDetails, VersionSummary } from "../ports.js";
+import type {
+  GalleryClient,
+  ImageDefinitionRef,
+  ManagedImageSummary,
+  VersionDetails,
+  VersionSummary,
+} from "../ports.js";
 import type { ArmClients } from "./armClients.js";
 import { armCall, armGet, isNotFound } from "./armErrors.js";
 import { parseArmId } from "../armIds.js";
@@ -53,7 +59,10 @@ export class ArmGalleryClient implements GalleryClient {
     return definition ? { tags: definition.tags ?? {} } : undefined;
   }
 
-  async createImageDefinition(ref: ImageDefinitionRef, definition: Parameters<GalleryClient["createImageDefinition"]>[1]) {
+  async createImageDefinition(
+    ref: ImageDefinitionRef,
+    definition: Parameters<GalleryClient["createImageDefinition"]>[1],
+  ) {
     const client = await this.clients.computeFor(ref.subscriptionId);
     await armCall(`create image definition ${ref.definition}`, () =>
       client.galleryImages.createOrUpdate(ref.resourceGroup, ref.gallery, ref.definition, definition),
@@ -78,7 +87,11 @@ export class ArmGalleryClient implements GalleryClient {
     const client = await this.clients.computeFor(ref.subscriptionId);
     const versions: VersionSummary[] = [];
     try {
-      for await (const v of client.galleryImageVersions.listByGalleryImage(ref.resourceGroup, ref.gallery, ref.definition)) {
+      for await (const v of client.galleryImageVersions.listByGalleryImage(
+        ref.resourceGroup,
+        ref.gallery,
+        ref.definition,
+      )) {
         versions.push(toSummary(v));
       }
     } catch (error) {
@@ -115,7 +128,13 @@ export class ArmGalleryClient implements GalleryClient {
   ) {
     const client = await this.clients.computeFor(ref.subscriptionId);
     await armCall(`update image version ${version}`, async () => {
-      const poller = client.galleryImageVersions.update(ref.resourceGroup, ref.gallery, ref.definition, version, update);
+      const poller = client.galleryImageVersions.update(
+        ref.resourceGroup,
+        ref.gallery,
+        ref.definition,
+        version,
+        update,
+      );
       if (options.wait) await poller;
       else await poller.submitted();
     });
@@ -132,7 +151,9 @@ export class ArmGalleryClient implements GalleryClient {
     const { subscriptionId, resourceGroup, name } = parseArmId(id);
     const client = await this.clients.computeFor(subscriptionId);
     const image = await armGet(`read managed image ${name}`, () => client.images.get(resourceGroup, name));
-    return image ? { id: image.id ?? id, name: image.name ?? name, location: image.location, tags: image.tags ?? {} } : undefined;
+    return image
+      ? { id: image.id ?? id, name: image.name ?? name, location: image.location, tags: image.tags ?? {} }
+      : undefined;
   }
 
   async listManagedImages(subscriptionId: string, resourceGroup: string): Promise<ManagedImageSummary[]> {
@@ -159,7 +180,13 @@ export class ArmGalleryClient implements GalleryClient {
     }
   }
 
-  async listPlatformImageVersions(subscriptionId: string, location: string, publisher: string, offer: string, sku: string) {
+  async listPlatformImageVersions(
+    subscriptionId: string,
+    location: string,
+    publisher: string,
+    offer: string,
+    sku: string,
+  ) {
     const client = await this.clients.computeFor(subscriptionId);
     const versions = await armCall(`list versions of ${publisher}:${offer}:${sku}`, () =>
       client.virtualMachineImages.list(location, publisher, offer, sku),

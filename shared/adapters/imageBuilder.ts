@@ -31,7 +31,9 @@ export class ArmImageBuilderClient implements ImageBuilderClient {
 
   async getTemplate(subscriptionId: string, resourceGroup: string, name: string) {
     const client = await this.clients.imageBuilderFor(subscriptionId);
-    const t = await armGet(`read image template ${name}`, () => client.virtualMachineImageTemplates.get(resourceGroup, name));
+    const t = await armGet(`read image template ${name}`, () =>
+      client.virtualMachineImageTemplates.get(resourceGroup, name),
+    );
     return t ? toSummary(t) : undefined;
   }
 

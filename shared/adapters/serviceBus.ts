@@ -20,7 +20,10 @@ export class ServiceBusMessageSender implements MessageSender {
       if (namespace) {
         const { DefaultAzureCredential } = await import("@azure/identity");
         const clientId = this.settings.AZURE_CLIENT_ID;
-        return new ServiceBusClient(namespace, new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}));
+        return new ServiceBusClient(
+          namespace,
+          new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}),
+        );
       }
       return new ServiceBusClient(this.settings.ServiceBusConnection!);
     })();

@@ -31,7 +31,10 @@ export interface LogSink {
  * A structured logger writing one JSON object per line: message, level and fields, plus the fields every line of the
  * invocation shares (function name, invocation id, build id). Secrets are redacted before anything is written.
  */
-export function createLogger(sink: LogSink, base: Record<string, unknown> = {}): Logger & { child(fields: Record<string, unknown>): Logger } {
+export function createLogger(
+  sink: LogSink,
+  base: Record<string, unknown> = {},
+): Logger & { child(fields: Record<string, unknown>): Logger } {
   const write = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => {
     const record = redact({ level, message, ...base, ...fields }) as Record<string, unknown>;
     sink[level](JSON.stringify(record));

@@ -26,7 +26,7 @@ const label = (image: CatalogImage, version: string) => `${image.name}@${version
  * `latest`). Then removes the templates and staging images of builds that have ended.
  */
 export async function monitorReplication(deps: PipelineDeps): Promise<MonitorResult> {
-  const { gallery, imageBuilder, settings, clock, log } = deps;
+  const { gallery, settings, clock, log } = deps;
   const result: MonitorResult = { checked: 0, promoted: [], retried: [], failed: [], swept: [] };
   const versionsByImage = new Map<string, VersionSummary[]>();
 

@@ -29,7 +29,10 @@ export function toSnapshot(v: VersionSummary) {
  * deleted or kept. In a dry run (setting or catalog) only the plan is logged. A deletion that fails leaves the plan
  * valid: the next run recomputes it from what the gallery holds and finishes the work.
  */
-export async function pruneVersions(deps: PipelineDeps, options: { dryRun?: boolean } = {}): Promise<ImagePruneResult[]> {
+export async function pruneVersions(
+  deps: PipelineDeps,
+  options: { dryRun?: boolean } = {},
+): Promise<ImagePruneResult[]> {
   const { gallery, settings, clock, log } = deps;
   const results: ImagePruneResult[] = [];
   for (const image of deps.catalog.images) {

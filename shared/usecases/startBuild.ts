@@ -197,7 +197,11 @@ async function resume(
 }
 
 /** Puts the request back with a delay: another build of the image is in flight. */
-async function requeue(deps: PipelineDeps, request: BuildRequested, blockingBuildId: string): Promise<StartBuildResult> {
+async function requeue(
+  deps: PipelineDeps,
+  request: BuildRequested,
+  blockingBuildId: string,
+): Promise<StartBuildResult> {
   const retryAt = new Date(deps.clock.now().getTime() + deps.settings.buildRequeueDelayInSeconds * 1000);
   const next: BuildRequested = { ...request, attempt: request.attempt + 1 };
   deps.log.info("another build of this image is in flight: request waits", {

@@ -130,11 +130,13 @@ export async function getImageStatus(
   const definition = await gallery.getImageDefinition(ref);
   const versions = definition ? await gallery.listVersions(ref) : [];
   const templates =
-    options.templates ?? (await imageBuilder.listTemplates(settings.subscriptionId, settings.imageBuilderResourceGroup));
+    options.templates ??
+    (await imageBuilder.listTemplates(settings.subscriptionId, settings.imageBuilderResourceGroup));
   const rows: ImageStatus["versions"] = [];
   for (const v of [...versions].sort((a, b) => compareVersions(b.name, a.name))) {
     const state = v.tags[tagNames.state] ?? (managed(v.tags) ? "unknown" : "unmanaged");
-    const detail = options.withReplication && state === "replicating" ? await gallery.getVersion(ref, v.name) : undefined;
+    const detail =
+      options.withReplication && state === "replicating" ? await gallery.getVersion(ref, v.name) : undefined;
     rows.push({
       name: v.name,
       state,

@@ -36,13 +36,22 @@ const githubPushSchema = z.object({
   ref: z.string().min(1).max(255),
   after: sha,
   deleted: z.boolean().optional(),
-  pusher: z.object({ name: z.string().max(128) }).partial().optional(),
-  sender: z.object({ login: z.string().max(128) }).partial().optional(),
+  pusher: z
+    .object({ name: z.string().max(128) })
+    .partial()
+    .optional(),
+  sender: z
+    .object({ login: z.string().max(128) })
+    .partial()
+    .optional(),
 });
 const githubReleaseSchema = z.object({
   action: z.string(),
   release: z.object({ tag_name: z.string().min(1).max(255), target_commitish: z.string().max(255).optional() }),
-  sender: z.object({ login: z.string().max(128) }).partial().optional(),
+  sender: z
+    .object({ login: z.string().max(128) })
+    .partial()
+    .optional(),
 });
 const githubWorkflowRunSchema = z.object({
   action: z.string(),
@@ -52,7 +61,10 @@ const githubWorkflowRunSchema = z.object({
     conclusion: z.string().nullable().optional(),
     name: z.string().max(255).optional(),
   }),
-  sender: z.object({ login: z.string().max(128) }).partial().optional(),
+  sender: z
+    .object({ login: z.string().max(128) })
+    .partial()
+    .optional(),
 });
 
 /** An error answer: HTTP status, a stable code, a message, and the field it is about. */
@@ -100,7 +112,11 @@ export function parseWebhook(input: WebhookInput): WebhookOutcome {
       return fail({ status: 401, code: "SignatureRequired", message: "GitHub deliveries need WEBHOOK_SECRET set" });
     }
     if (!verifySignature(body, headers.get("x-hub-signature-256"), secrets)) {
-      return fail({ status: 401, code: "InvalidSignature", message: "X-Hub-Signature-256 is missing or does not match" });
+      return fail({
+        status: 401,
+        code: "InvalidSignature",
+        message: "X-Hub-Signature-256 is missing or does not match",
+      });
     }
   }
   let json: unknown;
@@ -149,7 +165,12 @@ function parseGitHub(event: string, json: unknown, query: WebhookInput["query"])
   if (event === "ping") return { kind: "ignored", reason: "ping" };
   const image = imageNameSchema.safeParse(query.get("image"));
   if (!image.success) {
-    return fail({ status: 400, code: "InvalidRequest", message: "name the catalog image in the `image` query parameter", target: "image" });
+    return fail({
+      status: 400,
+      code: "InvalidRequest",
+      message: "name the catalog image in the `image` query parameter",
+      target: "image",
+    });
   }
   switch (event) {
     case "push": {
@@ -186,7 +207,10 @@ function parseGitHub(event: string, json: unknown, query: WebhookInput["query"])
       const run = githubWorkflowRunSchema.safeParse(json);
       if (!run.success) return schemaError(run.error);
       if (run.data.action !== "completed" || run.data.workflow_run.conclusion !== "success") {
-        return { kind: "ignored", reason: `workflow_run ${run.data.action} ${run.data.workflow_run.conclusion ?? ""}`.trim() };
+        return {
+          kind: "ignored",
+          reason: `workflow_run ${run.data.action} ${run.data.workflow_run.conclusion ?? ""}`.trim(),
+        };
       }
       return {
         kind: "build",

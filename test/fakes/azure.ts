@@ -51,7 +51,10 @@ export class FakeGallery implements GalleryClient {
     this.calls.push("createVersion");
     const versions = this.versions.get(key(ref)) ?? new Map<string, VersionDetails>();
     this.versions.set(key(ref), versions);
-    const regions = (body.publishingProfile?.targetRegions ?? []).map((r) => ({ name: r.name, regionalReplicaCount: r.regionalReplicaCount }));
+    const regions = (body.publishingProfile?.targetRegions ?? []).map((r) => ({
+      name: r.name,
+      regionalReplicaCount: r.regionalReplicaCount,
+    }));
     versions.set(version, {
       name: version,
       location: body.location,
@@ -72,7 +75,8 @@ export class FakeGallery implements GalleryClient {
     const v = this.versions.get(key(ref))?.get(version);
     if (!v) throw new Error(`no version ${version}`);
     if (update.tags) v.tags = update.tags;
-    if (update.publishingProfile?.excludeFromLatest !== undefined) v.excludeFromLatest = update.publishingProfile.excludeFromLatest;
+    if (update.publishingProfile?.excludeFromLatest !== undefined)
+      v.excludeFromLatest = update.publishingProfile.excludeFromLatest;
   }
   async deleteVersion(ref: ImageDefinitionRef, version: string) {
     this.calls.push("deleteVersion");
@@ -99,13 +103,25 @@ export class FakeGallery implements GalleryClient {
   setReplication(ref: ImageDefinitionRef, version: string, states: Record<string, string>) {
     const v = this.versions.get(key(ref))?.get(version);
     if (!v) throw new Error(`no version ${version}`);
-    const summary = Object.entries(states).map(([region, state]) => ({ region, state, progress: state === "Completed" ? 100 : 50 }));
+    const summary = Object.entries(states).map(([region, state]) => ({
+      region,
+      state,
+      progress: state === "Completed" ? 100 : 50,
+    }));
     const all = (s: string) => summary.every((r) => r.state === s);
     v.replication = {
-      aggregatedState: all("Completed") ? "Completed" : summary.some((r) => r.state === "Failed") ? "Failed" : "InProgress",
+      aggregatedState: all("Completed")
+        ? "Completed"
+        : summary.some((r) => r.state === "Failed")
+          ? "Failed"
+          : "InProgress",
       summary,
     };
-    v.provisioningState = all("Completed") ? "Succeeded" : summary.some((r) => r.state === "Failed") ? "Failed" : "Creating";
+    v.provisioningState = all("Completed")
+      ? "Succeeded"
+      : summary.some((r) => r.state === "Failed")
+        ? "Failed"
+        : "Creating";
   }
 
   versionsOf(ref: ImageDefinitionRef): VersionDetails[] {
@@ -165,7 +181,13 @@ export class FakeImageBuilder implements ImageBuilderClient {
   finishRun(name: string, runState: "Succeeded" | "Failed" | "Canceled", message?: string) {
     const t = this.templates.get(name);
     if (!t) throw new Error(`no template ${name}`);
-    t.lastRunStatus = { ...t.lastRunStatus, runState, runSubState: runState === "Failed" ? "Customizing" : "Distributing", message, endTime: new Date() };
+    t.lastRunStatus = {
+      ...t.lastRunStatus,
+      runState,
+      runSubState: runState === "Failed" ? "Customizing" : "Distributing",
+      message,
+      endTime: new Date(),
+    };
     const target = t.body.distribute?.[0] as { imageId?: string; artifactTags?: Record<string, string> } | undefined;
     if (runState === "Succeeded" && target?.imageId) {
       const { name: imageName } = parseArmId(target.imageId);
@@ -189,7 +211,11 @@ export interface SentMessage {
 export class FakeBus implements MessageSender {
   sent: SentMessage[] = [];
   private seen = new Set<string>();
-  async send(queue: QueueName, body: Record<string, unknown>, options: { messageId: string; scheduledEnqueueTimeUtc?: Date }) {
+  async send(
+    queue: QueueName,
+    body: Record<string, unknown>,
+    options: { messageId: string; scheduledEnqueueTimeUtc?: Date },
+  ) {
     if (this.seen.has(`${queue}/${options.messageId}`)) return;
     this.seen.add(`${queue}/${options.messageId}`);
     this.sent.push({ queue, body: structuredClone(body), ...options });

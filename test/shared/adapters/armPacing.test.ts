@@ -2,19 +2,24 @@ import { describe, expect, it } from "vitest";
 import { RequestPacer } from "../../../shared/adapters/armPacing.js";
 
 describe("RequestPacer", () => {
-  it("lets a burst through, then admits requests no faster than its rate", async () => {
+  it("lets a burst through at once, then admits requests at its rate, in order", async () => {
     let now = 0;
-    const pacer = new RequestPacer(10, 3, () => now);
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const pacer = new RequestPacer(10, 3, clock);
     const admitted: number[] = [];
-    const all = Array.from({ length: 6 }, () => pacer.take().then(() => admitted.push(now)));
-    // Drive the fake clock forward while the pacer waits on real timers of a few ms each.
-    while (admitted.length < 6) {
-      await new Promise((r) => setTimeout(r, 1));
-      now += 20;
-    }
-    await Promise.all(all);
-    expect(admitted.slice(0, 3)).toEqual([0, 0, 0]);
-    // 10 per second: after the burst, each request waits at least 100 ms of clock time after the previous one.
-    for (let i = 3; i < 6; i++) expect(admitted[i]! - admitted[i - 1]!).toBeGreaterThanOrEqual(100);
+    await Promise.all(Array.from({ length: 6 }, (_, i) => pacer.take().then(() => (admitted[i] = now))));
+    expect(admitted).toEqual([0, 0, 0, 100, 200, 300]);
+  });
+
+  it("refills while idle, but never beyond its burst", async () => {
+    let now = 0;
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const pacer = new RequestPacer(10, 2, clock);
+    await pacer.take();
+    await pacer.take();
+    now = 10_000;
+    const admitted: number[] = [];
+    await Promise.all(Array.from({ length: 3 }, (_, i) => pacer.take().then(() => (admitted[i] = now))));
+    expect(admitted).toEqual([10_000, 10_000, 10_100]);
   });
 });

@@ -35,16 +35,27 @@ const githubPush = {
 describe("parseWebhook", () => {
   describe("a generic JSON request", () => {
     it("becomes a build request for the named image and commit", () => {
-      const outcome = parseWebhook(delivery({ body: { image: "ubuntu-2404", commit: commit.toUpperCase(), ref: "main" } }));
+      const outcome = parseWebhook(
+        delivery({ body: { image: "ubuntu-2404", commit: commit.toUpperCase(), ref: "main" } }),
+      );
       expect(outcome).toEqual({
         kind: "build",
-        request: expect.objectContaining({ image: "ubuntu-2404", commit, ref: "main", reason: "api", requestedBy: "api" }),
+        request: expect.objectContaining({
+          image: "ubuntu-2404",
+          commit,
+          ref: "main",
+          reason: "api",
+          requestedBy: "api",
+        }),
       });
     });
 
     it("answers 400 naming the field when the body breaks the schema", () => {
       const outcome = parseWebhook(delivery({ body: { image: "ubuntu-2404", commit: "not-hex!" } }));
-      expect(outcome).toMatchObject({ kind: "error", error: { status: 400, code: "InvalidRequest", target: "commit" } });
+      expect(outcome).toMatchObject({
+        kind: "error",
+        error: { status: 400, code: "InvalidRequest", target: "commit" },
+      });
     });
 
     it("refuses unknown fields rather than ignoring a typo", () => {
@@ -54,12 +65,18 @@ describe("parseWebhook", () => {
 
     it("refuses image names with path or shell metacharacters", () => {
       for (const image of ["../etc/passwd", "a;rm -rf /", "$(id)", "a b", ""]) {
-        expect(parseWebhook(delivery({ body: { image } })), image).toMatchObject({ kind: "error", error: { status: 400, target: "image" } });
+        expect(parseWebhook(delivery({ body: { image } })), image).toMatchObject({
+          kind: "error",
+          error: { status: 400, target: "image" },
+        });
       }
     });
 
     it("answers 400 for a body that is not JSON", () => {
-      expect(parseWebhook(delivery({ body: "{not json" }))).toMatchObject({ kind: "error", error: { status: 400, code: "InvalidJson" } });
+      expect(parseWebhook(delivery({ body: "{not json" }))).toMatchObject({
+        kind: "error",
+        error: { status: 400, code: "InvalidJson" },
+      });
     });
 
     it("answers 415 for another content type", () => {
@@ -85,7 +102,9 @@ describe("parseWebhook", () => {
     });
 
     it("accepts the previous secret during a rotation", () => {
-      const outcome = parseWebhook(delivery({ body: { image: "ubuntu-2404" }, sign: "old-secret", secrets: ["new-secret", "old-secret"] }));
+      const outcome = parseWebhook(
+        delivery({ body: { image: "ubuntu-2404" }, sign: "old-secret", secrets: ["new-secret", "old-secret"] }),
+      );
       expect(outcome.kind).toBe("build");
     });
 
@@ -103,7 +122,13 @@ describe("parseWebhook", () => {
 
   describe("GitHub deliveries", () => {
     const github = (event: string, body: unknown, query: Record<string, string> = { image: "ubuntu-2404" }) =>
-      parseWebhook(delivery({ body, headers: { "x-github-event": event, "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" }, query }));
+      parseWebhook(
+        delivery({
+          body,
+          headers: { "x-github-event": event, "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958" },
+          query,
+        }),
+      );
 
     it("turns a push into a build of the pushed commit", () => {
       expect(github("push", githubPush)).toEqual({
@@ -113,11 +138,18 @@ describe("parseWebhook", () => {
     });
 
     it("ignores a push that deleted a branch", () => {
-      expect(github("push", { ...githubPush, after: "0".repeat(40), deleted: true })).toEqual({ kind: "ignored", reason: "branch deleted" });
+      expect(github("push", { ...githubPush, after: "0".repeat(40), deleted: true })).toEqual({
+        kind: "ignored",
+        reason: "branch deleted",
+      });
     });
 
     it("builds a published release from its tag", () => {
-      const outcome = github("release", { action: "published", release: { tag_name: "v1.4.0" }, sender: { login: "octocat" } });
+      const outcome = github("release", {
+        action: "published",
+        release: { tag_name: "v1.4.0" },
+        sender: { login: "octocat" },
+      });
       expect(outcome).toMatchObject({ kind: "build", request: { ref: "refs/tags/v1.4.0", reason: "release" } });
     });
 
@@ -126,7 +158,10 @@ describe("parseWebhook", () => {
         action: "completed",
         workflow_run: { head_sha: commit, head_branch: "main", conclusion },
       });
-      expect(github("workflow_run", run("success"))).toMatchObject({ kind: "build", request: { commit, reason: "workflow_run" } });
+      expect(github("workflow_run", run("success"))).toMatchObject({
+        kind: "build",
+        request: { commit, reason: "workflow_run" },
+      });
       expect(github("workflow_run", run("failure")).kind).toBe("ignored");
     });
 
@@ -140,7 +175,13 @@ describe("parseWebhook", () => {
     });
 
     it("needs a secret to be configured at all", () => {
-      const input = delivery({ body: githubPush, headers: { "x-github-event": "push" }, query: { image: "x" }, secrets: [], sign: false });
+      const input = delivery({
+        body: githubPush,
+        headers: { "x-github-event": "push" },
+        query: { image: "x" },
+        secrets: [],
+        sign: false,
+      });
       expect(parseWebhook(input)).toMatchObject({ kind: "error", error: { status: 401, code: "SignatureRequired" } });
     });
   });
