@@ -1,5 +1,5 @@
 import type { CatalogImage } from "../catalog/schema.js";
-import { truncateTagValue } from "../domain/names.js";
+import { tagNames, truncateTagValue } from "../domain/names.js";
 import type { PipelineDeps } from "./context.js";
 import { definitionRefOf } from "./context.js";
 
@@ -59,16 +59,24 @@ export async function failBuild(
   await cleanUpBuild(deps, build);
 }
 
-/** Deletes a build's template and staging image, whichever exist. */
+/**
+ * Deletes a build's template and staging image, whichever exist. With a build id, only what that build owns (by its
+ * tags): a duplicate or conflicting message must never remove another build's resources.
+ */
 export async function cleanUpBuild(
   deps: PipelineDeps,
-  build: { templateName?: string; stagingImageId?: string },
+  build: { buildId?: string; templateName?: string; stagingImageId?: string },
 ): Promise<void> {
   const { settings, imageBuilder, gallery } = deps;
+  const owned = (tags: Record<string, string>) => !build.buildId || tags[tagNames.buildId] === build.buildId;
+  const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
   if (build.templateName) {
-    await imageBuilder.deleteTemplate(settings.subscriptionId, settings.imageBuilderResourceGroup, build.templateName);
+    const template = await imageBuilder.getTemplate(subscriptionId, resourceGroup, build.templateName);
+    if (template && owned(template.tags))
+      await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, build.templateName);
   }
   if (build.stagingImageId) {
-    await gallery.deleteManagedImage(build.stagingImageId);
+    const staging = await gallery.getManagedImage(build.stagingImageId);
+    if (staging && owned(staging.tags)) await gallery.deleteManagedImage(build.stagingImageId);
   }
 }
