@@ -77,7 +77,7 @@ function checkNames(functions: readonly FunctionDefinition[]): void {
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
   const { env, functions } = options;
   checkNames(functions);
-  const hostJson = parseHostJson(options.hostJson ?? readHostJson());
+  const hostJson = options.hostJson ? parseHostJson(options.hostJson) : readHostJson();
   const nextOccurrence = options.nextOccurrence ?? defaultNextOccurrence;
 
   const httpDefinitions: { name: string; options: HttpFunctionOptions }[] = [];
@@ -204,6 +204,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const shutdownTimeoutInMs = options.shutdownTimeoutInMs ?? 30_000;
   const stop = async (): Promise<void> => {
     stopping = true;
+    invoker.log("information", "Host stopping", { event: "host.stopping" });
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const [socket, active] of connections) if (active === 0) socket.destroy();
     timers.stop();
