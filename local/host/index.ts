@@ -3,20 +3,20 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { HttpFunctionOptions } from "@azure/functions";
 import type { FunctionDefinition } from "../../functions/definitions.js";
+import { nextOccurrence as defaultNextOccurrence } from "../../shared/domain/ncrontab.js";
 import { resolveSettingReferences } from "./appSettings.js";
 import { LocalHostConfigurationError } from "./errors.js";
 import { parseHostJson, readHostJson } from "./hostJson.js";
 import { compileHttpFunctions, createRequestListener, type FunctionKeys } from "./http.js";
 import { Invoker } from "./invocation.js";
 import { consoleLogger, createRedactor, type HostLogger } from "./logging.js";
-import { nextOccurrence as defaultNextOccurrence, type NextOccurrence } from "./ncrontab.js";
 import { ServiceBusTriggers, type QueueFunction } from "./servicebus.js";
-import { TimerScheduler, type TimerFunction } from "./timers.js";
+import { TimerScheduler, type NextOccurrence, type TimerFunction } from "./timers.js";
 
 export { LocalHostConfigurationError } from "./errors.js";
 export type { FunctionKeys } from "./http.js";
 export { consoleLogger, jsonLinesLogger, type HostLogger, type LogLevel, type LogRecord } from "./logging.js";
-export type { NextOccurrence } from "./ncrontab.js";
+export type { NextOccurrence } from "./timers.js";
 
 /** Options of {@link startLocalHost}. */
 export interface LocalHostOptions {
@@ -36,7 +36,7 @@ export interface LocalHostOptions {
   logger?: HostLogger;
   /** `{ enabled: false }` leaves schedules and `runOnStartup` off; `invokeTimer` still works. Default on. */
   timers?: { enabled: boolean };
-  /** How timers compute their next run; default this package's NCRONTAB reader (UTC). */
+  /** How timers compute their next run; default shared/domain/ncrontab (UTC). */
   nextOccurrence?: NextOccurrence;
   /** How long `stop()` waits for invocations in flight: default 30 s. */
   shutdownTimeoutInMs?: number;

@@ -1,6 +1,8 @@
 import type { Timer, TimerFunctionOptions } from "@azure/functions";
 import type { Invoker } from "./invocation.js";
-import type { NextOccurrence } from "./ncrontab.js";
+
+/** The first occurrence of an NCRONTAB `expression` strictly after `after` (shared/domain/ncrontab's signature). */
+export type NextOccurrence = (expression: string, after: Date) => Date;
 
 /** A timer function with its schedule resolved from settings. */
 export interface TimerFunction {

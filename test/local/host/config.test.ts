@@ -5,7 +5,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mergeSettings, readLocalSettings, resolveSettingReferences } from "../../../local/host/appSettings.js";
 import { LocalHostConfigurationError } from "../../../local/host/errors.js";
 import { parseHostJson, parseTimeSpanInMs, readHostJson } from "../../../local/host/hostJson.js";
-import { nextOccurrence } from "../../../local/host/ncrontab.js";
 import { compareRoutePrecedence, matchRoute, parseRouteTemplate } from "../../../local/host/routes.js";
 
 describe("host.json", () => {
@@ -87,32 +86,5 @@ describe("route templates", () => {
     expect(() => parseRouteTemplate("a/{*rest}/b")).toThrow(LocalHostConfigurationError);
     expect(() => parseRouteTemplate("a/{x?}/b")).toThrow(LocalHostConfigurationError);
     expect(() => parseRouteTemplate("a/{x:unknown}")).toThrow(LocalHostConfigurationError);
-  });
-});
-
-describe("the host's NCRONTAB reader", () => {
-  const at = (iso: string) => new Date(iso);
-
-  it("reads six fields, or five with second 0", () => {
-    expect(nextOccurrence("0 */2 * * * *", at("2026-03-01T02:01:59Z")).toISOString()).toBe("2026-03-01T02:02:00.000Z");
-    expect(nextOccurrence("30 3 * * *", at("2026-03-01T04:00:00Z")).toISOString()).toBe("2026-03-02T03:30:00.000Z");
-  });
-
-  it("reads names, ranges, lists and steps, and requires day and weekday both when both are set", () => {
-    expect(nextOccurrence("0 0 9 * * MON-FRI", at("2026-03-07T10:00:00Z")).toISOString()).toBe(
-      "2026-03-09T09:00:00.000Z",
-    );
-    expect(nextOccurrence("0 0 0 13 * FRI", at("2026-01-01T00:00:00Z")).toISOString()).toBe("2026-02-13T00:00:00.000Z");
-    expect(nextOccurrence("0 0 0 1 JAN,JUL *", at("2026-02-01T00:00:00Z")).toISOString()).toBe(
-      "2026-07-01T00:00:00.000Z",
-    );
-    expect(nextOccurrence("10-20/5 * * * * *", at("2026-01-01T00:00:15Z")).toISOString()).toBe(
-      "2026-01-01T00:00:20.000Z",
-    );
-  });
-
-  it("rejects malformed and impossible expressions", () => {
-    expect(() => nextOccurrence("* * * *", new Date())).toThrow(LocalHostConfigurationError);
-    expect(() => nextOccurrence("0 0 0 31 FEB *", new Date())).toThrow(/never fires/);
   });
 });
