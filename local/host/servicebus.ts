@@ -175,9 +175,11 @@ export class ServiceBusTriggers {
     }
     for (const fn of this.#functions) {
       const client = await this.#client(fn.options.connection);
+      // The host renews locks itself, only while the function runs (see renewLockWhileRunning); the SDK's renewer
+      // would go on renewing a message the function left unsettled.
       const receiver = client.createReceiver(fn.queueName, {
         receiveMode: "peekLock",
-        maxAutoLockRenewalDurationInMs: this.#hostOptions.maxAutoLockRenewalDuration,
+        maxAutoLockRenewalDurationInMs: 0,
       });
       const listener: Listener = { fn, receiver, subscription: undefined };
       listener.subscription = receiver.subscribe(
@@ -280,6 +282,21 @@ export class ServiceBusTriggers {
       },
     };
     const sdkBinding = fn.options.sdkBinding === true;
+    const stopRenewing = renewLockWhileRunning(
+      receiver,
+      message,
+      this.#hostOptions.maxAutoLockRenewalDuration,
+      () => settled,
+      (error) =>
+        this.#invoker.log(
+          "warning",
+          `Renewing the lock of message ${String(message.messageId)} failed: ${error.message}`,
+          {
+            event: "servicebus.error",
+            functionName: fn.name,
+          },
+        ),
+    );
     const outcome = await this.#invoker.invoke(
       {
         functionName: fn.name,
@@ -303,6 +320,7 @@ export class ServiceBusTriggers {
         return fn.options.handler(serviceBusTriggerInput(message.body), context);
       },
     );
+    stopRenewing();
     if (settled) return;
     const logFields = { functionName: fn.name, event: "servicebus.settle" };
     try {
@@ -336,4 +354,44 @@ export class ServiceBusTriggers {
 function diagnosticId(message: ServiceBusReceivedMessage): string | undefined {
   const value = message.applicationProperties?.["Diagnostic-Id"];
   return typeof value === "string" ? value : undefined;
+}
+
+/**
+ * Renews a message's lock while its function runs, as the Service Bus processor does for the Functions host:
+ * shortly before the lock expires (the SDK's rule: half the remaining time, at most 10 s early), for at most
+ * `maxDurationInMs` from receipt, and never after the function returned or settled the message. Returns the stop.
+ */
+export function renewLockWhileRunning(
+  receiver: Pick<ServiceBusReceiver, "renewMessageLock">,
+  message: ServiceBusReceivedMessage,
+  maxDurationInMs: number,
+  isSettled: () => boolean,
+  onError: (error: Error) => void,
+): () => void {
+  const deadline = Date.now() + maxDurationInMs;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = () => {
+    if (stopped || maxDurationInMs <= 0 || !message.lockedUntilUtc) return;
+    const remaining = message.lockedUntilUtc.getTime() - Date.now();
+    const renewAfter = remaining < 1000 ? 0 : remaining - Math.min(remaining / 2, 10_000);
+    if (Date.now() + renewAfter >= deadline) return;
+    timer = setTimeout(() => {
+      if (stopped || isSettled()) return;
+      receiver.renewMessageLock(message).then(
+        (lockedUntil) => {
+          message.lockedUntilUtc = lockedUntil;
+          schedule();
+        },
+        (error: unknown) => {
+          if (!stopped && !isSettled()) onError(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    }, renewAfter);
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }

@@ -1,8 +1,9 @@
 import type { ServiceBusReceivedMessage } from "@azure/service-bus";
 import rhea from "rhea";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   decodePropertiesToModify,
+  renewLockWhileRunning,
   resolveServiceBusConnection,
   serviceBusTriggerInput,
   serviceBusTriggerMetadata,
@@ -96,5 +97,66 @@ describe("Service Bus connections", () => {
     expect(() => resolveServiceBusConnection("ServiceBusConnection", { OTHER: "x" })).toThrow(
       /ServiceBusConnection__fullyQualifiedNamespace/,
     );
+  });
+});
+
+describe("lock renewal while a function runs", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A receiver whose renewals extend the lock by the queue's 30 s lock duration. */
+  function aRenewingReceiver() {
+    const renewals: number[] = [];
+    return {
+      renewals,
+      renewMessageLock: async () => {
+        renewals.push(Date.now());
+        return new Date(Date.now() + 30_000);
+      },
+    };
+  }
+
+  it("renews 10 s before the lock expires, and stops renewing after maxAutoLockRenewalDuration", async () => {
+    vi.useFakeTimers({ now: 0, toFake: ["setTimeout", "clearTimeout", "Date"] });
+    const receiver = aRenewingReceiver();
+    const message = aReceivedBuildRequest({ lockedUntilUtc: new Date(30_000) });
+    const stop = renewLockWhileRunning(
+      receiver,
+      message,
+      75_000,
+      () => false,
+      () => undefined,
+    );
+    await vi.advanceTimersByTimeAsync(200_000);
+    expect(receiver.renewals).toEqual([20_000, 40_000, 60_000]);
+    stop();
+  });
+
+  it("stops when the function returns or settles the message", async () => {
+    vi.useFakeTimers({ now: 0, toFake: ["setTimeout", "clearTimeout", "Date"] });
+    const returned = aRenewingReceiver();
+    const stop = renewLockWhileRunning(
+      returned,
+      aReceivedBuildRequest({ lockedUntilUtc: new Date(30_000) }),
+      300_000,
+      () => false,
+      () => undefined,
+    );
+    await vi.advanceTimersByTimeAsync(25_000);
+    stop();
+    await vi.advanceTimersByTimeAsync(100_000);
+    expect(returned.renewals).toEqual([20_000]);
+
+    const settledReceiver = aRenewingReceiver();
+    renewLockWhileRunning(
+      settledReceiver,
+      aReceivedBuildRequest({ lockedUntilUtc: new Date(130_000) }),
+      300_000,
+      () => true,
+      () => undefined,
+    );
+    await vi.advanceTimersByTimeAsync(200_000);
+    expect(settledReceiver.renewals).toEqual([]);
   });
 });
