@@ -48,9 +48,15 @@ describe("the ARM emulator's authentication, throttling, faults and counters", (
   });
 
   it("lets the SDK's retry policy get a burst of 400 reads through the throttling", async () => {
-    await h.admin("PUT", "throttling", { enabled: true, reads: { burst: 250, perSecond: 100 } });
+    // 150 reads over the burst, refilled at 50 per second: a few Retry-After rounds.
+    await h.admin("PUT", "throttling", { enabled: true, reads: { burst: 250, perSecond: 50 } });
     await h.admin("POST", "counters/reset");
-    const galleries = await Promise.all(Array.from({ length: 400 }, () => h.compute.galleries.get(rg, "gal")));
+    const patient = new ComputeManagementClient(stubCredential, subscriptionId, {
+      endpoint: h.emulator.endpoint,
+      tlsOptions: { ca: h.emulator.caCertPem },
+      retryOptions: { maxRetries: 10 },
+    });
+    const galleries = await Promise.all(Array.from({ length: 400 }, () => patient.galleries.get(rg, "gal")));
     expect(galleries.every((g) => g.name === "gal")).toBe(true);
     const counters = await h.admin<{ throttled: number; operations: Record<string, number> }>("GET", "counters");
     expect(counters.throttled).toBeGreaterThan(0);
@@ -77,6 +83,13 @@ describe("the ARM emulator's authentication, throttling, faults and counters", (
   it("injects errors at a configured rate only for the chosen operations", async () => {
     await h.admin("PUT", "faults", { rates: { "500": 1 }, operations: ["GalleryImages_Get"] });
     expect((await h.compute.galleries.get(rg, "gal")).name).toBe("gal");
+    const noRetry = new ComputeManagementClient(stubCredential, subscriptionId, {
+      endpoint: h.emulator.endpoint,
+      tlsOptions: { ca: h.emulator.caCertPem },
+      retryOptions: { maxRetries: 0 },
+    });
+    const error = await restErrorOf(() => noRetry.galleryImages.get(rg, "gal", "anything"));
+    expect([error.statusCode, error.code]).toEqual([500, "InternalServerError"]);
     await h.admin("PUT", "faults", { rates: { "500": 0 }, operations: [] });
   });
 
