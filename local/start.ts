@@ -70,7 +70,9 @@ async function main() {
   writeFileSync(join(stateDir, "settings.json"), JSON.stringify(cliSettings, null, 2));
   const key = localAzure.functionKey;
   console.log(`ARM emulator     ${stack.arm.endpoint}`);
-  console.log(`Service Bus      ${stack.serviceBus.connectionString.replace(/SharedAccessKey=[^;]+/, "SharedAccessKey=…")}`);
+  console.log(
+    `Service Bus      ${stack.serviceBus.connectionString.replace(/SharedAccessKey=[^;]+/, "SharedAccessKey=…")}`,
+  );
   console.log(`Functions host   ${stack.host.url}/api (x-functions-key: ${key})`);
   console.log(`state            ${stateDir}/ (delete it to start afresh)\n`);
 

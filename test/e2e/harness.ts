@@ -6,7 +6,9 @@ import { localAzure } from "../../local/settings.js";
 import type { LogRecord } from "../../local/host/index.js";
 
 /** A local stack in a temporary folder, with timers off (tests fire them) and short delays. */
-export async function startTestStack(options: Partial<LocalStackOptions> = {}): Promise<LocalStack & { logs: LogRecord[]; dispose(): Promise<void> }> {
+export async function startTestStack(
+  options: Partial<LocalStackOptions> = {},
+): Promise<LocalStack & { logs: LogRecord[]; dispose(): Promise<void> }> {
   const stateDir = mkdtempSync(join(tmpdir(), "image-pipeline-e2e-"));
   const logs: LogRecord[] = [];
   const stack = await startLocalStack({
@@ -32,17 +34,30 @@ export async function startTestStack(options: Partial<LocalStackOptions> = {}): 
 }
 
 /** Calls the host with the function key. */
-export async function api(stack: LocalStack, path: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
+export async function api(
+  stack: LocalStack,
+  path: string,
+  init: RequestInit = {},
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test responses are read loosely, by path
+): Promise<{ status: number; body: any }> {
   const response = await fetch(`${stack.host.url}/api${path}`, {
     ...init,
-    headers: { "x-functions-key": localAzure.functionKey, ...(init.body ? { "content-type": "application/json" } : {}), ...init.headers },
+    headers: {
+      "x-functions-key": localAzure.functionKey,
+      ...(init.body ? { "content-type": "application/json" } : {}),
+      ...init.headers,
+    },
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
 /** Polls until `check` returns a value, or fails after the timeout naming what it waited for. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutInMs = 30_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutInMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutInMs;
   let last: unknown;
   for (;;) {
