@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { startLocalStack } from "./stack.js";
 import type { HostLogger } from "./host/index.js";
 import { configureSimulation, demoSimulation } from "./armAdmin.js";
+import { provisionGalleries } from "./provision.js";
 import { localAzure } from "./settings.js";
 
 const stateDir = process.env.LOCAL_STATE_DIR ?? ".local";
@@ -44,7 +45,8 @@ function describe(status: BuildStatusBody): string {
     case "publishing":
       return `publishing ${status.version}`;
     case "replicating":
-      return `replicating ${status.version}: ${(status.regions ?? []).map((r) => `${r.region} ${r.state}${r.progress !== undefined ? ` ${r.progress}%` : ""}`).join(", ") || "starting"}`;
+      // Progress in quarter steps, so a line is printed per real change rather than per poll.
+      return `replicating ${status.version}: ${(status.regions ?? []).map((r) => `${r.region} ${r.state}${r.state === "Replicating" && r.progress !== undefined ? ` ${Math.floor(r.progress / 25) * 25}%` : ""}`).join(", ") || "starting"}`;
     case "promoted":
       return `promoted ${status.version} (latest)`;
     case "failed":
@@ -65,6 +67,7 @@ async function main() {
     logger: hostLog,
   });
   await configureSimulation(stack.arm, demoSimulation);
+  await provisionGalleries(stack.arm, stack.pipeline.catalog);
   // The CLI (`npx image-pipeline status`, `dlq list`, ...) talks to this stack through these settings.
   const cliSettings = Object.fromEntries(settingNames.flatMap((n) => (stack.env[n] ? [[n, stack.env[n]]] : [])));
   writeFileSync(join(stateDir, "settings.json"), JSON.stringify(cliSettings, null, 2));

@@ -32,14 +32,15 @@ export function readFailures(tags: Record<string, string>): RecordedFailure[] {
 
 /**
  * Records why a build failed on its image definition (there is no database: the gallery records outcomes), keeping
- * the newest few, then removes what the build left behind: its template and its staging image.
+ * the newest few, then removes what the build left behind: its template and its staging image. Resolves to false
+ * when there was no definition to record on (the caller must then make the failure visible another way).
  */
 export async function failBuild(
   deps: PipelineDeps,
   image: CatalogImage,
   build: { buildId: string; templateName?: string; stagingImageId?: string },
   reason: string,
-): Promise<void> {
+): Promise<boolean> {
   const { gallery, settings, clock, log } = deps;
   log.warn("build failed", { buildId: build.buildId, image: image.name, reason });
   const ref = definitionRefOf(image, settings);
@@ -57,6 +58,7 @@ export async function failBuild(
     await gallery.updateImageDefinitionTags(ref, { ...others, ...Object.fromEntries(entries) });
   }
   await cleanUpBuild(deps, build);
+  return definition !== undefined;
 }
 
 /**

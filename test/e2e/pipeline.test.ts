@@ -3,6 +3,7 @@ import { ServiceBusClient } from "@azure/service-bus";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
 import { localAzure } from "../../local/settings.js";
+import { provisionGalleries } from "../../local/provision.js";
 import { queueNames } from "../../shared/config/queues.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { normalizeRegion } from "../../shared/domain/replication.js";
@@ -60,9 +61,7 @@ describe("the pipeline on the local stack", () => {
   beforeEach(async () => {
     await configureSimulation(stack.arm, instantSimulation);
     await armAdmin(stack.arm, "DELETE", "rules");
-    for (const i of stack.pipeline.catalog.images) {
-      await compute().galleries.createOrUpdate(i.gallery.resourceGroup, i.gallery.name, { location: i.build.location });
-    }
+    await provisionGalleries(stack.arm, stack.pipeline.catalog);
   });
 
   it("takes a webhook to a version published in every target region, then promoted to latest", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { tagNames } from "../../../shared/domain/names.js";
 import { queueNames } from "../../../shared/config/queues.js";
-import { UnknownImageError } from "../../../shared/errors.js";
+import { PermanentAzureError, UnknownImageError } from "../../../shared/errors.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import { publishVersion } from "../../../shared/usecases/publishVersion.js";
 import { requestBuild } from "../../../shared/usecases/requestBuild.js";
@@ -123,5 +123,43 @@ describe("publishVersion", () => {
     expect(world.gallery.versionsOf(world.refOf(image))).toHaveLength(1);
     // The conflicting message names the first build's staging image: it must survive, the version replicates from it.
     expect(world.gallery.managedImages.has(publish.stagingImageId.toLowerCase())).toBe(true);
+  });
+});
+
+describe("startBuild when Azure refuses for good", () => {
+  it("dead-letters the request when there is no definition to record the failure on", async () => {
+    const world = fakePipeline([image]);
+    world.gallery.createImageDefinition = async () => {
+      throw new PermanentAzureError(
+        "create image definition: ParentResourceNotFound gallery acg_golden not found",
+        "ParentResourceNotFound",
+        404,
+      );
+    };
+    await expect(startBuild(world.deps, await requested(world, "abc1234"))).rejects.toMatchObject({
+      disposition: "deadLetter",
+      message: expect.stringContaining("ParentResourceNotFound"),
+    });
+    expect(world.imageBuilder.templates.size).toBe(0);
+  });
+
+  it("records the failure and completes when the definition exists", async () => {
+    const world = fakePipeline([image]);
+    await world.gallery.createImageDefinition(world.refOf(image));
+    world.imageBuilder.createTemplate = async () => {
+      throw new PermanentAzureError(
+        "create image template: ValidationFailed source image not found",
+        "ValidationFailed",
+        400,
+      );
+    };
+    const request = await requested(world, "abc1234");
+    expect(await startBuild(world.deps, request)).toMatchObject({
+      outcome: "failed",
+      reason: expect.stringContaining("ValidationFailed"),
+    });
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)[0]).toMatchObject({
+      buildId: request.buildId,
+    });
   });
 });
