@@ -79,7 +79,13 @@ describe("the pipeline's timers on the local stack", () => {
     const image = catalog.images.find((i) => i.name === "ubuntu-2404")!;
     const now = Date.now();
     const promoted = { [tagNames.managedBy]: managedByValue, [tagNames.state]: "promoted" };
-    const versions = [
+    const versions: {
+      name: string;
+      ageDays: number;
+      eolDays: number;
+      tags: Record<string, string>;
+      excludeFromLatest?: boolean;
+    }[] = [
       // Old and past their end of life: candidates, oldest first.
       ...[1, 2, 3, 4].map((p) => ({ name: `0.9.${p}`, ageDays: 200 - p, eolDays: -10, tags: promoted })),
       // A failed version past its end of life.
