@@ -1,5 +1,6 @@
 import type { ServiceBusQueueFunctionOptions, TriggerMetadata } from "@azure/functions";
 import {
+  RetryMode,
   ServiceBusClient,
   type DeadLetterOptions,
   type ProcessErrorArgs,
@@ -254,16 +255,26 @@ export class ServiceBusTriggers {
     const existing = this.#clients.get(settingName);
     if (existing) return existing;
     const connection = resolveServiceBusConnection(settingName, this.#env);
+    const retry = this.#hostOptions.clientRetryOptions;
+    const clientOptions = {
+      retryOptions: {
+        mode: retry.mode === "exponential" ? RetryMode.Exponential : RetryMode.Fixed,
+        maxRetries: retry.maxRetries,
+        retryDelayInMs: retry.delay,
+        maxRetryDelayInMs: retry.maxDelay,
+        timeoutInMs: retry.tryTimeout,
+      },
+    };
     let client: ServiceBusClient;
     if (connection.kind === "connectionString") {
-      client = new ServiceBusClient(connection.connectionString);
+      client = new ServiceBusClient(connection.connectionString, clientOptions);
     } else {
       // Loaded only for identity-based connections: it pulls in MSAL.
       const { DefaultAzureCredential } = await import("@azure/identity");
       const credential = new DefaultAzureCredential(
         connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
       );
-      client = new ServiceBusClient(connection.fullyQualifiedNamespace, credential);
+      client = new ServiceBusClient(connection.fullyQualifiedNamespace, credential, clientOptions);
     }
     this.#clients.set(settingName, client);
     return client;
