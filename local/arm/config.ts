@@ -122,7 +122,8 @@ export type TemplateRule = z.infer<typeof templateRuleSchema>;
 export const faultScriptSchema = z.object({
   /** Operation name as counted (e.g. `GalleryImageVersions_Get`) or `*`. */
   operation: z.string(),
-  status: z.union([z.literal(429), z.literal(500), z.literal(503)]),
+  /** Transient (429, 500, 503) or, for scripted faults only, permanent (400, 403, 404): no retry fixes those. */
+  status: z.union([z.literal(429), z.literal(500), z.literal(503), z.literal(400), z.literal(403), z.literal(404)]),
   count: z.number().int().min(1),
 });
 export type FaultScript = z.infer<typeof faultScriptSchema>;

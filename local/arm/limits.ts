@@ -103,7 +103,7 @@ export class FaultInjector {
     private readonly random: () => number = Math.random,
   ) {}
 
-  pick(operation: string): 429 | 500 | 503 | undefined {
+  pick(operation: string): FaultScript["status"] | undefined {
     const script = this.scripts.find((s) => s.count > 0 && (s.operation === "*" || s.operation === operation));
     if (script) {
       script.count -= 1;

@@ -73,7 +73,27 @@ function errorReply(error: unknown): Reply {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const injectedErrors: Record<429 | 500 | 503, { code: string; message: string; retryAfter: boolean }> = {
+const injectedErrors: Record<
+  429 | 500 | 503 | 400 | 403 | 404,
+  { code: string; message: string; retryAfter: boolean }
+> = {
+  400: {
+    code: "InvalidParameter",
+    message: "The request is invalid (injected by the emulator).",
+    retryAfter: false,
+  },
+  403: {
+    code: "AuthorizationFailed",
+    message:
+      "The client does not have authorization to perform this action over this scope or the scope is invalid " +
+      "(injected by the emulator).",
+    retryAfter: false,
+  },
+  404: {
+    code: "ResourceNotFound",
+    message: "The resource was not found (injected by the emulator).",
+    retryAfter: false,
+  },
   429: {
     code: "TooManyRequests",
     message: "The request is being throttled (injected by the emulator).",

@@ -140,6 +140,21 @@ interface Listener {
   subscription: { close(): Promise<void> } | undefined;
   /** Breaks the SDK's endless (re)connection retries, which `subscription.close()` otherwise waits out. */
   abort: AbortController;
+  /** The receiver's last settlement (see {@link settleInTurn}). */
+  settling: Promise<unknown>;
+}
+
+/**
+ * Settles one message at a time per receiver. rhea 3.0.x, under @azure/service-bus, writes the dispositions of
+ * consecutive deliveries settled in the same tick as one range carrying the first one's outcome (its
+ * `write_dispositions` skips the outcome comparison while the range holds a single delivery): with concurrent
+ * invocations, an abandon issued right after a complete became a complete (the message was lost), and a dead-letter
+ * right after another took that one's reason. Waiting for each settlement gives every outcome its own frame.
+ */
+function settleInTurn<T>(listener: Listener, action: () => Promise<T>): Promise<T> {
+  const turn = listener.settling.then(action);
+  listener.settling = turn.catch(() => undefined);
+  return turn;
 }
 
 // A subscription whose broker is reachable closes in milliseconds; one still retrying a connection would wait for
@@ -188,7 +203,13 @@ export class ServiceBusTriggers {
         receiveMode: "peekLock",
         maxAutoLockRenewalDurationInMs: 0,
       });
-      const listener: Listener = { fn, receiver, subscription: undefined, abort: new AbortController() };
+      const listener: Listener = {
+        fn,
+        receiver,
+        subscription: undefined,
+        abort: new AbortController(),
+        settling: Promise.resolve(),
+      };
       listener.subscription = receiver.subscribe(
         {
           processMessage: (message) => this.#process(listener, message),
@@ -295,7 +316,7 @@ export class ServiceBusTriggers {
     if (this.#stopping) return; // left to its lock: another instance (or the next start) gets it
     let settled = false;
     const settle = async (target: ServiceBusReceivedMessage, action: () => Promise<void>) => {
-      await action();
+      await settleInTurn(listener, action);
       if (target.lockToken === message.lockToken) settled = true;
     };
     const actions: ServiceBusMessageActions = {
@@ -359,14 +380,14 @@ export class ServiceBusTriggers {
     const logFields = { functionName: fn.name, event: "servicebus.settle" };
     try {
       if (!outcome.succeeded) {
-        await receiver.abandonMessage(message);
+        await settleInTurn(listener, () => receiver.abandonMessage(message));
         this.#invoker.log(
           "information",
           `Abandoned message ${String(message.messageId)} after a failed invocation`,
           logFields,
         );
       } else if (fn.autoCompleteMessages) {
-        await receiver.completeMessage(message);
+        await settleInTurn(listener, () => receiver.completeMessage(message));
       } else {
         this.#invoker.log(
           "warning",

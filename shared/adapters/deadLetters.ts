@@ -56,6 +56,9 @@ export async function openDeadLetterQueue(settings: Settings, queue: string): Pr
       const wanted = which === "all" ? undefined : new Set(which.map(String));
       let replayed = 0;
       const skipped = new Set<string>();
+      // Ids this replay sent: a replayed message that fails again comes back to the dead-letter queue while the loop
+      // runs, and must not be replayed again (`--all` looped until the id outgrew Service Bus's 128 characters).
+      const sent = new Set<string>();
       try {
         for (;;) {
           const batch = await receiver.receiveMessages(50, { maxWaitTimeInMs: 1000 });
@@ -65,17 +68,23 @@ export async function openDeadLetterQueue(settings: Settings, queue: string): Pr
             break;
           }
           for (const m of batch) {
-            if (wanted && !wanted.has(m.sequenceNumber?.toString() ?? "")) {
+            const again = sent.has(m.messageId?.toString() ?? "");
+            if (again || (wanted && !wanted.has(m.sequenceNumber?.toString() ?? ""))) {
               skipped.add(m.sequenceNumber?.toString() ?? "");
               await receiver.abandonMessage(m);
               continue;
             }
-            // A new id: the original is still in the duplicate-detection window and would be dropped.
+            // A new id: the original is still in the duplicate-detection window and would be dropped. It names the
+            // dead letter (sequence numbers are unique), so a replay interrupted between send and complete sends the
+            // same id again and duplicate detection drops it; one suffix only, so the id stays within 128 characters.
+            const base = (m.messageId?.toString() ?? "message").replace(/(:replay:\d+)+$/, "");
+            const messageId = `${base}:replay:${m.sequenceNumber?.toString() ?? Date.now()}`;
+            sent.add(messageId);
             await sender.sendMessages({
               body: m.body,
               contentType: m.contentType,
               subject: m.subject,
-              messageId: `${m.messageId?.toString() ?? "message"}:replay:${Date.now()}`,
+              messageId,
               applicationProperties: { ...m.applicationProperties, replayedFrom: m.sequenceNumber?.toString() ?? "" },
             });
             await receiver.completeMessage(m);

@@ -92,6 +92,8 @@ export interface WebhookInput {
 
 const fail = (error: WebhookError): WebhookOutcome => ({ kind: "error", error });
 
+const githubEventNamePattern = /^[a-z]+(_[a-z]+)*$/;
+
 /**
  * Turns a webhook delivery into a build request: a generic JSON body, or a GitHub `push`, `release` or
  * `workflow_run` delivery (the image named by the `image` query parameter). When a secret is configured, every
@@ -118,6 +120,15 @@ export function parseWebhook(input: WebhookInput): WebhookOutcome {
         message: "X-Hub-Signature-256 is missing or does not match",
       });
     }
+  }
+  // GitHub event names are lowercase words joined by underscores; anything else is not a GitHub delivery.
+  if (githubEvent !== null && !githubEventNamePattern.test(githubEvent)) {
+    return fail({
+      status: 400,
+      code: "InvalidRequest",
+      message: "x-github-event: not a GitHub event name",
+      target: "x-github-event",
+    });
   }
   let json: unknown;
   try {
