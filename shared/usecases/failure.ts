@@ -1,5 +1,5 @@
 import type { CatalogImage } from "../catalog/schema.js";
-import { truncateTagValue } from "../domain/names.js";
+import { tagNames, truncateTagValue } from "../domain/names.js";
 import type { PipelineDeps } from "./context.js";
 import { definitionRefOf } from "./context.js";
 
@@ -32,14 +32,15 @@ export function readFailures(tags: Record<string, string>): RecordedFailure[] {
 
 /**
  * Records why a build failed on its image definition (there is no database: the gallery records outcomes), keeping
- * the newest few, then removes what the build left behind: its template and its staging image.
+ * the newest few, then removes what the build left behind: its template and its staging image. Resolves to false
+ * when there was no definition to record on (the caller must then make the failure visible another way).
  */
 export async function failBuild(
   deps: PipelineDeps,
   image: CatalogImage,
   build: { buildId: string; templateName?: string; stagingImageId?: string },
   reason: string,
-): Promise<void> {
+): Promise<boolean> {
   const { gallery, settings, clock, log } = deps;
   log.warn("build failed", { buildId: build.buildId, image: image.name, reason });
   const ref = definitionRefOf(image, settings);
@@ -57,18 +58,27 @@ export async function failBuild(
     await gallery.updateImageDefinitionTags(ref, { ...others, ...Object.fromEntries(entries) });
   }
   await cleanUpBuild(deps, build);
+  return definition !== undefined;
 }
 
-/** Deletes a build's template and staging image, whichever exist. */
+/**
+ * Deletes a build's template and staging image, whichever exist. With a build id, only what that build owns (by its
+ * tags): a duplicate or conflicting message must never remove another build's resources.
+ */
 export async function cleanUpBuild(
   deps: PipelineDeps,
-  build: { templateName?: string; stagingImageId?: string },
+  build: { buildId?: string; templateName?: string; stagingImageId?: string },
 ): Promise<void> {
   const { settings, imageBuilder, gallery } = deps;
+  const owned = (tags: Record<string, string>) => !build.buildId || tags[tagNames.buildId] === build.buildId;
+  const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
   if (build.templateName) {
-    await imageBuilder.deleteTemplate(settings.subscriptionId, settings.imageBuilderResourceGroup, build.templateName);
+    const template = await imageBuilder.getTemplate(subscriptionId, resourceGroup, build.templateName);
+    if (template && owned(template.tags))
+      await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, build.templateName);
   }
   if (build.stagingImageId) {
-    await gallery.deleteManagedImage(build.stagingImageId);
+    const staging = await gallery.getManagedImage(build.stagingImageId);
+    if (staging && owned(staging.tags)) await gallery.deleteManagedImage(build.stagingImageId);
   }
 }

@@ -125,7 +125,8 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   } catch (error) {
     if (error instanceof PermanentAzureError) {
       const reason = `Azure refused the build: ${error.message}`;
-      await failBuild(deps, image, { buildId: request.buildId }, reason);
+      // Without an image definition (e.g. the gallery is missing) there is nowhere to record it: dead-letter instead.
+      if (!(await failBuild(deps, image, { buildId: request.buildId }, reason))) throw error;
       return { outcome: "failed", reason };
     }
     throw error;
