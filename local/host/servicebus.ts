@@ -264,6 +264,14 @@ export class ServiceBusTriggers {
         this.#invoker.log("warning", `closing ${what} failed: ${describeError(error)}`);
       }
     };
+    // Settlements still queued behind each other (settleInTurn) must reach the broker before their link closes;
+    // bounded, as a settlement on a lost connection may never answer.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.#listeners.map((l) => l.settling)),
+      new Promise((resolve) => (timer = setTimeout(resolve, subscriptionCloseGraceInMs))),
+    ]);
+    clearTimeout(timer);
     await Promise.all(
       this.#listeners.map((l) => closeQuietly(`the receiver of '${l.fn.name}'`, () => l.receiver.close())),
     );
