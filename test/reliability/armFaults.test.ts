@@ -99,6 +99,11 @@ describe("the pipeline under ARM faults", () => {
         `(429/500/503), ${buildIds.filter((id) => terminalStateOf(snapshot, id) === "promoted").length} promoted`,
     );
 
+    // On a failure, say why (the reason recorded on the image definition).
+    const failures = buildIds
+      .filter((id) => terminalStateOf(snapshot, id) !== "promoted")
+      .map((id) => `${id}: ${snapshot.failures.get(id) ?? "version failed"}`);
+    expect(failures).toEqual([]);
     expect(buildIds.map((id) => terminalStateOf(snapshot, id))).toEqual(buildIds.map(() => "promoted"));
     for (const id of buildIds) expect(snapshot.versions.filter((v) => v.buildId === id)).toHaveLength(1);
     expect(seen.faulted).toBeGreaterThan(0);
