@@ -87,7 +87,9 @@ function emptyStart(): number {
 
 /** Runs the webhook probe (bench/lib/webhookProbe.ts) in a fresh process and returns its report. */
 function runProbe(mode: "tsc" | "bundle", entry: string, extra: Record<string, string> = {}) {
-  const child = spawnSync(process.execPath, ["--input-type=module", "-e", webhookProbeSource], {
+  // The settlement client reads the host's gRPC address from the command line, as the Functions worker passes it.
+  const workerArgs = ["--", "probe", "--host", "127.0.0.1", "--port", "1", "--functions-grpc-max-message-length", "1"];
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", webhookProbeSource, ...workerArgs], {
     encoding: "utf8",
     timeout: 60_000,
     cwd: process.cwd(),
@@ -108,7 +110,17 @@ function runProbe(mode: "tsc" | "bundle", entry: string, extra: Record<string, s
     loadedFiles: string[];
     webhook?: { status: number; messagesSent: number; queue?: string };
     positiveControl?: { armResolved: string[] };
+    serviceBusExtension?: { factoryRegistered: boolean; settlementClientBuilt: boolean; error: string };
   };
+}
+
+/** The chunk that exports the bundle's @azure/functions-extensions-base (one copy: bench/bundle.ts). */
+function baseChunkOf(metafile: Metafile): string {
+  const found = Object.entries(metafile.outputs).find(([, o]) =>
+    o.exports.includes("require_azure_functions_extensions_base"),
+  );
+  if (!found) throw new Error("no chunk of the bundle exports @azure/functions-extensions-base");
+  return path.basename(found[0]);
 }
 
 /** Output chunks of the bundle that hold code of the given packages, from esbuild's metafile. */
@@ -192,8 +204,13 @@ async function main() {
   const armChunks = chunksHolding(metafile, armPackages);
   const probes = {
     tsc: runProbe("tsc", tscEntry),
-    bundle: runProbe("bundle", bundleEntry),
+    bundle: runProbe("bundle", bundleEntry, {
+      PROBE_BASE_CHUNK: pathToFileURL(path.join(bundleDir, baseChunkOf(metafile))).href,
+    }),
   };
+  const extensionWorks =
+    probes.bundle.serviceBusExtension?.factoryRegistered === true &&
+    probes.bundle.serviceBusExtension.settlementClientBuilt;
   const bundleArmChunksLoaded = probes.bundle.loadedFiles.filter((f) => armChunks.includes(path.basename(f)));
   const webhookLoadsNoArmSdk =
     probes.tsc.armResolvedAfterApp.length === 0 &&
@@ -239,6 +256,9 @@ async function main() {
     `bundle/tsc medians: ready ${readyRatio}, import ${importRatio} (target <= ${targetRatio}); bundle size / tsc size ${ratio(sizes.bundleBytes, sizes.tscTotalBytes)}`,
   );
   console.log(`attribution: bundle without the Service Bus extension / tsc, ready medians: ${withoutExtensionRatio}`);
+  console.log(
+    `bundle: Service Bus message factory registered where @azure/functions looks, settlement client built (proto found): ${extensionWorks}`,
+  );
   console.log(`bundle self-contained (imported from a folder without node_modules): ${selfContained}`);
   console.log(
     `webhook path loads no ARM SDK: ${webhookLoadsNoArmSdk} (tsc: ${probes.tsc.resolvedCount} resolutions, webhook answered ${probes.tsc.webhook?.status}, positive control saw ${probes.tsc.positiveControl?.armResolved.length} ARM resolutions; bundle: ${startupChunks.length} chunks loaded at start, ARM chunks ${armChunks.join(", ")} not among them: ${bundleArmChunksLoaded.length === 0})`,
@@ -254,6 +274,7 @@ async function main() {
       target: targetRatio,
     },
     targets: { bundleAtMost25PercentOfTsc: readyRatio <= targetRatio, webhookLoadsNoArmSdk },
+    checks: { bundleSelfContained: selfContained, bundleServiceBusExtensionWorks: extensionWorks },
     sizes,
     bundle: {
       selfContained,

@@ -7,7 +7,10 @@
  *   one signed webhook request through the real handler (only the message sender is replaced by a recorder, so no
  *   Service Bus is needed), and reports any ARM SDK resolution; then imports @azure/arm-compute as a positive control
  *   (the recorder must see it, or the check proves nothing).
- * - `PROBE_MODE=bundle`: imports the bundle's entry and reports the files it loaded (which chunks).
+ * - `PROBE_MODE=bundle`: imports the bundle's entry and reports the files it loaded (which chunks); then asks the
+ *   bundle's one functions-extensions-base registry (`PROBE_BASE_CHUNK`) for a Service Bus message client, as
+ *   @azure/functions does for an SDK-bound trigger: the factory must be registered there and build its settlement
+ *   client (which loads proto/settlement.proto) before it rejects the empty binding data.
  *
  * Prints one JSON line. Plain JavaScript in a string so that the child needs neither tsx nor a build.
  */
@@ -107,6 +110,20 @@ if (mode === "tsc") {
   report.armResolvedAfterApp = resolved.filter(isArm);
   const root = new URL(".", process.env.PROBE_ENTRY).href;
   report.loadedFiles = [...new Set(resolved.filter((u) => u.startsWith(root) && u.endsWith(".js")))];
+  const { require_azure_functions_extensions_base: base } = await import(process.env.PROBE_BASE_CHUNK);
+  const registry = base().ResourceFactoryResolver.getInstance();
+  const type = "AzureServiceBusReceivedMessage";
+  let error = "";
+  try {
+    registry.createClient(type, {});
+  } catch (e) {
+    error = e.message;
+  }
+  report.serviceBusExtension = {
+    factoryRegistered: registry.hasResourceFactory(type),
+    settlementClientBuilt: error === "ModelBindingData.content is null or undefined.",
+    error,
+  };
 }
 console.log(JSON.stringify(report));
 `;
