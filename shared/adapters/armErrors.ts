@@ -1,5 +1,12 @@
-import { isRestError } from "@azure/core-rest-pipeline";
 import { PermanentAzureError } from "../errors.js";
+
+/**
+ * A `RestError` of `@azure/core-rest-pipeline`, recognised by shape: importing the pipeline to use its own check
+ * would load the ARM HTTP stack on paths (the webhook) that never call ARM.
+ */
+function isRestError(error: unknown): error is Error & { statusCode?: number; code?: string } {
+  return error instanceof Error && error.name === "RestError";
+}
 
 /**
  * Status codes that retrying will not fix. 429, 408 and 5xx are retried by the SDK's policy first, then by Service

@@ -72,7 +72,8 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
           );
           log.info("every target region has the version: promoted to latest", fields);
           result.promoted.push(label(image, version.name));
-          await cleanUpBuild(deps, build);
+          // The sweep below removes its template and staging image, from the lists it reads anyway.
+          summary.tags = { ...summary.tags, [tagNames.state]: "promoted" };
           break;
         case "retry":
           log.warn("replication failed in some regions: retrying them", {
