@@ -10,9 +10,11 @@ let lastNightlyTick: Date | undefined;
 /** Timer `%NIGHTLY_SCHEDULE%`: requests builds of the images whose own schedule fell due since the last tick. */
 export async function nightlyRebuildTimer(timer: Timer, context: InvocationContext): Promise<void> {
   const now = new Date();
-  const last = timer.scheduleStatus?.last ? new Date(timer.scheduleStatus.last) : lastNightlyTick;
-  // Without a record of the last tick (first run of this instance), look back one hour: builds are deduplicated.
-  const since = last && last < now ? last : new Date(now.getTime() - 3_600_000);
+  const recorded = timer.scheduleStatus?.last ? new Date(timer.scheduleStatus.last) : lastNightlyTick;
+  // Without a record of the last tick (first run of this instance; the host says 0001-01-01), look back one hour;
+  // after an outage, at most a day. Either way a repeated request is the same build, deduplicated.
+  const lookBack = recorded && recorded.getTime() > 0 ? now.getTime() - recorded.getTime() : 3_600_000;
+  const since = new Date(now.getTime() - Math.min(Math.max(lookBack, 0), 86_400_000));
   lastNightlyTick = now;
   const log = invocationLogger(context);
   const decisions = await nightlyRebuild(getPipeline().deps(log), { since, now });

@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadCatalog } from "./catalog/load.js";
 import type { Catalog } from "./catalog/schema.js";
 import { getSettings, type Settings } from "./config/settings.js";
@@ -7,6 +10,18 @@ import { ArmImageBuilderClient } from "./adapters/imageBuilder.js";
 import { ServiceBusMessageSender } from "./adapters/serviceBus.js";
 import type { Logger } from "./ports.js";
 import type { PipelineDeps, PipelineSettings } from "./usecases/context.js";
+
+/**
+ * Resolves a relative path against the app's root (the folder of its package.json): the Functions worker's working
+ * directory is not guaranteed to be the package root on every plan.
+ */
+export function resolveFromAppRoot(path: string, from: string = dirname(fileURLToPath(import.meta.url))): string {
+  if (isAbsolute(path)) return path;
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return join(dir, path);
+    if (dirname(dir) === dir) return path;
+  }
+}
 
 /** The use-cases' slice of the app settings. */
 export function pipelineSettingsOf(settings: Settings): PipelineSettings {
@@ -33,7 +48,10 @@ export interface Pipeline {
 }
 
 /** Builds the pipeline from settings. ARM SDKs are loaded on the first ARM call, not here. */
-export function createPipeline(settings: Settings, catalog: Catalog = loadCatalog(settings.CATALOG_PATH)): Pipeline {
+export function createPipeline(
+  settings: Settings,
+  catalog: Catalog = loadCatalog(resolveFromAppRoot(settings.CATALOG_PATH)),
+): Pipeline {
   const clients = new ArmClients(settings);
   const gallery = new ArmGalleryClient(clients);
   const imageBuilder = new ArmImageBuilderClient(clients);

@@ -38,6 +38,20 @@ export const hostJsonSchema = z.object({
           autoCompleteMessages: z.boolean().default(true),
           maxAutoLockRenewalDuration: timeSpan.default(5 * 60_000),
           maxConcurrentCalls: z.number().int().positive().default(16),
+          // Retries of service calls (connecting included); the extension's defaults, not the JS SDK's 30 s fixed delay.
+          clientRetryOptions: z
+            .object({
+              mode: z
+                .string()
+                .transform((m) => m.toLowerCase())
+                .pipe(z.enum(["exponential", "fixed"]))
+                .default("exponential"),
+              tryTimeout: timeSpan.default(60_000),
+              delay: timeSpan.default(800),
+              maxDelay: timeSpan.default(60_000),
+              maxRetries: z.number().int().min(0).default(3),
+            })
+            .prefault({}),
         })
         .prefault({}),
     })

@@ -1,5 +1,6 @@
 import type { ServiceBusQueueFunctionOptions, TriggerMetadata } from "@azure/functions";
 import {
+  RetryMode,
   ServiceBusClient,
   type DeadLetterOptions,
   type ProcessErrorArgs,
@@ -137,6 +138,8 @@ interface Listener {
   fn: QueueFunction;
   receiver: ServiceBusReceiver;
   subscription: { close(): Promise<void> } | undefined;
+  /** Breaks the SDK's endless (re)connection retries, which `subscription.close()` otherwise waits out. */
+  abort: AbortController;
   /** The receiver's last settlement (see {@link settleInTurn}). */
   settling: Promise<unknown>;
 }
@@ -153,6 +156,10 @@ function settleInTurn<T>(listener: Listener, action: () => Promise<T>): Promise<
   listener.settling = turn.catch(() => undefined);
   return turn;
 }
+
+// A subscription whose broker is reachable closes in milliseconds; one still retrying a connection would wait for
+// its next retry (up to 30 s).
+const subscriptionCloseGraceInMs = 2000;
 
 /**
  * Listens on the queues of the Service Bus functions through real `@azure/service-bus` receivers (peek-lock,
@@ -196,13 +203,23 @@ export class ServiceBusTriggers {
         receiveMode: "peekLock",
         maxAutoLockRenewalDurationInMs: 0,
       });
-      const listener: Listener = { fn, receiver, subscription: undefined, settling: Promise.resolve() };
+      const listener: Listener = {
+        fn,
+        receiver,
+        subscription: undefined,
+        abort: new AbortController(),
+        settling: Promise.resolve(),
+      };
       listener.subscription = receiver.subscribe(
         {
           processMessage: (message) => this.#process(listener, message),
           processError: async (args) => this.#reportError(fn, args),
         },
-        { autoCompleteMessages: false, maxConcurrentCalls: this.#hostOptions.maxConcurrentCalls },
+        {
+          autoCompleteMessages: false,
+          maxConcurrentCalls: this.#hostOptions.maxConcurrentCalls,
+          abortSignal: listener.abort.signal,
+        },
       );
       this.#listeners.push(listener);
       this.#invoker.log(
@@ -217,11 +234,23 @@ export class ServiceBusTriggers {
   async stopReceiving(): Promise<void> {
     this.#stopping = true;
     await Promise.all(
-      this.#listeners.map((l) =>
-        l.subscription?.close().catch((error: unknown) => {
+      this.#listeners.map(async (l) => {
+        const closing = (l.subscription?.close() ?? Promise.resolve()).catch((error: unknown) => {
           this.#invoker.log("warning", `closing the subscription of '${l.fn.name}' failed: ${describeError(error)}`);
-        }),
-      ),
+        });
+        let timer: NodeJS.Timeout | undefined;
+        const closedInTime = await Promise.race([
+          closing.then(() => true),
+          new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), subscriptionCloseGraceInMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (!closedInTime) {
+          l.abort.abort();
+          await closing;
+        }
+      }),
     );
   }
 
@@ -235,6 +264,14 @@ export class ServiceBusTriggers {
         this.#invoker.log("warning", `closing ${what} failed: ${describeError(error)}`);
       }
     };
+    // Settlements still queued behind each other (settleInTurn) must reach the broker before their link closes;
+    // bounded, as a settlement on a lost connection may never answer.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.#listeners.map((l) => l.settling)),
+      new Promise((resolve) => (timer = setTimeout(resolve, subscriptionCloseGraceInMs))),
+    ]);
+    clearTimeout(timer);
     await Promise.all(
       this.#listeners.map((l) => closeQuietly(`the receiver of '${l.fn.name}'`, () => l.receiver.close())),
     );
@@ -247,22 +284,33 @@ export class ServiceBusTriggers {
     const existing = this.#clients.get(settingName);
     if (existing) return existing;
     const connection = resolveServiceBusConnection(settingName, this.#env);
+    const retry = this.#hostOptions.clientRetryOptions;
+    const clientOptions = {
+      retryOptions: {
+        mode: retry.mode === "exponential" ? RetryMode.Exponential : RetryMode.Fixed,
+        maxRetries: retry.maxRetries,
+        retryDelayInMs: retry.delay,
+        maxRetryDelayInMs: retry.maxDelay,
+        timeoutInMs: retry.tryTimeout,
+      },
+    };
     let client: ServiceBusClient;
     if (connection.kind === "connectionString") {
-      client = new ServiceBusClient(connection.connectionString);
+      client = new ServiceBusClient(connection.connectionString, clientOptions);
     } else {
       // Loaded only for identity-based connections: it pulls in MSAL.
       const { DefaultAzureCredential } = await import("@azure/identity");
       const credential = new DefaultAzureCredential(
         connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
       );
-      client = new ServiceBusClient(connection.fullyQualifiedNamespace, credential);
+      client = new ServiceBusClient(connection.fullyQualifiedNamespace, credential, clientOptions);
     }
     this.#clients.set(settingName, client);
     return client;
   }
 
   #reportError(fn: QueueFunction, args: ProcessErrorArgs): void {
+    if (this.#stopping && args.error.name === "AbortError") return;
     // The SDK reconnects on its own; the host only reports (and must never throw from here).
     this.#invoker.log(
       "warning",

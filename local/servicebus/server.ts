@@ -151,10 +151,12 @@ export class AmqpServer {
 
   /** Stops listening and drops every connection (clients see a disconnect and reconnect elsewhere). */
   async close(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    const closing = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     this.servers.length = 0;
+    // server.close() waits for open connections: end them first.
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
+    await Promise.all(closing);
   }
 
   private state(connection: Connection): ConnectionState {

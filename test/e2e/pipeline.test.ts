@@ -65,6 +65,13 @@ describe("the pipeline on the local stack", () => {
   });
 
   it("takes a webhook to a version published in every target region, then promoted to latest", async () => {
+    // Slow enough for the status endpoint to show each stage on the way.
+    await configureSimulation(stack.arm, {
+      replication: { regionDurationInMs: 400 },
+      imageBuilder: {
+        phaseDurationsInMs: { Queued: 100, Building: 200, Customizing: 200, Validating: 100, Distributing: 100 },
+      },
+    });
     const requested = await api(stack, "/builds", {
       method: "POST",
       body: JSON.stringify({ image, commit: "1111111111111111111111111111111111111111", reason: "push" }),
@@ -84,7 +91,13 @@ describe("the pipeline on the local stack", () => {
       return body?.stage === "replicating" ? body : undefined;
     });
     expect(replicating.version).toMatch(/^\d+\.\d+\.\d+$/);
-    const promoted = await monitorUntil(buildId, ["promoted"]);
+    const promoted = await eventually("promotion", async () => {
+      await stack.host.invokeTimer("monitorReplication");
+      const { status, body } = await api(stack, `/builds/${buildId}`);
+      if (status === 200) stagesSeen.add(body.stage);
+      return body?.stage === "promoted" ? body : undefined;
+    });
+    expect([...stagesSeen]).toEqual(expect.arrayContaining(["building", "replicating", "promoted"]));
     expect(promoted.regions.map((r: { state: string }) => r.state)).toEqual(
       catalogImage().distribution.targetRegions.map(() => "Completed"),
     );

@@ -11,7 +11,7 @@ describe("host.json", () => {
   it("reads the repository's host.json with the Service Bus settings in milliseconds", () => {
     const hostJson = readHostJson();
     expect(hostJson.extensions.http.routePrefix).toBe("api");
-    expect(hostJson.extensions.serviceBus).toEqual({
+    expect(hostJson.extensions.serviceBus).toMatchObject({
       prefetchCount: 0,
       autoCompleteMessages: true,
       maxAutoLockRenewalDuration: 300_000,
@@ -27,6 +27,7 @@ describe("host.json", () => {
         autoCompleteMessages: true,
         maxAutoLockRenewalDuration: 300_000,
         maxConcurrentCalls: 16,
+        clientRetryOptions: { mode: "exponential", tryTimeout: 60_000, delay: 800, maxDelay: 60_000, maxRetries: 3 },
       },
     });
   });

@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServiceBusReceivedMessage } from "@azure/service-bus";
+import { eventually, queueDefinition, receiveAll, sleep, startEmulator, type EmulatorFixture } from "./fixtures.js";
+
+describe("locks, delivery counts and expiry in the Service Bus emulator", () => {
+  let fx: EmulatorFixture;
+
+  beforeAll(async () => {
+    fx = await startEmulator([
+      queueDefinition("renews", { lockDuration: "PT2S" }),
+      queueDefinition("poison", { lockDuration: "PT1S", maxDeliveryCount: 3 }),
+      queueDefinition("long-handlers", { lockDuration: "PT2S" }),
+      queueDefinition("expires", { deadLetteringOnMessageExpiration: true }),
+      queueDefinition("drops", { deadLetteringOnMessageExpiration: false }),
+      queueDefinition("short-ttl", { defaultMessageTimeToLive: "PT0.3S" }),
+    ]);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it("renews a lock on request, and answers MessageLockLost once the lock has run out", async () => {
+    const sender = fx.client.createSender("renews");
+    await sender.sendMessages({ body: "work", messageId: "work" });
+    await sender.close();
+    const receiver = fx.client.createReceiver("renews", { maxAutoLockRenewalDurationInMs: 0 });
+    const [message] = await receiveAll(receiver, 1);
+    const firstLockedUntil = message!.lockedUntilUtc!.getTime();
+    await sleep(1_000);
+    const renewedUntil = await receiver.renewMessageLock(message!);
+    expect(renewedUntil.getTime()).toBeGreaterThan(firstLockedUntil);
+    await sleep(1_500); // past the first lock, within the renewed one
+    expect(fx.emulator.stats("renews").locked).toBe(1);
+    await eventually(() => fx.emulator.stats("renews").locked === 0);
+    await expect(receiver.completeMessage(message!)).rejects.toMatchObject({ code: "MessageLockLost" });
+    await expect(receiver.renewMessageLock(message!)).rejects.toMatchObject({ code: "MessageLockLost" });
+
+    const [redelivered] = await receiveAll(receiver, 1);
+    expect(redelivered?.messageId).toBe("work");
+    expect(redelivered?.deliveryCount).toBe(1); // the lost lock counted as a delivery
+    await receiver.completeMessage(redelivered!);
+    await receiver.close();
+  });
+
+  it("redelivers a failing message until maxDeliveryCount, then dead-letters it as the service does", async () => {
+    const sender = fx.client.createSender("poison");
+    await sender.sendMessages({ body: "poison", messageId: "poison" });
+    await sender.close();
+    const receiver = fx.client.createReceiver("poison", { maxAutoLockRenewalDurationInMs: 0 });
+    const counts: number[] = [];
+    const [first] = await receiveAll(receiver, 1);
+    counts.push(first!.deliveryCount!);
+    await receiver.abandonMessage(first!);
+    const [second] = await receiveAll(receiver, 1);
+    counts.push(second!.deliveryCount!);
+    // The third attempt is not settled at all: its lock runs out, which also counts.
+    const [third] = await receiveAll(receiver, 1);
+    counts.push(third!.deliveryCount!);
+    expect(counts).toEqual([0, 1, 2]);
+
+    const deadLetters = fx.client.createReceiver("poison", { subQueueType: "deadLetter" });
+    const [dead] = await receiveAll(deadLetters, 1, 5_000);
+    expect(dead?.messageId).toBe("poison");
+    expect(dead?.deadLetterReason).toBe("MaxDeliveryCountExceeded");
+    expect(dead?.deadLetterErrorDescription).toBe("Message could not be consumed after 3 delivery attempts.");
+    expect(dead?.deliveryCount).toBe(3);
+    await deadLetters.completeMessage(dead!);
+    await deadLetters.close();
+    expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 200 })).toEqual([]);
+    await receiver.close();
+  });
+
+  it("keeps a message locked for a handler that outlives the lock duration, through auto lock renewal", async () => {
+    const sender = fx.client.createSender("long-handlers");
+    await sender.sendMessages([1, 2, 3].map((n) => ({ body: n, messageId: `long-${n}` })));
+    await sender.close();
+    const receiver = fx.client.createReceiver("long-handlers", { maxAutoLockRenewalDurationInMs: 60_000 });
+    const deliveries: ServiceBusReceivedMessage[] = [];
+    const errors: unknown[] = [];
+    const subscription = receiver.subscribe(
+      {
+        processMessage: async (message) => {
+          deliveries.push(message);
+          await sleep(3_000);
+        },
+        processError: async (args) => {
+          errors.push(args.error);
+        },
+      },
+      { maxConcurrentCalls: 3 },
+    );
+    await eventually(() => deliveries.length === 3 && fx.emulator.stats("long-handlers").active === 0, 15_000);
+    await subscription.close();
+    await receiver.close();
+    expect(deliveries.map((m) => m.deliveryCount)).toEqual([0, 0, 0]);
+    expect(errors).toEqual([]);
+  });
+
+  it("dead-letters an expired message with TTLExpiredException, or drops it, as the queue says", async () => {
+    for (const queue of ["expires", "drops"]) {
+      const sender = fx.client.createSender(queue);
+      await sender.sendMessages({ body: "stale", messageId: "stale", timeToLive: 300 });
+      await sender.close();
+    }
+    await eventually(() => fx.emulator.stats("expires").deadLettered === 1 && fx.emulator.stats("drops").active === 0);
+    expect(fx.emulator.stats("drops").deadLettered).toBe(0);
+    const deadLetters = fx.client.createReceiver("expires", {
+      subQueueType: "deadLetter",
+      receiveMode: "receiveAndDelete",
+    });
+    const [dead] = await receiveAll(deadLetters, 1);
+    await deadLetters.close();
+    expect(dead?.deadLetterReason).toBe("TTLExpiredException");
+    expect(dead?.deadLetterErrorDescription).toBe("The message expired and was dead lettered.");
+  });
+
+  it("applies the queue's default time to live when the message sets none", async () => {
+    const sender = fx.client.createSender("short-ttl");
+    await sender.sendMessages({ body: "soon gone", messageId: "soon" });
+    await sender.close();
+    await eventually(() => fx.emulator.stats("short-ttl").deadLettered === 1);
+    expect(fx.emulator.stats("short-ttl").active).toBe(0);
+  });
+});
