@@ -9,13 +9,14 @@ import { queueNames } from "../config/queues.js";
 import { messageIds, type BuildEnvelope, type BuildRequested, type BuildWatch } from "../messages/index.js";
 import type { TemplateSummary, VersionSummary } from "../ports.js";
 import { definitionRefOf, managedImageId, requireImage, type PipelineDeps } from "./context.js";
-import { failBuild } from "./failure.js";
+import { failBuild, readFailures } from "./failure.js";
 
 /** What startBuild did with a request. */
 export type StartBuildResult =
   | { outcome: "started"; version: string; templateName: string }
   | { outcome: "resumed"; version: string; templateName: string }
   | { outcome: "alreadyPublished"; version: string }
+  | { outcome: "alreadyFailed"; reason: string }
   | { outcome: "waiting"; blockingBuildId: string; retryAt: Date }
   | { outcome: "failed"; reason: string };
 
@@ -64,6 +65,14 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   if (published) {
     log.info("build already published: nothing to do", { ...fields, version: published.name });
     return { outcome: "alreadyPublished", version: published.name };
+  }
+
+  // A build that already failed (and was cleaned up) stays failed: a late redelivery must not start it again.
+  // Building the same commit again is a new build: ask with `force`.
+  const failed = definition ? readFailures(definition.tags).find((f) => f.buildId === request.buildId) : undefined;
+  if (failed) {
+    log.info("build already failed: not starting it again", { ...fields, reason: failed.reason });
+    return { outcome: "alreadyFailed", reason: failed.reason };
   }
 
   const templates = templatesOfImage(await imageBuilder.listTemplates(subscriptionId, resourceGroup), image.name);

@@ -163,3 +163,20 @@ describe("startBuild when Azure refuses for good", () => {
     });
   });
 });
+
+describe("startBuild after the build failed", () => {
+  it("does not start a failed build again when its request is redelivered late", async () => {
+    const world = fakePipeline([image]);
+    const request = await requested(world, "abc1234");
+    await startBuild(world.deps, request);
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    world.imageBuilder.finishRun(template.name, "Failed", "harden.sh exited 1");
+    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    expect(world.imageBuilder.templates.size).toBe(0);
+    expect(await startBuild(world.deps, request)).toMatchObject({
+      outcome: "alreadyFailed",
+      reason: expect.stringContaining("harden.sh"),
+    });
+    expect(world.imageBuilder.templates.size).toBe(0);
+  });
+});
