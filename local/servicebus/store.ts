@@ -209,8 +209,10 @@ export class MessageLog {
       } catch (error) {
         for (const w of waiters) w.reject(error as Error);
       }
-      if (this.pending.length === 0 && this.snapshot && this.sizeInBytes > this.compactAboveInBytes) {
-        await this.rewrite(this.snapshot());
+      if (this.snapshot && this.sizeInBytes > this.compactAboveInBytes) {
+        // Let the writers just acknowledged apply their changes to memory before memory is written out.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.pending.length === 0) await this.rewriteNow(this.snapshot());
       }
     }
     this.flushing = undefined;
@@ -218,7 +220,11 @@ export class MessageLog {
 
   /** Replaces the log with `records` (written to a new file, synced, renamed over the old one). */
   async rewrite(records: LogRecord[]): Promise<void> {
-    if (this.flushing && this.pending.length > 0) await this.flushing;
+    while (this.flushing) await this.flushing;
+    await this.rewriteNow(records);
+  }
+
+  private async rewriteNow(records: LogRecord[]): Promise<void> {
     const temp = `${this.path}.tmp`;
     const fd = openSync(temp, "w");
     let size = 0;
