@@ -364,7 +364,8 @@ export class Broker {
       created.push(message);
     }
     queue.sizeInBytes += created.reduce((n, m) => n + m.bare.length, 0);
-    if (records.length > 0) await this.durable.append(...records);
+    // Even an all-duplicate send waits for the log: the original it duplicates may still be on its way to disk.
+    await this.durable.append(...records);
     for (const message of created) {
       entity.messages.set(message.seq, message);
       this.index(message);

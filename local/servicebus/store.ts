@@ -180,6 +180,8 @@ export class MessageLog {
   /** Appends records; resolves once they are on disk. */
   append(...records: LogRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error("the message log is closed"));
+    // Nothing to write: wait only for what is already on its way to disk.
+    if (records.length === 0) return this.flushing ? this.flushing.then(() => undefined) : Promise.resolve();
     for (const record of records) this.pending.push(encodeRecord(record));
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushing) this.flushing = this.flushLoop();
