@@ -84,6 +84,8 @@ export const tagNames = {
   /** Catalog image name. */
   image: `${tagPrefix}image`,
   version: `${tagPrefix}version`,
+  /** When the pipeline created the template (ISO 8601): an abandoned one is swept after a while. */
+  createdAt: `${tagPrefix}createdAt`,
 } as const;
 export type TagName = (typeof tagNames)[keyof typeof tagNames];
 

@@ -41,6 +41,8 @@ export const buildWatchSchema = buildInFlightSchema.extend({
   nextDelayInSeconds: z.number().int().positive(),
   /** The run is failed as timed out when still running after this instant (build timeout plus a margin). */
   deadlineAt: z.iso.datetime(),
+  /** Set once the pipeline canceled the run for passing its deadline, so the failure says so. */
+  timedOut: z.boolean().default(false),
 });
 export type BuildWatch = z.infer<typeof buildWatchSchema>;
 

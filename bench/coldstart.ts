@@ -1,0 +1,298 @@
+/**
+ * Part 2 of the benchmarks (issue 8): how long a fresh Node process takes to import the function app and be ready,
+ * bundled (`npm run bundle` → dist/app/, the deployment package) against the plain `tsc` output (`npm run build` →
+ * dist/), 20 runs each, alternating; the size of each package; and proof that the webhook's path loads no ARM SDK.
+ * Prints a table and writes bench/results/coldstart.json.
+ *
+ * `npm run bench:coldstart [-- --runs 20]`
+ */
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Metafile } from "esbuild";
+import { bundleApp, bundleDir } from "./bundle.js";
+import { distribution, ratio, table } from "./lib/stats.js";
+import { writeResult } from "./lib/results.js";
+import { webhookProbeSource } from "./lib/webhookProbe.js";
+
+const tscEntry = path.resolve("dist/functions/index.js");
+const bundleEntry = path.join(bundleDir, "index.js");
+const armPackages = ["@azure/arm-compute", "@azure/arm-imagebuilder"];
+const targetRatio = 0.25;
+
+/** Bytes of the files under `dir` (recursively), optionally skipping nested node_modules. */
+function bytesUnder(dir: string, skipNodeModules = false): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (skipNodeModules && entry.name === "node_modules") continue;
+      total += bytesUnder(full, skipNodeModules);
+    } else if (entry.isFile()) total += statSync(full).size;
+  }
+  return total;
+}
+
+/**
+ * What the tsc output needs from node_modules: the production dependency closure as npm installs it
+ * (`npm ci --omit=dev`), read from the lockfile, each package's own files without its nested node_modules
+ * (those are entries of their own).
+ */
+function productionNodeModules(): { packages: number; bytes: number } {
+  const lock = JSON.parse(readFileSync("package-lock.json", "utf8")) as {
+    packages: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean; link?: boolean }>;
+  };
+  let packages = 0;
+  let bytes = 0;
+  for (const [location, entry] of Object.entries(lock.packages)) {
+    if (location === "" || entry.dev || entry.link || !existsSync(location)) continue;
+    packages++;
+    bytes += bytesUnder(location, true);
+  }
+  return { packages, bytes };
+}
+
+/** One cold start: a fresh `node` importing the entry; the child reports when it was ready. */
+function coldStart(entry: string): { readyInMs: number; importInMs: number; processInMs: number } {
+  const code = [
+    "const started = performance.now();",
+    `await import(${JSON.stringify(pathToFileURL(entry).href)});`,
+    "const ready = performance.now();",
+    "process.stdout.write(JSON.stringify({ readyInMs: ready, importInMs: ready - started }));",
+  ].join("\n");
+  const t0 = performance.now();
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
+    encoding: "utf8",
+    timeout: 30_000,
+    // Outside the Functions host @azure/functions warns for each registration; nothing else differs.
+    env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
+  });
+  const processInMs = performance.now() - t0;
+  if (child.status !== 0) throw new Error(`importing ${entry} failed: ${child.stderr}`);
+  const reported = JSON.parse(child.stdout) as { readyInMs: number; importInMs: number };
+  return { ...reported, processInMs };
+}
+
+/** An empty Node process: the floor both variants share. */
+function emptyStart(): number {
+  const child = spawnSync(
+    process.execPath,
+    ["--input-type=module", "-e", "process.stdout.write(String(performance.now()))"],
+    { encoding: "utf8", timeout: 30_000 },
+  );
+  return Number(child.stdout);
+}
+
+/** Runs the webhook probe (bench/lib/webhookProbe.ts) in a fresh process and returns its report. */
+function runProbe(mode: "tsc" | "bundle", entry: string, extra: Record<string, string> = {}) {
+  // The settlement client reads the host's gRPC address from the command line, as the Functions worker passes it.
+  const workerArgs = ["--", "probe", "--host", "127.0.0.1", "--port", "1", "--functions-grpc-max-message-length", "1"];
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", webhookProbeSource, ...workerArgs], {
+    encoding: "utf8",
+    timeout: 60_000,
+    cwd: process.cwd(),
+    env: {
+      PATH: process.env.PATH ?? "",
+      PROBE_MODE: mode,
+      PROBE_ENTRY: pathToFileURL(entry).href,
+      PROBE_DIST: pathToFileURL(path.resolve("dist")).href,
+      ...extra,
+    },
+  });
+  const line = child.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (child.status !== 0 || !line) throw new Error(`webhook probe (${mode}) failed: ${child.stderr}\n${child.stdout}`);
+  return JSON.parse(line) as {
+    mode: string;
+    resolvedCount: number;
+    armResolvedAfterApp: string[];
+    loadedFiles: string[];
+    webhook?: { status: number; messagesSent: number; queue?: string };
+    positiveControl?: { armResolved: string[] };
+    serviceBusExtension?: { factoryRegistered: boolean; settlementClientBuilt: boolean; error: string };
+  };
+}
+
+/** The chunk that exports the bundle's @azure/functions-extensions-base (one copy: bench/bundle.ts). */
+function baseChunkOf(metafile: Metafile): string {
+  const found = Object.entries(metafile.outputs).find(([, o]) =>
+    o.exports.includes("require_azure_functions_extensions_base"),
+  );
+  if (!found) throw new Error("no chunk of the bundle exports @azure/functions-extensions-base");
+  return path.basename(found[0]);
+}
+
+/** Output chunks of the bundle that hold code of the given packages, from esbuild's metafile. */
+function chunksHolding(metafile: Metafile, packages: readonly string[]): string[] {
+  return Object.entries(metafile.outputs)
+    .filter(([, o]) => Object.keys(o.inputs).some((i) => packages.some((p) => i.includes(`node_modules/${p}/`))))
+    .map(([file]) => path.basename(file));
+}
+
+function parseRuns(argv: readonly string[]): number {
+  const i = argv.indexOf("--runs");
+  const runs = i >= 0 ? Number(argv[i + 1]) : 20;
+  if (!Number.isInteger(runs) || runs < 3 || runs > 200) throw new Error("--runs must be an integer from 3 to 200");
+  return runs;
+}
+
+async function main() {
+  const runs = parseRuns(process.argv.slice(2));
+  const command = `npm run bench:coldstart${runs === 20 ? "" : ` -- --runs ${runs}`}`;
+  console.log("building: npm run bundle, npm run build");
+  const metafile = await bundleApp();
+  // Attribution only: the same bundle without the Service Bus extension (which functions/index.ts awaits at start).
+  const withoutExtensionDir = path.resolve("dist/bench-app-without-sb-extension");
+  await bundleApp({ outdir: withoutExtensionDir, omitServiceBusExtension: true });
+  const withoutExtensionEntry = path.join(withoutExtensionDir, "index.js");
+  const built = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit", timeout: 300_000 });
+  if (built.status !== 0) throw new Error("npm run build failed");
+
+  // The bundle must need nothing from node_modules: import it once from a folder with none above it.
+  const isolated = mkdtempSync(path.join(tmpdir(), "bench-app-"));
+  let selfContained: boolean;
+  try {
+    cpSync(bundleDir, path.join(isolated, "app"), { recursive: true });
+    selfContained = coldStart(path.join(isolated, "app", "index.js")).readyInMs > 0;
+  } finally {
+    rmSync(isolated, { recursive: true, force: true });
+  }
+
+  // One discarded start of each warms the file cache; then alternate.
+  coldStart(bundleEntry);
+  coldStart(tscEntry);
+  coldStart(withoutExtensionEntry);
+  type Sample = ReturnType<typeof coldStart>;
+  const samples = { bundle: [] as Sample[], tsc: [] as Sample[], withoutExtension: [] as Sample[] };
+  const empty: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    samples.bundle.push(coldStart(bundleEntry));
+    samples.tsc.push(coldStart(tscEntry));
+    samples.withoutExtension.push(coldStart(withoutExtensionEntry));
+    empty.push(emptyStart());
+  }
+  const dist = (s: ReturnType<typeof coldStart>[], key: "readyInMs" | "importInMs" | "processInMs") =>
+    distribution(s.map((x) => x[key]));
+  const timings = {
+    bundle: { ready: dist(samples.bundle, "readyInMs"), import: dist(samples.bundle, "importInMs") },
+    tsc: { ready: dist(samples.tsc, "readyInMs"), import: dist(samples.tsc, "importInMs") },
+    bundleWithoutServiceBusExtension: {
+      ready: dist(samples.withoutExtension, "readyInMs"),
+      import: dist(samples.withoutExtension, "importInMs"),
+    },
+    emptyNode: distribution(empty),
+  };
+  const readyRatio = ratio(timings.bundle.ready.p50InMs, timings.tsc.ready.p50InMs);
+  const withoutExtensionRatio = ratio(
+    timings.bundleWithoutServiceBusExtension.ready.p50InMs,
+    timings.tsc.ready.p50InMs,
+  );
+  const importRatio = ratio(timings.bundle.import.p50InMs, timings.tsc.import.p50InMs);
+
+  const nodeModules = productionNodeModules();
+  const tscAppBytes = bytesUnder(path.resolve("dist/functions")) + bytesUnder(path.resolve("dist/shared"));
+  const sizes = {
+    bundleBytes: bytesUnder(bundleDir),
+    bundleJsFiles: readdirSync(bundleDir).filter((f) => f.endsWith(".js")).length,
+    tscAppBytes,
+    tscNodeModulesBytes: nodeModules.bytes,
+    tscNodeModulesPackages: nodeModules.packages,
+    tscTotalBytes: tscAppBytes + nodeModules.bytes,
+  };
+
+  const armChunks = chunksHolding(metafile, armPackages);
+  const probes = {
+    tsc: runProbe("tsc", tscEntry),
+    bundle: runProbe("bundle", bundleEntry, {
+      PROBE_BASE_CHUNK: pathToFileURL(path.join(bundleDir, baseChunkOf(metafile))).href,
+    }),
+  };
+  const extensionWorks =
+    probes.bundle.serviceBusExtension?.factoryRegistered === true &&
+    probes.bundle.serviceBusExtension.settlementClientBuilt;
+  const bundleArmChunksLoaded = probes.bundle.loadedFiles.filter((f) => armChunks.includes(path.basename(f)));
+  const webhookLoadsNoArmSdk =
+    probes.tsc.armResolvedAfterApp.length === 0 &&
+    bundleArmChunksLoaded.length === 0 &&
+    probes.tsc.webhook?.status === 202 &&
+    (probes.tsc.positiveControl?.armResolved.length ?? 0) > 0;
+  const startupChunks = probes.bundle.loadedFiles.map((f) => path.basename(f));
+  const withoutExtensionBytes = bytesUnder(withoutExtensionDir);
+  rmSync(withoutExtensionDir, { recursive: true, force: true });
+
+  console.log(`\n${command}`);
+  console.log(
+    table([
+      ["variant", "ready p50 ms", "ready p90 ms", "import p50 ms", "import p90 ms", "package bytes"],
+      [
+        "bundle (dist/app)",
+        timings.bundle.ready.p50InMs,
+        timings.bundle.ready.p90InMs,
+        timings.bundle.import.p50InMs,
+        timings.bundle.import.p90InMs,
+        sizes.bundleBytes,
+      ],
+      [
+        "tsc (dist/ + prod node_modules)",
+        timings.tsc.ready.p50InMs,
+        timings.tsc.ready.p90InMs,
+        timings.tsc.import.p50InMs,
+        timings.tsc.import.p90InMs,
+        sizes.tscTotalBytes,
+      ],
+      [
+        "bundle without SB extension (attribution)",
+        timings.bundleWithoutServiceBusExtension.ready.p50InMs,
+        timings.bundleWithoutServiceBusExtension.ready.p90InMs,
+        timings.bundleWithoutServiceBusExtension.import.p50InMs,
+        timings.bundleWithoutServiceBusExtension.import.p90InMs,
+        withoutExtensionBytes,
+      ],
+      ["empty node process", timings.emptyNode.p50InMs, timings.emptyNode.p90InMs, "-", "-", "-"],
+    ]),
+  );
+  console.log(
+    `bundle/tsc medians: ready ${readyRatio}, import ${importRatio} (target <= ${targetRatio}); bundle size / tsc size ${ratio(sizes.bundleBytes, sizes.tscTotalBytes)}`,
+  );
+  console.log(`attribution: bundle without the Service Bus extension / tsc, ready medians: ${withoutExtensionRatio}`);
+  console.log(
+    `bundle: Service Bus message factory registered where @azure/functions looks, settlement client built (proto found): ${extensionWorks}`,
+  );
+  console.log(`bundle self-contained (imported from a folder without node_modules): ${selfContained}`);
+  console.log(
+    `webhook path loads no ARM SDK: ${webhookLoadsNoArmSdk} (tsc: ${probes.tsc.resolvedCount} resolutions, webhook answered ${probes.tsc.webhook?.status}, positive control saw ${probes.tsc.positiveControl?.armResolved.length} ARM resolutions; bundle: ${startupChunks.length} chunks loaded at start, ARM chunks ${armChunks.join(", ")} not among them: ${bundleArmChunksLoaded.length === 0})`,
+  );
+
+  const file = writeResult("coldstart", command, {
+    runs,
+    timings,
+    ratios: {
+      readyP50BundleOverTsc: readyRatio,
+      importP50BundleOverTsc: importRatio,
+      readyP50BundleWithoutServiceBusExtensionOverTsc: withoutExtensionRatio,
+      target: targetRatio,
+    },
+    targets: { bundleAtMost25PercentOfTsc: readyRatio <= targetRatio, webhookLoadsNoArmSdk },
+    checks: { bundleSelfContained: selfContained, bundleServiceBusExtensionWorks: extensionWorks },
+    sizes,
+    bundle: {
+      selfContained,
+      serviceBusExtension:
+        "bundled: bench/bundle.ts rewrites functions/index.ts's import by variable name to a literal; proto/settlement.proto copied next to the chunks",
+      startupChunks,
+      armChunks,
+      lazyChunks: Object.keys(metafile.outputs)
+        .map((f) => path.basename(f))
+        .filter((f) => f.endsWith(".js") && !startupChunks.includes(f)),
+    },
+    webhookProbe: probes,
+    notes: [
+      "ready: performance.now() in the child when the import resolved (time since the process started, Node's own start included); import: from the start of the import to ready.",
+      "tsc package: dist/functions + dist/shared, plus the production dependency closure from package-lock.json (npm ci --omit=dev).",
+    ],
+  });
+  console.log(`results: ${file}`);
+}
+
+await main();

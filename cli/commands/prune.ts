@@ -1,0 +1,34 @@
+import { createPipeline } from "../../shared/composition.js";
+import { createLogger } from "../../shared/observability/logger.js";
+import { pruneVersions } from "../../shared/usecases/pruneVersions.js";
+import { cliSettings } from "../settings.js";
+import type { CliCommand } from "../command.js";
+import { lines, parse } from "../args.js";
+
+/** `prune [--dry-run]`: applies (or only shows) every image"s retention plan, with a reason per version. */
+export const command: CliCommand = {
+  name: "prune",
+  summary: "apply the retention plans (--dry-run shows them only)",
+  usage: "prune [--dry-run]",
+  async run(argv, rawIo) {
+    const io = lines(rawIo);
+    const args = parse(argv, { "dry-run": { type: "boolean" } });
+    const pipeline = createPipeline(cliSettings(rawIo.env));
+    try {
+      const dryRun = args.flags["dry-run"] === true;
+      const results = await pruneVersions(
+        pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
+        { dryRun },
+      );
+      for (const r of results) {
+        io.out(`${r.image}${r.dryRun ? " (dry run)" : ""}`);
+        for (const d of r.deleted) io.out(`  ${r.dryRun ? "would delete" : "deleted"} ${d.version}: ${d.reason}`);
+        for (const k of r.kept) io.out(`  keep ${k.version}: ${k.reason}`);
+        for (const e of r.errors) io.out(`  could not delete ${e.version}: ${e.error}`);
+      }
+      return results.some((r) => r.errors.length > 0) ? 1 : 0;
+    } finally {
+      await pipeline.close();
+    }
+  },
+};

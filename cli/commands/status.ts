@@ -1,0 +1,46 @@
+import { createPipeline } from "../../shared/composition.js";
+import { createLogger } from "../../shared/observability/logger.js";
+import { getBuildStatus, getImageStatus } from "../../shared/usecases/status.js";
+import { cliSettings } from "../settings.js";
+import type { CliCommand } from "../command.js";
+import { lines, parse } from "../args.js";
+
+/** `status [buildId]`: one build"s stage, or every image"s versions and builds in flight. */
+export const command: CliCommand = {
+  name: "status",
+  summary: "show a build, or every image's versions and builds in flight",
+  usage: "status [buildId]",
+  async run(argv, rawIo) {
+    const io = lines(rawIo);
+    const args = parse(argv, {});
+    const pipeline = createPipeline(cliSettings(rawIo.env));
+    const deps = pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error }));
+    try {
+      const buildId = args.positionals[0];
+      if (buildId) {
+        const status = await getBuildStatus(deps, buildId);
+        if (!status) {
+          io.error(`no trace of build ${buildId} in Azure yet: it may still be queued`);
+          return 1;
+        }
+        io.out(JSON.stringify(status, null, 2));
+        return 0;
+      }
+      for (const image of pipeline.catalog.images) {
+        const s = await getImageStatus(deps, image, { withReplication: false });
+        io.out(`${s.image}  (${s.gallery}/${s.definition})  latest: ${s.latest ?? "-"}`);
+        for (const v of s.versions) {
+          io.out(
+            `  ${v.name.padEnd(16)} ${v.state.padEnd(12)} eol ${v.endOfLifeDate?.slice(0, 10) ?? "-"}  ${v.targetRegions.join(", ")}`,
+          );
+        }
+        for (const b of s.buildsInFlight)
+          io.out(`  building ${b.version ?? "?"} (${b.buildId}): ${b.runState} ${b.runSubState ?? ""}`);
+        for (const f of s.recentFailures) io.out(`  failed ${f.at} ${f.buildId}: ${f.reason}`);
+      }
+      return 0;
+    } finally {
+      await pipeline.close();
+    }
+  },
+};

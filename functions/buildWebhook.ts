@@ -1,0 +1,62 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import { getPipeline } from "../shared/composition.js";
+import { UnknownImageError } from "../shared/errors.js";
+import { requestBuild } from "../shared/usecases/requestBuild.js";
+import { parseWebhook } from "../shared/webhook/parse.js";
+import { invocationLogger } from "./runtime.js";
+
+/** Reads at most `limit` bytes of the body; more means 413 without buffering an attacker's gigabytes. */
+async function readBody(request: HttpRequest, limit: number): Promise<Uint8Array | undefined> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) return undefined;
+  const body = new Uint8Array(await request.arrayBuffer());
+  return body.byteLength > limit ? undefined : body;
+}
+
+const errorResponse = (status: number, code: string, message: string, target?: string): HttpResponseInit => ({
+  status,
+  jsonBody: { error: { code, message, ...(target ? { target } : {}) } },
+});
+
+/** HTTP POST /api/builds: a CI system (generic JSON or GitHub delivery) asks for a build. */
+export async function buildWebhook(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const pipeline = getPipeline();
+  const { settings } = pipeline;
+  const log = invocationLogger(context);
+  const body = await readBody(request, settings.WEBHOOK_MAX_BODY_IN_BYTES);
+  if (!body)
+    return errorResponse(413, "PayloadTooLarge", `the body exceeds ${settings.WEBHOOK_MAX_BODY_IN_BYTES} bytes`);
+  const outcome = parseWebhook({
+    headers: request.headers,
+    query: request.query,
+    body,
+    secrets: [settings.WEBHOOK_SECRET, settings.WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => Boolean(s)),
+    maxBodyInBytes: settings.WEBHOOK_MAX_BODY_IN_BYTES,
+  });
+  if (outcome.kind === "error") {
+    log.warn("webhook refused", {
+      status: outcome.error.status,
+      code: outcome.error.code,
+      target: outcome.error.target,
+    });
+    return errorResponse(outcome.error.status, outcome.error.code, outcome.error.message, outcome.error.target);
+  }
+  if (outcome.kind === "ignored") return { status: 200, jsonBody: { ignored: outcome.reason } };
+  try {
+    const message = await requestBuild(pipeline.deps(log), {
+      ...outcome.request,
+      traceparent: context.traceContext?.traceParent ?? undefined,
+    });
+    const statusUrl = new URL(`/api/builds/${message.buildId}`, request.url).toString();
+    return {
+      status: 202,
+      headers: { location: statusUrl },
+      jsonBody: { buildId: message.buildId, image: message.image, commit: message.commit, status: "queued", statusUrl },
+    };
+  } catch (error) {
+    if (error instanceof UnknownImageError) {
+      return errorResponse(404, "UnknownImage", error.message, "image");
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,104 @@
+import type { InvocationContext } from "@azure/functions";
+import type { ServiceBusReceivedMessage } from "@azure/service-bus";
+import type { z } from "zod";
+import { getPipeline } from "../shared/composition.js";
+import { PipelineError } from "../shared/errors.js";
+import { createLogger, type LogSink } from "../shared/observability/logger.js";
+import type { Logger } from "../shared/ports.js";
+import type { PipelineDeps } from "../shared/usecases/context.js";
+import type { SdkBoundQueueHandler, ServiceBusMessageContext } from "./definitions.js";
+
+/** Writes log lines through the invocation context, so Application Insights ties them to the invocation. */
+export function contextSink(context: InvocationContext): LogSink {
+  return { info: (l) => context.log(l), warn: (l) => context.warn(l), error: (l) => context.error(l) };
+}
+
+/** A structured logger for one invocation. */
+export function invocationLogger(context: InvocationContext, fields: Record<string, unknown> = {}): Logger {
+  return createLogger(contextSink(context), {
+    function: context.functionName,
+    invocationId: context.invocationId,
+    ...fields,
+  });
+}
+
+/** A message body as the handler sees it: the SDK gives objects for AMQP values, strings or bytes otherwise. */
+export function decodeBody(body: unknown): unknown {
+  if (typeof body === "string") return JSON.parse(body);
+  if (body instanceof Uint8Array) return JSON.parse(Buffer.from(body).toString("utf8"));
+  return body;
+}
+
+/** Formats zod issues as `path: message` lines. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(message)"}: ${i.message}`).join("; ");
+}
+
+/** What a queue use-case may ask of the trigger beyond completing the message. */
+export interface QueueOutcome {
+  outcome: string;
+  /** Dead-letter the message (after the use-case recorded why) instead of completing it. */
+  deadLetter?: { reason: string; description: string };
+}
+
+/**
+ * A Service Bus function with the Functions trigger's settlement rules, made explicit: complete on success; a message
+ * that fails its schema, or names something that can never be processed, is dead-lettered at once with the reason;
+ * anything else is abandoned, and Service Bus redelivers it until its max delivery count, then dead-letters it.
+ */
+export function queueFunction<S extends z.ZodType>(
+  schema: S,
+  run: (deps: PipelineDeps, message: z.infer<S>) => Promise<QueueOutcome>,
+): SdkBoundQueueHandler {
+  return async (input: ServiceBusMessageContext, context: InvocationContext) => {
+    const messages: ServiceBusReceivedMessage[] = Array.isArray(input.messages) ? input.messages : [input.messages];
+    for (const message of messages) {
+      const log = invocationLogger(context, { messageId: message.messageId, deliveryCount: message.deliveryCount });
+      let body: unknown;
+      try {
+        body = decodeBody(message.body);
+      } catch {
+        log.error("message body is not JSON: dead-lettering");
+        await input.actions.deadletter(message, undefined, "InvalidJson", "the message body is not valid JSON");
+        continue;
+      }
+      const parsed = schema.safeParse(body);
+      if (!parsed.success) {
+        const description = describeIssues(parsed.error).slice(0, 1024);
+        log.error("message fails its schema: dead-lettering", { issues: description });
+        await input.actions.deadletter(message, undefined, "SchemaValidationFailed", description);
+        continue;
+      }
+      const data = parsed.data as { buildId?: string; image?: string };
+      const buildLog = createLoggerWith(log, { buildId: data.buildId, image: data.image });
+      try {
+        const result = await run(getPipeline().deps(buildLog), parsed.data);
+        if (result.deadLetter) {
+          buildLog.warn("dead-lettering message", { outcome: result.outcome, ...result.deadLetter });
+          await input.actions.deadletter(message, undefined, result.deadLetter.reason, result.deadLetter.description);
+        } else {
+          buildLog.info("message handled", { outcome: result.outcome });
+          await input.actions.complete(message);
+        }
+      } catch (error) {
+        if (error instanceof PipelineError && error.disposition === "deadLetter") {
+          buildLog.error("message cannot be processed: dead-lettering", { code: error.code, error: error.message });
+          await input.actions.deadletter(message, undefined, error.code, error.message.slice(0, 1024));
+        } else {
+          buildLog.error("message failed: abandoning for redelivery", {
+            error: error instanceof Error ? error.message : String(error),
+          });
+          await input.actions.abandon(message);
+        }
+      }
+    }
+  };
+}
+
+function createLoggerWith(log: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    info: (m, f) => log.info(m, { ...fields, ...f }),
+    warn: (m, f) => log.warn(m, { ...fields, ...f }),
+    error: (m, f) => log.error(m, { ...fields, ...f }),
+  };
+}

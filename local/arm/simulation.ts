@@ -1,0 +1,157 @@
+import { runSubStates, type PhaseDurations, type RunSubState } from "./config.js";
+
+/**
+ * Simulated time: every state below is computed from stored timestamps at read time, so nothing runs on timers,
+ * state survives restarts, and reading costs a few additions.
+ */
+
+/** One replication attempt of one target region. */
+export interface RegionReplication {
+  /** Display name, as echoed in `replicationStatus.summary[].region`. */
+  region: string;
+  startMs: number;
+  durationMs: number;
+  /** Set when this attempt is scripted to fail (at its end). */
+  failureMessage?: string;
+}
+
+export interface VersionSimulation {
+  /** `create` reports provisioningState Creating while replicating, `update` reports Updating. */
+  phase: "create" | "update";
+  regions: RegionReplication[];
+}
+
+export type RegionState = "Replicating" | "Completed" | "Failed";
+
+export interface RegionStatus {
+  region: string;
+  state: RegionState;
+  details: string;
+  progress: number;
+}
+
+export function regionStatus(replication: RegionReplication, nowMs: number): RegionStatus {
+  const endMs = replication.startMs + replication.durationMs;
+  if (nowMs >= endMs) {
+    return replication.failureMessage !== undefined
+      ? { region: replication.region, state: "Failed", details: replication.failureMessage, progress: 0 }
+      : { region: replication.region, state: "Completed", details: "", progress: 100 };
+  }
+  const elapsed = Math.max(0, nowMs - replication.startMs);
+  const progress =
+    replication.durationMs === 0 ? 0 : Math.min(99, Math.floor((100 * elapsed) / replication.durationMs));
+  return { region: replication.region, state: "Replicating", details: "", progress };
+}
+
+export interface VersionStatus {
+  provisioningState: "Creating" | "Updating" | "Succeeded" | "Failed";
+  aggregatedState: "InProgress" | "Completed" | "Failed";
+  summary: RegionStatus[];
+  /** When the last region reaches a terminal state. */
+  settlesAtMs: number;
+}
+
+export function versionStatus(simulation: VersionSimulation, nowMs: number): VersionStatus {
+  const summary = simulation.regions.map((r) => regionStatus(r, nowMs));
+  const settlesAtMs = Math.max(0, ...simulation.regions.map((r) => r.startMs + r.durationMs));
+  const replicating = summary.some((s) => s.state === "Replicating");
+  const failed = summary.some((s) => s.state === "Failed");
+  if (replicating) {
+    return {
+      provisioningState: simulation.phase === "create" ? "Creating" : "Updating",
+      aggregatedState: "InProgress",
+      summary,
+      settlesAtMs,
+    };
+  }
+  return failed
+    ? { provisioningState: "Failed", aggregatedState: "Failed", summary, settlesAtMs }
+    : { provisioningState: "Succeeded", aggregatedState: "Completed", summary, settlesAtMs };
+}
+
+/** One Image Builder run. */
+export interface TemplateRun {
+  runId: string;
+  operationId: string;
+  startMs: number;
+  phases: { subState: RunSubState; durationMs: number }[];
+  /** Set when the run is scripted to fail at the end of this sub-state. */
+  failure?: { subState: RunSubState; message: string };
+  cancelRequestedMs?: number;
+  cancelDurationMs: number;
+  /** Set once the outputs of a succeeded run have been written (managed images, run outputs). */
+  materialized: boolean;
+}
+
+export type RunState = "Running" | "Canceling" | "Succeeded" | "PartiallySucceeded" | "Failed" | "Canceled";
+
+export interface RunStatus {
+  runState: RunState;
+  runSubState?: RunSubState;
+  startMs: number;
+  endMs?: number;
+  message: string;
+}
+
+/** When the run would end on its own (success or scripted failure), ignoring cancellation. */
+export function naturalEnd(run: TemplateRun): { endMs: number; failed: boolean; lastSubState: RunSubState } {
+  let t = run.startMs;
+  let last: RunSubState = "Queued";
+  for (const phase of run.phases) {
+    t += phase.durationMs;
+    last = phase.subState;
+    if (run.failure?.subState === phase.subState) return { endMs: t, failed: true, lastSubState: last };
+  }
+  return { endMs: t, failed: false, lastSubState: last };
+}
+
+function subStateAt(run: TemplateRun, atMs: number): RunSubState {
+  let t = run.startMs;
+  for (const phase of run.phases) {
+    t += phase.durationMs;
+    if (atMs < t) return phase.subState;
+  }
+  return run.phases[run.phases.length - 1]?.subState ?? "Queued";
+}
+
+export function runStatus(run: TemplateRun, nowMs: number): RunStatus {
+  const natural = naturalEnd(run);
+  const cancelAt = run.cancelRequestedMs;
+  if (cancelAt !== undefined && cancelAt < natural.endMs) {
+    const canceledAt = cancelAt + run.cancelDurationMs;
+    if (nowMs < canceledAt) {
+      return { runState: "Canceling", runSubState: subStateAt(run, cancelAt), startMs: run.startMs, message: "" };
+    }
+    return {
+      runState: "Canceled",
+      runSubState: subStateAt(run, cancelAt),
+      startMs: run.startMs,
+      endMs: canceledAt,
+      message: "The image build was canceled.",
+    };
+  }
+  if (nowMs < natural.endMs) {
+    return { runState: "Running", runSubState: subStateAt(run, nowMs), startMs: run.startMs, message: "" };
+  }
+  if (natural.failed) {
+    return {
+      runState: "Failed",
+      runSubState: natural.lastSubState,
+      startMs: run.startMs,
+      endMs: natural.endMs,
+      message: run.failure?.message ?? "",
+    };
+  }
+  return { runState: "Succeeded", startMs: run.startMs, endMs: natural.endMs, message: "" };
+}
+
+export function isTerminalRunState(state: RunState): boolean {
+  return state === "Succeeded" || state === "PartiallySucceeded" || state === "Failed" || state === "Canceled";
+}
+
+/** The phases a run walks; Optimizing only when the template asks for VM boot optimization. */
+export function runPhases(durations: PhaseDurations, optimize: boolean): TemplateRun["phases"] {
+  return runSubStates
+    .filter((s) => s !== "Optimizing" || optimize)
+    .map((subState) => ({ subState, durationMs: durations[subState] }));
+}

@@ -1,0 +1,55 @@
+import type { Logger } from "../ports.js";
+
+/** Keys whose values are never logged, whatever a caller passes. */
+const secretKey = /secret|password|token|key|signature|connection.?string|authorization|credential/i;
+/** Values that look like secrets even under an innocent key. */
+const secretValue = /(SharedAccessKey|AccountKey|sig)=[^;&\s]+|Bearer\s+[\w.-]+|sha256=[0-9a-f]{64}/gi;
+
+/** Removes secrets from log fields, recursively. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6) return "[…]";
+  if (typeof value === "string") return value.replace(secretValue, (m) => `${m.split(/[= ]/)[0]}=[redacted]`);
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Error) return { name: value.name, message: redact(value.message, depth + 1) };
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, secretKey.test(k) ? "[redacted]" : redact(v, depth + 1)]),
+    );
+  }
+  return value;
+}
+
+/** The sink of a structured logger: `context.log` in a function, stdout elsewhere. */
+export interface LogSink {
+  info(line: string): void;
+  warn(line: string): void;
+  error(line: string): void;
+}
+
+/**
+ * A structured logger writing one JSON object per line: message, level and fields, plus the fields every line of the
+ * invocation shares (function name, invocation id, build id). Secrets are redacted before anything is written.
+ */
+export function createLogger(
+  sink: LogSink,
+  base: Record<string, unknown> = {},
+): Logger & { child(fields: Record<string, unknown>): Logger } {
+  const write = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => {
+    const record = redact({ level, message, ...base, ...fields }) as Record<string, unknown>;
+    sink[level](JSON.stringify(record));
+  };
+  return {
+    info: (m, f) => write("info", m, f),
+    warn: (m, f) => write("warn", m, f),
+    error: (m, f) => write("error", m, f),
+    child: (fields) => createLogger(sink, { ...base, ...fields }),
+  };
+}
+
+/** A logger to stdout/stderr, for the CLI and the local stack. */
+export const consoleLogSink: LogSink = {
+  info: (line) => console.log(line),
+  warn: (line) => console.warn(line),
+  error: (line) => console.error(line),
+};

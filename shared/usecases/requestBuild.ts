@@ -1,0 +1,73 @@
+import { queueNames } from "../config/queues.js";
+import { findImage } from "../catalog/load.js";
+import type { Catalog } from "../catalog/schema.js";
+import { UnknownImageError } from "../errors.js";
+import {
+  buildRequestedSchema,
+  deriveBuildId,
+  messageIds,
+  messageSchemaVersion,
+  newTraceparent,
+  type BuildRequested,
+} from "../messages/index.js";
+import type { Clock, Logger, MessageSender } from "../ports.js";
+
+/** A request for a build, from a webhook, the schedule or the CLI. */
+export interface BuildRequest {
+  image: string;
+  commit?: string;
+  ref?: string;
+  reason: BuildRequested["reason"];
+  requestedBy: string;
+  /**
+   * What makes this request a new build beyond image and commit: a webhook delivery id when there is no commit, the
+   * day and base image version for the schedule, a random value for a forced rebuild.
+   */
+  nonce?: string;
+  traceparent?: string;
+  force?: boolean;
+}
+
+/** What requestBuild needs: no ARM client, so the webhook stays light. */
+export interface RequestBuildDeps {
+  catalog: Catalog;
+  bus: MessageSender;
+  clock: Clock;
+  log: Logger;
+}
+
+/**
+ * Queues a build request. The build id is derived from the request, and the message id from the build id, so a
+ * repeated request (same image and commit) is the same build: Service Bus drops the duplicate and the caller gets
+ * the existing build's id.
+ */
+export async function requestBuild(deps: RequestBuildDeps, request: BuildRequest): Promise<BuildRequested> {
+  const image = findImage(deps.catalog, request.image);
+  if (!image) throw new UnknownImageError(request.image);
+  const message = buildRequestedSchema.parse({
+    schemaVersion: messageSchemaVersion,
+    kind: "BuildRequested",
+    buildId: deriveBuildId(request),
+    image: image.name,
+    commit: request.commit,
+    ref: request.ref,
+    reason: request.reason,
+    requestedBy: request.requestedBy,
+    requestedAt: deps.clock.now().toISOString(),
+    traceparent: request.traceparent ?? newTraceparent(),
+    attempt: 0,
+    force: request.force ?? false,
+  } satisfies BuildRequested);
+  await deps.bus.send(queueNames.buildRequests, message, {
+    messageId: messageIds.buildRequested(message),
+    subject: message.kind,
+  });
+  deps.log.info("build requested", {
+    buildId: message.buildId,
+    image: message.image,
+    commit: message.commit,
+    reason: message.reason,
+    requestedBy: message.requestedBy,
+  });
+  return message;
+}

@@ -1,0 +1,220 @@
+import { catalogEntryHash } from "../catalog/load.js";
+import type { CatalogImage } from "../catalog/schema.js";
+import { renderGalleryImage } from "../domain/imageVersion.js";
+import { managedByValue, stagingImageNameFor, tagNames, templateNameFor } from "../domain/names.js";
+import { renderImageTemplate } from "../domain/template.js";
+import { allocateVersion } from "../domain/versions.js";
+import { PermanentAzureError } from "../errors.js";
+import { queueNames } from "../config/queues.js";
+import { messageIds, type BuildEnvelope, type BuildRequested, type BuildWatch } from "../messages/index.js";
+import type { TemplateSummary, VersionSummary } from "../ports.js";
+import { definitionRefOf, managedImageId, requireImage, type PipelineDeps } from "./context.js";
+import { failBuild } from "./failure.js";
+
+/** What startBuild did with a request. */
+export type StartBuildResult =
+  | { outcome: "started"; version: string; templateName: string }
+  | { outcome: "resumed"; version: string; templateName: string }
+  | { outcome: "alreadyPublished"; version: string }
+  | { outcome: "waiting"; blockingBuildId: string; retryAt: Date }
+  | { outcome: "failed"; reason: string };
+
+/** The fields every later message of a build copies from the request. */
+export function envelopeOf(message: BuildEnvelope): BuildEnvelope {
+  const { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent } = message;
+  return { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent };
+}
+
+/** Templates the pipeline created for one catalog image. */
+export function templatesOfImage(templates: TemplateSummary[], imageName: string): TemplateSummary[] {
+  return templates.filter((t) => t.tags[tagNames.managedBy] === managedByValue && t.tags[tagNames.image] === imageName);
+}
+
+/**
+ * A build holds its image until its version exists (replication of version N may overlap the build of N+1, but two
+ * Image Builder runs of one image never do, and never allocate the same version). A run that failed or was canceled
+ * holds nothing: watchBuild is cleaning it up.
+ */
+function holdsImage(template: TemplateSummary, versions: VersionSummary[]): boolean {
+  const buildId = template.tags[tagNames.buildId];
+  if (versions.some((v) => v.tags[tagNames.buildId] === buildId)) return false;
+  const runState = template.lastRunStatus?.runState;
+  return runState !== "Failed" && runState !== "Canceled";
+}
+
+/**
+ * Starts the build a request asks for: ensures the image definition exists, allocates the version, creates the
+ * Image Builder template (named from image and version), runs it and schedules the first check.
+ *
+ * Idempotent: a redelivered request finds its own template (tagged with the build id) and resumes; a request for a
+ * build already published is recognised by the version's tags. Two builds of one image never run at once: a request
+ * that finds another in flight is requeued with a delay; two that race allocate the same version, so the same
+ * template name, and the loser sees the winner's template.
+ */
+export async function startBuild(deps: PipelineDeps, request: BuildRequested): Promise<StartBuildResult> {
+  const { gallery, imageBuilder, settings, clock, log } = deps;
+  const image = requireImage(deps.catalog, request.image);
+  const ref = definitionRefOf(image, settings);
+  const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
+  const fields = { buildId: request.buildId, image: image.name };
+
+  const definition = await gallery.getImageDefinition(ref);
+  const versions = definition ? await gallery.listVersions(ref) : [];
+  const published = versions.find((v) => v.tags[tagNames.buildId] === request.buildId);
+  if (published) {
+    log.info("build already published: nothing to do", { ...fields, version: published.name });
+    return { outcome: "alreadyPublished", version: published.name };
+  }
+
+  const templates = templatesOfImage(await imageBuilder.listTemplates(subscriptionId, resourceGroup), image.name);
+  const own = templates.find((t) => t.tags[tagNames.buildId] === request.buildId);
+  if (own) return resume(deps, image, request, own);
+
+  const blocking = templates.find((t) => holdsImage(t, versions));
+  if (blocking) return requeue(deps, request, blocking.tags[tagNames.buildId] ?? blocking.name);
+
+  try {
+    if (!definition) {
+      log.info("creating image definition", { ...fields, definition: ref.definition, gallery: ref.gallery });
+      await gallery.createImageDefinition(ref, renderGalleryImage(image));
+    }
+    const version = allocateVersion({
+      versioning: image.versioning,
+      existingVersions: versions.map((v) => v.name),
+      reservations: templates.flatMap((t) => {
+        const buildId = t.tags[tagNames.buildId];
+        const reserved = t.tags[tagNames.version];
+        return buildId && reserved ? [{ buildId, version: reserved }] : [];
+      }),
+      buildId: request.buildId,
+      now: clock.now(),
+    });
+    const templateName = templateNameFor(image.name, version);
+    const stagingImageId = managedImageId(subscriptionId, resourceGroup, stagingImageNameFor(image.name, version));
+    const template = renderImageTemplate(image, {
+      buildId: request.buildId,
+      version,
+      commit: request.commit,
+      ref: request.ref,
+      catalogHash: catalogEntryHash(image),
+      subscriptionId,
+      stagingImageId,
+      defaultIdentityId: settings.imageBuilderIdentityId,
+    });
+    // A redelivered request resumes from these tags alone.
+    template.tags = {
+      ...template.tags,
+      [tagNames.version]: version,
+      [tagNames.stagingImageId]: stagingImageId,
+      [tagNames.requestedBy]: request.requestedBy,
+      [tagNames.createdAt]: clock.now().toISOString(),
+    };
+    log.info("creating image template", { ...fields, version, templateName });
+    try {
+      await imageBuilder.createTemplate(subscriptionId, resourceGroup, templateName, template);
+    } catch (error) {
+      // A concurrent request for another build of this image allocated the same version and won the name.
+      const existing = await imageBuilder.getTemplate(subscriptionId, resourceGroup, templateName);
+      const owner = existing?.tags[tagNames.buildId];
+      if (existing && owner !== request.buildId) return requeue(deps, request, owner ?? templateName);
+      if (!existing) throw error;
+    }
+    const created = await imageBuilder.getTemplate(subscriptionId, resourceGroup, templateName);
+    if (!created) throw new Error(`template ${templateName} vanished right after its creation`);
+    return resume(deps, image, request, created, "started");
+  } catch (error) {
+    if (error instanceof PermanentAzureError) {
+      const reason = `Azure refused the build: ${error.message}`;
+      // Without an image definition (e.g. the gallery is missing) there is nowhere to record it: dead-letter instead.
+      if (!(await failBuild(deps, image, { buildId: request.buildId }, reason))) throw error;
+      return { outcome: "failed", reason };
+    }
+    throw error;
+  }
+}
+
+/** Runs the template unless its run already started, then schedules the first check. */
+async function resume(
+  deps: PipelineDeps,
+  image: CatalogImage,
+  request: BuildRequested,
+  template: TemplateSummary,
+  outcome: "started" | "resumed" = "resumed",
+): Promise<StartBuildResult> {
+  const { imageBuilder, settings, clock, bus, log } = deps;
+  const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
+  const version = template.tags[tagNames.version];
+  const stagingImageId = template.tags[tagNames.stagingImageId];
+  const catalogHash = template.tags[tagNames.catalogHash];
+  if (!version || !stagingImageId || !catalogHash) {
+    throw new Error(`template ${template.name} lacks the pipeline's tags (version, stagingImageId, catalogHash)`);
+  }
+  const build = { buildId: request.buildId, templateName: template.name, stagingImageId };
+  if (template.provisioningState === "Failed") {
+    const reason = `Image Builder could not create the template: ${template.provisioningErrorMessage ?? "no reason given"}`;
+    await failBuild(deps, image, build, reason);
+    return { outcome: "failed", reason };
+  }
+  if (!template.lastRunStatus?.runState) {
+    log.info("starting Image Builder run", { buildId: request.buildId, image: image.name, version });
+    try {
+      await imageBuilder.runTemplate(subscriptionId, resourceGroup, template.name);
+    } catch (error) {
+      // A redelivered request may find the run it started a moment ago already going.
+      const now = await imageBuilder.getTemplate(subscriptionId, resourceGroup, template.name);
+      if (!now?.lastRunStatus?.runState) {
+        if (error instanceof PermanentAzureError) {
+          const reason = `Image Builder refused to run the template: ${error.message}`;
+          await failBuild(deps, image, build, reason);
+          return { outcome: "failed", reason };
+        }
+        throw error;
+      }
+    }
+  }
+  const now = clock.now();
+  const delay = settings.buildWatchInitialDelayInSeconds;
+  const watch: BuildWatch = {
+    ...envelopeOf(request),
+    kind: "BuildWatch",
+    version,
+    catalogHash,
+    templateName: template.name,
+    templateResourceGroup: resourceGroup,
+    stagingImageId,
+    runStartedAt: (template.lastRunStatus?.startTime ?? now).toISOString(),
+    checkCount: 0,
+    nextDelayInSeconds: delay,
+    timedOut: false,
+    // The run's own timeout plus a margin for queueing and distribution.
+    deadlineAt: new Date(now.getTime() + (image.build.buildTimeoutInMinutes + 30) * 60_000).toISOString(),
+  };
+  await bus.send(queueNames.buildWatch, watch, {
+    messageId: messageIds.buildWatch(watch),
+    scheduledEnqueueTimeUtc: new Date(now.getTime() + delay * 1000),
+    subject: watch.kind,
+  });
+  return { outcome, version, templateName: template.name };
+}
+
+/** Puts the request back with a delay: another build of the image is in flight. */
+async function requeue(
+  deps: PipelineDeps,
+  request: BuildRequested,
+  blockingBuildId: string,
+): Promise<StartBuildResult> {
+  const retryAt = new Date(deps.clock.now().getTime() + deps.settings.buildRequeueDelayInSeconds * 1000);
+  const next: BuildRequested = { ...request, attempt: request.attempt + 1 };
+  deps.log.info("another build of this image is in flight: request waits", {
+    buildId: request.buildId,
+    image: request.image,
+    blockingBuildId,
+    retryAt: retryAt.toISOString(),
+  });
+  await deps.bus.send(queueNames.buildRequests, next, {
+    messageId: messageIds.buildRequested(next),
+    scheduledEnqueueTimeUtc: retryAt,
+    subject: next.kind,
+  });
+  return { outcome: "waiting", blockingBuildId, retryAt };
+}

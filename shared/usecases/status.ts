@@ -1,0 +1,171 @@
+import type { CatalogImage } from "../catalog/schema.js";
+import { managedByValue, tagNames } from "../domain/names.js";
+import { compareVersions } from "../domain/versions.js";
+import type { RegionalReplication, TemplateSummary, VersionDetails, VersionSummary } from "../ports.js";
+import { definitionRefOf, type PipelineDeps } from "./context.js";
+import { readFailures, type RecordedFailure } from "./failure.js";
+
+/** Stages of a build, in order; `failed` can follow any of them. */
+export type BuildStage = "building" | "publishing" | "replicating" | "promoted" | "failed";
+
+/** A build's state, read from Azure itself: the template while it builds, the version's tags after, else a recorded failure. */
+export interface BuildStatus {
+  buildId: string;
+  image: string;
+  stage: BuildStage;
+  version?: string;
+  commit?: string;
+  /** Image Builder's run state and sub-state while building. */
+  run?: { runState?: string; runSubState?: string; message?: string; startTime?: string; endTime?: string };
+  /** Per-region replication while replicating (and after). */
+  regions?: RegionalReplication[];
+  endOfLifeDate?: string;
+  failure?: RecordedFailure;
+}
+
+/** The state of one image: its versions, which one `latest` resolves to, builds in flight and recent failures. */
+export interface ImageStatus {
+  image: string;
+  gallery: string;
+  definition: string;
+  exists: boolean;
+  latest?: string;
+  versions: {
+    name: string;
+    state: string;
+    buildId?: string;
+    publishedDate?: string;
+    endOfLifeDate?: string;
+    excludeFromLatest: boolean;
+    provisioningState?: string;
+    targetRegions: string[];
+    regions?: RegionalReplication[];
+  }[];
+  buildsInFlight: { buildId: string; version?: string; runState?: string; runSubState?: string }[];
+  recentFailures: RecordedFailure[];
+}
+
+const managed = (tags: Record<string, string>) => tags[tagNames.managedBy] === managedByValue;
+
+/** The version `latest` resolves to: the highest not excluded from latest. */
+export function latestOf(versions: VersionSummary[]): string | undefined {
+  return versions
+    .filter((v) => !v.excludeFromLatest && v.provisioningState !== "Failed")
+    .map((v) => v.name)
+    .sort(compareVersions)
+    .at(-1);
+}
+
+function runOf(template: TemplateSummary): BuildStatus["run"] {
+  const r = template.lastRunStatus;
+  return {
+    runState: r?.runState ?? "NotStarted",
+    runSubState: r?.runSubState,
+    message: r?.message,
+    startTime: r?.startTime?.toISOString(),
+    endTime: r?.endTime?.toISOString(),
+  };
+}
+
+/** Finds a build by id. Undefined when Azure holds no trace of it (not started yet, or never asked for). */
+export async function getBuildStatus(deps: PipelineDeps, buildId: string): Promise<BuildStatus | undefined> {
+  const { gallery, imageBuilder, settings } = deps;
+  const templates = await imageBuilder.listTemplates(settings.subscriptionId, settings.imageBuilderResourceGroup);
+  const template = templates.find((t) => managed(t.tags) && t.tags[tagNames.buildId] === buildId);
+  const images = template
+    ? deps.catalog.images.filter((i) => i.name === template.tags[tagNames.image])
+    : deps.catalog.images;
+
+  for (const image of images) {
+    const ref = definitionRefOf(image, settings);
+    const summary = (await gallery.listVersions(ref)).find((v) => v.tags[tagNames.buildId] === buildId);
+    if (summary) {
+      const version = (await gallery.getVersion(ref, summary.name)) ?? summary;
+      const state = version.tags[tagNames.state];
+      const failure = state === "failed" ? await failureOf(deps, image, buildId) : undefined;
+      return {
+        buildId,
+        image: image.name,
+        stage: state === "promoted" ? "promoted" : state === "failed" ? "failed" : "replicating",
+        version: version.name,
+        commit: version.tags[tagNames.commit],
+        regions: (version as VersionDetails).replication?.summary,
+        endOfLifeDate: version.endOfLifeDate?.toISOString(),
+        failure,
+      };
+    }
+  }
+  if (template) {
+    const image = template.tags[tagNames.image] ?? "unknown";
+    const runState = template.lastRunStatus?.runState;
+    return {
+      buildId,
+      image,
+      stage: runState === "Succeeded" || runState === "PartiallySucceeded" ? "publishing" : "building",
+      version: template.tags[tagNames.version],
+      commit: template.tags[tagNames.commit],
+      run: runOf(template),
+    };
+  }
+  for (const image of deps.catalog.images) {
+    const failure = await failureOf(deps, image, buildId);
+    if (failure) return { buildId, image: image.name, stage: "failed", failure };
+  }
+  return undefined;
+}
+
+async function failureOf(deps: PipelineDeps, image: CatalogImage, buildId: string) {
+  const definition = await deps.gallery.getImageDefinition(definitionRefOf(image, deps.settings));
+  return definition ? readFailures(definition.tags).find((f) => f.buildId === buildId) : undefined;
+}
+
+/** One image's status; with `withReplication`, a status read per version still replicating. */
+export async function getImageStatus(
+  deps: PipelineDeps,
+  image: CatalogImage,
+  options: { withReplication: boolean; templates?: TemplateSummary[] },
+): Promise<ImageStatus> {
+  const { gallery, imageBuilder, settings } = deps;
+  const ref = definitionRefOf(image, settings);
+  const definition = await gallery.getImageDefinition(ref);
+  const versions = definition ? await gallery.listVersions(ref) : [];
+  const templates =
+    options.templates ??
+    (await imageBuilder.listTemplates(settings.subscriptionId, settings.imageBuilderResourceGroup));
+  const rows: ImageStatus["versions"] = [];
+  for (const v of [...versions].sort((a, b) => compareVersions(b.name, a.name))) {
+    const state = v.tags[tagNames.state] ?? (managed(v.tags) ? "unknown" : "unmanaged");
+    const detail =
+      options.withReplication && state === "replicating" ? await gallery.getVersion(ref, v.name) : undefined;
+    rows.push({
+      name: v.name,
+      state,
+      buildId: v.tags[tagNames.buildId],
+      publishedDate: v.publishedDate?.toISOString(),
+      endOfLifeDate: v.endOfLifeDate?.toISOString(),
+      excludeFromLatest: v.excludeFromLatest,
+      provisioningState: v.provisioningState,
+      targetRegions: v.targetRegions.map((r) => r.name),
+      regions: detail?.replication?.summary,
+    });
+  }
+  const publishedBuilds = new Set(versions.map((v) => v.tags[tagNames.buildId]));
+  return {
+    image: image.name,
+    gallery: ref.gallery,
+    definition: ref.definition,
+    exists: definition !== undefined,
+    latest: latestOf(versions),
+    versions: rows,
+    buildsInFlight: templates
+      .filter((t) => managed(t.tags) && t.tags[tagNames.image] === image.name)
+      .filter((t) => !publishedBuilds.has(t.tags[tagNames.buildId]))
+      .map((t) => ({
+        buildId: t.tags[tagNames.buildId] ?? t.name,
+        version: t.tags[tagNames.version],
+        runState: t.lastRunStatus?.runState ?? "NotStarted",
+        runSubState: t.lastRunStatus?.runSubState,
+      })),
+    recentFailures: definition ? readFailures(definition.tags) : [],
+  };
+}

@@ -1,0 +1,37 @@
+import type { CatalogImage } from "../../shared/catalog/schema.js";
+import { definitionRefOf, type PipelineDeps, type PipelineSettings } from "../../shared/usecases/context.js";
+import { identityId, subscriptionId } from "../factories.js";
+import { FakeBus, FakeGallery, FakeImageBuilder, ManualClock, MemoryLogger } from "./azure.js";
+
+/** Settings for use-case tests. */
+export const testSettings: PipelineSettings = {
+  subscriptionId,
+  imageBuilderResourceGroup: "rg-image-builder",
+  imageBuilderIdentityId: identityId,
+  buildWatchInitialDelayInSeconds: 60,
+  buildWatchMaxDelayInSeconds: 600,
+  buildRequeueDelayInSeconds: 300,
+  replicationMaxRetries: 2,
+  replicationTimeoutInMinutes: 720,
+  pruneDryRun: false,
+};
+
+/** Use-case dependencies on fakes, with handles on each fake. */
+export function fakePipeline(images: CatalogImage[], settings: Partial<PipelineSettings> = {}) {
+  const gallery = new FakeGallery();
+  const imageBuilder = new FakeImageBuilder(gallery);
+  const bus = new FakeBus();
+  const clock = new ManualClock();
+  const log = new MemoryLogger();
+  const deps: PipelineDeps = {
+    catalog: { images },
+    gallery,
+    imageBuilder,
+    bus,
+    clock,
+    log,
+    settings: { ...testSettings, ...settings },
+  };
+  const refOf = (image: CatalogImage) => definitionRefOf(image, deps.settings);
+  return { deps, gallery, imageBuilder, bus, clock, log, refOf };
+}

@@ -1,0 +1,479 @@
+/**
+ * Consistency checks between infra/ (Bicep) and the code, as functions over file texts: each returns the problems
+ * it finds (empty when consistent), so the tests can run them on the real files and on mutated copies.
+ */
+import { posix } from "node:path";
+import {
+  arrayItems,
+  callArguments,
+  commentedVarEntries,
+  objectEntries,
+  parseBicep,
+  resolveObject,
+  stringLiteral,
+  valueAt,
+  type BicepEntry,
+  type BicepFile,
+} from "./bicep.js";
+
+/** Repository-relative path (posix) → file text. */
+export type SourceFiles = ReadonlyMap<string, string>;
+
+export const rbacPath = "infra/app/rbac.bicep";
+export const roleAssignmentModulePath = "infra/core/security/role-assignment.bicep";
+
+const roleAssignmentType = "Microsoft.Authorization/roleAssignments";
+const roleDefinitionType = "Microsoft.Authorization/roleDefinitions";
+const identityType = "Microsoft.ManagedIdentity/userAssignedIdentities";
+const resourceGroupType = "Microsoft.Resources/resourceGroups";
+
+function bicepFiles(files: SourceFiles): Array<[string, BicepFile]> {
+  return [...files].filter(([path]) => path.endsWith(".bicep")).map(([path, text]) => [path, parseBicep(text)]);
+}
+
+/** Resolves a path written in a Bicep file (module path, loadJsonContent) against that file's folder. */
+export function resolveFrom(bicepPath: string, relative: string): string {
+  return posix.normalize(posix.join(posix.dirname(bicepPath), relative));
+}
+
+// --- Queues -------------------------------------------------------------------------------------------------------
+
+/** The loaded JSON behind an expression such as `queueConfig.queues` or `loadJsonContent('...').queues`. */
+function loadedJsonPath(expression: string, file: BicepFile): { path: string; member: string } | undefined {
+  const match = /^(.*)\.(\w+)$/s.exec(expression.trim());
+  if (!match) return undefined;
+  let holder = match[1]!.trim();
+  if (/^\w+$/.test(holder) && file.vars.has(holder)) holder = file.vars.get(holder)!.trim();
+  const args = callArguments(holder, "loadJsonContent");
+  const path = args?.length === 1 ? stringLiteral(args[0]!) : undefined;
+  return path === undefined ? undefined : { path, member: match[2]! };
+}
+
+/**
+ * Every Service Bus queue is created by a loop over the `queues` of the shared definition, with its name and each
+ * property taken from the JSON (so Azure and the local emulator agree by construction).
+ */
+export function checkQueues(
+  files: SourceFiles,
+  queueConfigPath: string,
+  queueConfig: { queues: ReadonlyArray<{ name: string; properties: Record<string, unknown> }> },
+): string[] {
+  const problems: string[] = [];
+  const propertyNames = [...new Set(queueConfig.queues.flatMap((q) => Object.keys(q.properties)))];
+  let queueResources = 0;
+  for (const [path, file] of bicepFiles(files)) {
+    for (const resource of file.resources) {
+      if (resource.target !== "Microsoft.ServiceBus/namespaces/queues" || resource.existing) continue;
+      queueResources += 1;
+      const where = `queue resource '${resource.symbol}' in ${path}`;
+      const loaded = resource.loop ? loadedJsonPath(resource.loop.source, file) : undefined;
+      if (
+        !resource.loop ||
+        !loaded ||
+        resolveFrom(path, loaded.path) !== queueConfigPath ||
+        loaded.member !== "queues"
+      ) {
+        problems.push(`${where} does not loop over loadJsonContent('${queueConfigPath}').queues`);
+        continue;
+      }
+      const item = resource.loop.item;
+      if (valueAt(resource.body, ["name"]) !== `${item}.name`) {
+        problems.push(`${where}: name is not ${item}.name`);
+      }
+      const properties = valueAt(resource.body, ["properties"]);
+      if (properties === `${item}.properties`) continue;
+      const entries = properties === undefined ? [] : objectEntries(properties);
+      for (const name of propertyNames) {
+        if (!entries.some((e) => e.key === name && e.value === `${item}.properties.${name}`)) {
+          problems.push(
+            `${where}: property ${name} of ${queueConfigPath} is not mapped (${name}: ${item}.properties.${name})`,
+          );
+        }
+      }
+      for (const entry of entries) {
+        if (entry.value !== `${item}.properties.${entry.key}`) {
+          problems.push(
+            `${where}: property ${entry.key} is set in Bicep (${entry.value}), not from ${queueConfigPath}`,
+          );
+        }
+      }
+    }
+  }
+  if (queueResources === 0) problems.push("no Microsoft.ServiceBus/namespaces/queues resource in infra/");
+  return problems;
+}
+
+// --- App settings -------------------------------------------------------------------------------------------------
+
+/** The Function App's app settings: the entries of the `Microsoft.Web/sites/config` 'appsettings' resource. */
+export function appSettingEntries(
+  files: SourceFiles,
+): { path: string; file: BicepFile; entries: BicepEntry[] } | string {
+  const found: Array<{ path: string; file: BicepFile; properties: string | undefined }> = [];
+  for (const [path, file] of bicepFiles(files)) {
+    for (const resource of file.resources) {
+      if (resource.target !== "Microsoft.Web/sites/config" || resource.existing) continue;
+      if (stringLiteral(valueAt(resource.body, ["name"]) ?? "") !== "appsettings") continue;
+      found.push({ path, file, properties: valueAt(resource.body, ["properties"]) });
+    }
+  }
+  if (found.length !== 1)
+    return `expected one Microsoft.Web/sites/config 'appsettings' resource, found ${found.length}`;
+  const { path, file, properties } = found[0]!;
+  const entries = properties === undefined ? undefined : resolveObject(properties, file);
+  if (!entries)
+    return `the app settings in ${path} are not an object literal (or union of literals) the check can read`;
+  return { path, file, entries };
+}
+
+/** Settings the Flex Consumption plan rejects or ignores (functionAppConfig and the platform own them). */
+export const flexConsumptionDeprecatedSettings = [
+  "FUNCTIONS_EXTENSION_VERSION",
+  "FUNCTIONS_WORKER_RUNTIME",
+  "FUNCTIONS_WORKER_RUNTIME_VERSION",
+  "WEBSITE_RUN_FROM_PACKAGE",
+  "WEBSITE_CONTENTSHARE",
+  "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+  "WEBSITE_NODE_DEFAULT_VERSION",
+];
+
+/** Every string literal an expression can evaluate to, following variables; `undefined` if it reads a parameter. */
+function possibleStrings(expression: string, file: BicepFile, depth = 0): string[] | undefined {
+  const text = expression.trim();
+  if (depth > 5) return undefined;
+  const literal = /^'(?:[^'\\]|\\.)*'$/.test(text) ? text.slice(1, -1) : undefined;
+  if (literal !== undefined) return [literal];
+  if (/^\w+$/.test(text)) {
+    const value = file.vars.get(text);
+    return value === undefined ? undefined : possibleStrings(value, file, depth + 1);
+  }
+  const ternary = /^([^?]+)\?([\s\S]+):([\s\S]+)$/.exec(text);
+  if (ternary) {
+    const whenTrue = possibleStrings(ternary[2]!, file, depth + 1);
+    const whenFalse = possibleStrings(ternary[3]!, file, depth + 1);
+    return whenTrue && whenFalse ? [...whenTrue, ...whenFalse] : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Every setting the code reads is an app setting unless it is local-only; local-only ones are absent; the runtime's
+ * own connections use the app's identity; secrets are Key Vault references.
+ */
+export function checkAppSettings(
+  files: SourceFiles,
+  settingNames: readonly string[],
+  localOnlySettings: Readonly<Record<string, string>>,
+): string[] {
+  const found = appSettingEntries(files);
+  if (typeof found === "string") return [found];
+  const { path, file, entries } = found;
+  const value = (key: string): string | undefined => entries.find((e) => e.key === key)?.value;
+  const problems: string[] = [];
+  for (const name of settingNames) {
+    if (name in localOnlySettings) continue;
+    if (value(name) === undefined) {
+      problems.push(`setting ${name} (shared/config/settings.ts) is not declared in the app settings in ${path}`);
+    }
+  }
+  for (const [name, reason] of Object.entries(localOnlySettings)) {
+    if (value(name) !== undefined) problems.push(`setting ${name} is local-only (${reason}) but set in ${path}`);
+  }
+  for (const name of flexConsumptionDeprecatedSettings) {
+    if (value(name) !== undefined) problems.push(`setting ${name} is not supported on Flex Consumption (${path})`);
+  }
+  if (value("AzureWebJobsStorage") !== undefined) {
+    problems.push(`AzureWebJobsStorage (a connection string) is set in ${path}; use AzureWebJobsStorage__accountName`);
+  }
+  for (const connection of ["AzureWebJobsStorage", "ServiceBusConnection"]) {
+    const target = connection === "AzureWebJobsStorage" ? "accountName" : "fullyQualifiedNamespace";
+    if (value(`${connection}__${target}`) === undefined)
+      problems.push(`${connection}__${target} is missing in ${path}`);
+    if (value(`${connection}__credential`) !== "'managedidentity'") {
+      problems.push(`${connection}__credential is not 'managedidentity' in ${path}`);
+    }
+  }
+  // One identity for everything: the same client id for the host's connections and for the SDK clients.
+  const clientIds = ["AZURE_CLIENT_ID", "AzureWebJobsStorage__clientId", "ServiceBusConnection__clientId"].map((k) => [
+    k,
+    value(k),
+  ]);
+  const distinct = new Set(clientIds.map(([, v]) => v));
+  if (distinct.size !== 1 || distinct.has(undefined)) {
+    problems.push(`${clientIds.map(([k, v]) => `${k}=${v}`).join(", ")} must all be the app identity's client id`);
+  }
+  for (const entry of entries) {
+    if (!/SECRET|PASSWORD|KEY$/i.test(entry.key)) continue;
+    const candidates = possibleStrings(entry.value, file);
+    const references = candidates?.filter((c) => c.length > 0) ?? [];
+    if (
+      !candidates ||
+      references.length === 0 ||
+      !references.every((c) => c.startsWith("@Microsoft.KeyVault(SecretUri="))
+    ) {
+      problems.push(`setting ${entry.key} in ${path} is not a @Microsoft.KeyVault(SecretUri=...) reference`);
+    }
+  }
+  return problems;
+}
+
+/** App settings written as literals must equal the code's default, so Azure and local runs behave alike. */
+export function checkSettingDefaults(
+  entries: readonly BicepEntry[],
+  defaults: Readonly<Record<string, unknown>>,
+): string[] {
+  const problems: string[] = [];
+  for (const entry of entries) {
+    const literal = stringLiteral(entry.value);
+    if (literal === undefined || !(entry.key in defaults)) continue;
+    const expected = defaults[entry.key];
+    if (expected !== undefined && literal.toLowerCase() !== String(expected).toLowerCase()) {
+      problems.push(`app setting ${entry.key} is '${literal}' but the code's default is '${String(expected)}'`);
+    }
+  }
+  return problems;
+}
+
+// --- Roles --------------------------------------------------------------------------------------------------------
+
+/** Role definition ids that must appear nowhere in infra/: too broad for a pipeline identity. */
+export const forbiddenRoles: Readonly<Record<string, string>> = {
+  "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+  "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+  "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+  "f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
+};
+
+const builtInRolePattern =
+  /^subscriptionResourceId\(\s*'Microsoft\.Authorization\/roleDefinitions'\s*,\s*(\w+)\.(\w+)\s*\)$/;
+
+/**
+ * Roles: every assignment goes through the role-assignment module, called only from rbac.bicep, whose calls name a
+ * user-assigned identity defined there (or, for sharing, an external principal with Reader) and a built-in role
+ * from its commented table (id and name verified) or a custom role it defines. No Owner, Contributor or access
+ * administrator role anywhere; custom roles cannot touch authorization and are assignable to resource groups only.
+ */
+export function checkRoles(
+  files: SourceFiles,
+  verifiedBuiltInRoles: Readonly<Record<string, string>>,
+  externalPrincipalParams: Readonly<Record<string, string>>,
+): string[] {
+  const problems: string[] = [];
+  const parsed = bicepFiles(files);
+
+  for (const [path, text] of files) {
+    if (!path.startsWith("infra/")) continue;
+    for (const [id, name] of Object.entries(forbiddenRoles)) {
+      if (text.toLowerCase().includes(id)) problems.push(`${path} names the ${name} role (${id})`);
+    }
+  }
+
+  for (const [path, file] of parsed) {
+    for (const resource of file.resources) {
+      if (resource.target !== roleAssignmentType || resource.existing) continue;
+      if (path !== roleAssignmentModulePath) {
+        problems.push(`role assignment '${resource.symbol}' in ${path}: assign roles through ${rbacPath}`);
+        continue;
+      }
+      const properties = resolveObject(valueAt(resource.body, ["properties"]) ?? "", file) ?? [];
+      const get = (key: string): string | undefined => properties.find((e) => e.key === key)?.value;
+      if (!/^guid\(/.test(valueAt(resource.body, ["name"]) ?? "")) {
+        problems.push(`role assignment '${resource.symbol}' in ${path} is not named with guid()`);
+      }
+      if (get("principalId") !== "principalId" || get("roleDefinitionId") !== "roleDefinitionId") {
+        problems.push(
+          `role assignment '${resource.symbol}' in ${path} must take principalId and roleDefinitionId from its parameters`,
+        );
+      }
+    }
+    for (const module of file.modules) {
+      if (resolveFrom(path, module.target) === roleAssignmentModulePath && path !== rbacPath) {
+        problems.push(`module '${module.symbol}' in ${path} assigns a role outside ${rbacPath}`);
+      }
+    }
+  }
+
+  const rbacText = files.get(rbacPath);
+  if (rbacText === undefined) return [...problems, `${rbacPath} is missing`];
+  const rbac = parseBicep(rbacText);
+
+  const roleTable = [...rbac.vars.keys()].find((name) =>
+    commentedVarEntries(rbac, name).some((e) => /^'[0-9a-f-]{36}'$/.test(e.value)),
+  );
+  const builtInRoles = new Map<string, string>();
+  for (const entry of roleTable === undefined ? [] : commentedVarEntries(rbac, roleTable)) {
+    const id = stringLiteral(entry.value)?.toLowerCase() ?? "";
+    const verified = verifiedBuiltInRoles[id];
+    if (!entry.comment) problems.push(`built-in role ${entry.key} (${id}) in ${rbacPath} has no comment naming it`);
+    else if (verified === undefined)
+      problems.push(`built-in role ${entry.key} (${id}) in ${rbacPath} is not a verified role id`);
+    else if (entry.comment !== verified) {
+      problems.push(
+        `built-in role ${entry.key} in ${rbacPath}: comment says '${entry.comment}' but ${id} is '${verified}'`,
+      );
+    }
+    builtInRoles.set(entry.key, id);
+  }
+
+  const identities = new Set(rbac.resources.filter((r) => r.target === identityType).map((r) => r.symbol));
+  const customRoles = rbac.resources.filter((r) => r.target === roleDefinitionType && !r.existing);
+  const resourceGroups = new Set(rbac.resources.filter((r) => r.target === resourceGroupType).map((r) => r.symbol));
+
+  for (const role of customRoles) {
+    const permissions = valueAt(role.body, ["properties", "permissions"]) ?? "";
+    for (const permission of arrayItems(permissions)) {
+      for (const action of arrayItems(valueAt(permission, ["actions"]) ?? "").map((a) => stringLiteral(a) ?? a)) {
+        if (action === "*" || action.startsWith("*/") || action.startsWith("Microsoft.Authorization/")) {
+          problems.push(`custom role '${role.symbol}' in ${rbacPath} allows '${action}'`);
+        }
+      }
+    }
+    for (const scope of arrayItems(valueAt(role.body, ["properties", "assignableScopes"]) ?? "")) {
+      const expanded = rbac.vars.get(scope) ?? scope;
+      if (!expanded.includes("/resourceGroups/")) {
+        problems.push(`custom role '${role.symbol}' in ${rbacPath} is assignable at ${scope}, not a resource group`);
+      }
+    }
+  }
+
+  if (roleTable === undefined) problems.push(`${rbacPath} has no commented table of built-in role ids`);
+  const assignments = rbac.modules.filter((m) => resolveFrom(rbacPath, m.target) === roleAssignmentModulePath);
+  if (assignments.length === 0) problems.push(`${rbacPath} assigns no role through ${roleAssignmentModulePath}`);
+  for (const module of assignments) {
+    const where = `role assignment '${module.symbol}' in ${rbacPath}`;
+    const params = objectEntries(valueAt(module.body, ["params"]) ?? "{}");
+    const param = (key: string): string => params.find((e) => e.key === key)?.value ?? "";
+    const scope = valueAt(module.body, ["scope"]) ?? "";
+    if (!resourceGroups.has(scope)) problems.push(`${where} is not scoped to one of the pipeline's resource groups`);
+
+    const roleId = param("roleDefinitionId");
+    const builtIn = builtInRolePattern.exec(roleId);
+    const customRole = /^(\w+)\.id$/.exec(roleId);
+    let roleKey: string | undefined;
+    if (builtIn && builtIn[1] === roleTable && builtInRoles.has(builtIn[2]!)) roleKey = builtIn[2]!;
+    else if (!(customRole && customRoles.some((r) => r.symbol === customRole[1]))) {
+      problems.push(
+        `${where}: roleDefinitionId ${roleId || "(none)"} is neither a commented built-in role nor a custom role defined in ${rbacPath}`,
+      );
+    }
+
+    const principal = param("principalId");
+    const identity = /^(\w+)\.properties\.principalId$/.exec(principal);
+    const external = module.loop && principal === `${module.loop.item}.principalId` ? module.loop.source : undefined;
+    if (identity && identities.has(identity[1]!)) continue;
+    if (external !== undefined && external in externalPrincipalParams) {
+      if (roleKey !== externalPrincipalParams[external]) {
+        problems.push(`${where}: principals from ${external} may only get ${externalPrincipalParams[external]}`);
+      }
+      continue;
+    }
+    problems.push(
+      `${where}: principalId ${principal || "(none)"} is not a user-assigned identity defined in ${rbacPath}`,
+    );
+  }
+  return problems;
+}
+
+// --- Modules and parameters ---------------------------------------------------------------------------------------
+
+/** Every module (and loadJsonContent file) reachable from main.bicep exists in the repository; no registry modules. */
+export function checkModules(files: SourceFiles, mainPath: string, exists: (path: string) => boolean): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const visit = (path: string): void => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    const text = files.get(path);
+    if (text === undefined) return;
+    const file = parseBicep(text);
+    for (const module of file.modules) {
+      if (/^(br|ts)[:/]/.test(module.target)) {
+        problems.push(
+          `module '${module.symbol}' in ${path} comes from a registry (${module.target}); keep infra/ self-contained`,
+        );
+        continue;
+      }
+      const target = resolveFrom(path, module.target);
+      if (!files.has(target) && !exists(target)) {
+        problems.push(`module '${module.symbol}' in ${path}: ${module.target} does not exist`);
+      } else visit(target);
+    }
+    for (const match of text.matchAll(/load(?:Json|Text|Yaml)Content\(\s*'([^']+)'/g)) {
+      const target = resolveFrom(path, match[1]!);
+      if (!files.has(target) && !exists(target)) problems.push(`${path} loads ${match[1]}, which does not exist`);
+    }
+  };
+  visit(mainPath);
+  return problems;
+}
+
+/** Parameters of main.bicep without a default are given in main.parameters.json; secure ones only from the environment. */
+export function checkParameters(mainText: string, parametersJson: string): string[] {
+  const problems: string[] = [];
+  const main = parseBicep(mainText);
+  let given: Record<string, { value?: unknown }>;
+  try {
+    given = (JSON.parse(parametersJson) as { parameters?: Record<string, { value?: unknown }> }).parameters ?? {};
+  } catch (error) {
+    return [`main.parameters.json is not JSON: ${(error as Error).message}`];
+  }
+  for (const param of main.params) {
+    if (!param.hasDefault && !(param.name in given)) {
+      problems.push(`parameter ${param.name} of main.bicep has no default and is not in main.parameters.json`);
+    }
+    const value = given[param.name]?.value;
+    if (param.secure && value !== undefined && !(typeof value === "string" && /^\$\{\w+\}$/.test(value))) {
+      problems.push(`secure parameter ${param.name} must come from an environment variable, not a literal`);
+    }
+  }
+  for (const name of Object.keys(given)) {
+    if (!main.params.some((p) => p.name === name))
+      problems.push(`main.parameters.json sets ${name}, which main.bicep does not declare`);
+  }
+  return problems;
+}
+
+/** Outputs of main.bicep are UPPER_SNAKE (azd turns them into environment variables) and include the required ones. */
+export function checkOutputs(mainText: string, required: readonly string[]): string[] {
+  const outputs = parseBicep(mainText).outputs.map((o) => o.name);
+  return [
+    ...outputs.filter((o) => !/^[A-Z][A-Z0-9_]*$/.test(o)).map((o) => `output ${o} of main.bicep is not UPPER_SNAKE`),
+    ...required.filter((r) => !outputs.includes(r)).map((r) => `main.bicep has no output ${r}`),
+  ];
+}
+
+// --- Bicep hygiene ------------------------------------------------------------------------------------------------
+
+/** Names a parameter or variable must not take: they would hide the decorator of the same name in that file. */
+const decoratorNames = [
+  "description",
+  "secure",
+  "allowed",
+  "minValue",
+  "maxValue",
+  "minLength",
+  "maxLength",
+  "metadata",
+];
+
+/**
+ * What a compiler would catch and this reader can: symbols that hide decorators, and resource types or api-versions
+ * nobody checked against the resource reference.
+ */
+export function checkBicepHygiene(files: SourceFiles, verifiedApiVersions: Readonly<Record<string, string>>): string[] {
+  const problems: string[] = [];
+  for (const [path, file] of bicepFiles(files)) {
+    for (const name of [...file.params.map((p) => p.name), ...file.vars.keys()]) {
+      if (decoratorNames.includes(name)) problems.push(`${path}: '${name}' hides the @${name} decorator; rename it`);
+    }
+    for (const resource of file.resources) {
+      const verified = verifiedApiVersions[resource.target];
+      if (verified === undefined)
+        problems.push(`${path}: resource type ${resource.target} has no verified api-version`);
+      else if (resource.apiVersion !== verified) {
+        problems.push(`${path}: ${resource.target}@${resource.apiVersion ?? "?"} is not the verified ${verified}`);
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,378 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { loadQueueConfig } from "../../shared/config/queues.js";
+import { parseSettings, settingNames } from "../../shared/config/settings.js";
+import { parseBicep, valueAt } from "./bicep.js";
+import {
+  appSettingEntries,
+  checkAppSettings,
+  checkBicepHygiene,
+  checkModules,
+  checkOutputs,
+  checkParameters,
+  checkQueues,
+  checkRoles,
+  checkSettingDefaults,
+  rbacPath,
+  type SourceFiles,
+} from "./checks.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const queueConfigPath = "shared/config/queues.json";
+const mainPath = "infra/main.bicep";
+const parametersPath = "infra/main.parameters.json";
+const apiPath = "infra/app/api.bicep";
+const serviceBusPath = "infra/app/servicebus.bicep";
+
+/**
+ * Settings the code reads that Azure must NOT have, and why. Keep this list small and explicit: everything else in
+ * `settingNames` is declared in the Function App's app settings.
+ */
+const localOnlySettings: Record<string, string> = {
+  ServiceBusConnection:
+    "connection string for the local Service Bus emulator; Azure uses the identity-based ServiceBusConnection__*",
+  ARM_ENDPOINT: "points the ARM clients at the local ARM emulator; Azure uses the default management endpoint",
+  ARM_AUTH: "'emulator' (a fixed token) is only for the local ARM emulator; Azure keeps the default 'azure'",
+  ARM_CA_CERT_PATH: "trusts the local ARM emulator's self-signed certificate",
+};
+
+/**
+ * Built-in role ids and names, checked against learn.microsoft.com "Azure built-in roles" (MicrosoftDocs/azure-docs,
+ * articles/role-based-access-control/built-in-roles/{integration,storage,security,monitor,identity,general}.md).
+ */
+const verifiedBuiltInRoles: Record<string, string> = {
+  "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender",
+  "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
+  "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+  "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+  "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+  "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+  "f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
+  "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+};
+
+/**
+ * The api-version of each resource type, checked against the Azure resource reference (learn.microsoft.com/azure/
+ * templates) and the REST specs (Azure/azure-rest-api-specs). Add a type here only after checking its properties.
+ */
+const verifiedApiVersions: Record<string, string> = {
+  "Microsoft.Resources/resourceGroups": "2024-03-01",
+  "Microsoft.ManagedIdentity/userAssignedIdentities": "2023-01-31",
+  "Microsoft.OperationalInsights/workspaces": "2023-09-01",
+  "Microsoft.Insights/components": "2020-02-02",
+  "Microsoft.Storage/storageAccounts": "2023-05-01",
+  "Microsoft.Storage/storageAccounts/blobServices": "2023-05-01",
+  "Microsoft.Storage/storageAccounts/blobServices/containers": "2023-05-01",
+  "Microsoft.ServiceBus/namespaces": "2024-01-01",
+  "Microsoft.ServiceBus/namespaces/queues": "2024-01-01",
+  "Microsoft.KeyVault/vaults": "2023-07-01",
+  "Microsoft.KeyVault/vaults/secrets": "2023-07-01",
+  "Microsoft.Compute/galleries": "2024-03-03",
+  "Microsoft.Web/serverfarms": "2024-04-01",
+  "Microsoft.Web/sites": "2024-04-01",
+  "Microsoft.Web/sites/config": "2024-04-01",
+  "Microsoft.Web/sites/basicPublishingCredentialsPolicies": "2024-04-01",
+  "Microsoft.Authorization/roleDefinitions": "2022-04-01",
+  "Microsoft.Authorization/roleAssignments": "2022-04-01",
+};
+
+/** Parameters of rbac.bicep that carry principals from outside the deployment, and the one role they may get. */
+const externalPrincipalParams = { galleryReaders: "reader" };
+
+const requiredOutputs = [
+  "AZURE_LOCATION",
+  "AZURE_RESOURCE_GROUP",
+  "AZURE_FUNCTION_APP_NAME",
+  "SERVICEBUS_NAMESPACE",
+  "GALLERY_NAME",
+  "GALLERY_RESOURCE_GROUP",
+  "IMAGE_BUILDER_RESOURCE_GROUP",
+  "IMAGE_BUILDER_IDENTITY_ID",
+  "AZURE_KEY_VAULT_NAME",
+  "WEBHOOK_URL",
+];
+
+function readTree(folder: string): Map<string, string> {
+  const files = new Map<string, string>();
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else files.set(relative(root, path).split("\\").join("/"), readFileSync(path, "utf8"));
+    }
+  };
+  walk(join(root, folder));
+  return files;
+}
+
+const realFiles: SourceFiles = readTree("infra");
+const queueConfig = loadQueueConfig(join(root, queueConfigPath));
+const exists = (path: string): boolean => existsSync(join(root, path));
+
+/** A copy of the files with one edit; throws when the text to replace is not there, so no mutant is a no-op. */
+function mutate(path: string, from: string | RegExp, to: string, files: SourceFiles = realFiles): SourceFiles {
+  const text = files.get(path);
+  if (text === undefined) throw new Error(`no file ${path}`);
+  const changed = text.replace(from, to);
+  if (changed === text) throw new Error(`mutation of ${path} changed nothing: ${String(from)}`);
+  return new Map(files).set(path, changed);
+}
+
+function file(path: string, files: SourceFiles = realFiles): string {
+  const text = files.get(path);
+  if (text === undefined) throw new Error(`no file ${path}`);
+  return text;
+}
+
+const checkRealRoles = (files: SourceFiles): string[] =>
+  checkRoles(files, verifiedBuiltInRoles, externalPrincipalParams);
+
+describe("Service Bus queues in infra/", () => {
+  it("creates every queue of shared/config/queues.json from the loaded JSON, each property mapped", () => {
+    expect(checkQueues(realFiles, queueConfigPath, queueConfig)).toEqual([]);
+  });
+
+  it("reports a queue property whose mapping was removed", () => {
+    const mutant = mutate(serviceBusPath, /\n\s*lockDuration: queue\.properties\.lockDuration/, "");
+    expect(checkQueues(mutant, queueConfigPath, queueConfig)).toEqual([
+      expect.stringContaining("property lockDuration of shared/config/queues.json is not mapped"),
+    ]);
+  });
+
+  it("reports a queue property set in Bicep instead of in the shared definition", () => {
+    const mutant = mutate(serviceBusPath, "maxDeliveryCount: queue.properties.maxDeliveryCount", "maxDeliveryCount: 5");
+    expect(checkQueues(mutant, queueConfigPath, queueConfig)).toEqual(
+      expect.arrayContaining([expect.stringContaining("property maxDeliveryCount is set in Bicep (5)")]),
+    );
+  });
+
+  it("reports queues that are not created from the shared definition", () => {
+    const mutant = mutate(serviceBusPath, "'../../shared/config/queues.json'", "'./queues.json'");
+    expect(checkQueues(mutant, queueConfigPath, queueConfig)).toEqual([
+      expect.stringContaining("does not loop over loadJsonContent('shared/config/queues.json').queues"),
+    ]);
+  });
+});
+
+describe("Function App settings in infra/", () => {
+  it("declares every setting the code reads, except the local-only ones, with identity-based connections", () => {
+    expect(checkAppSettings(realFiles, settingNames, localOnlySettings)).toEqual([]);
+  });
+
+  it("keeps the local-only list to settings the code actually reads", () => {
+    expect(settingNames).toEqual(expect.arrayContaining(Object.keys(localOnlySettings)));
+  });
+
+  it("reports a setting removed from the app settings", () => {
+    const mutant = mutate(apiPath, /\n\s*IMAGE_BUILDER_RESOURCE_GROUP: imageBuilderResourceGroupName/, "");
+    expect(checkAppSettings(mutant, settingNames, localOnlySettings)).toEqual([
+      expect.stringContaining("setting IMAGE_BUILDER_RESOURCE_GROUP (shared/config/settings.ts) is not declared"),
+    ]);
+  });
+
+  it("reports a local-only setting set in Azure", () => {
+    const mutant = mutate(apiPath, "CATALOG_PATH: catalogPath", "CATALOG_PATH: catalogPath\n    ARM_AUTH: 'emulator'");
+    expect(checkAppSettings(mutant, settingNames, localOnlySettings)).toEqual([
+      expect.stringContaining("setting ARM_AUTH is local-only"),
+    ]);
+  });
+
+  it("reports a webhook secret that is not a Key Vault reference", () => {
+    const mutant = mutate(apiPath, "WEBHOOK_SECRET: webhookSecretReference", "WEBHOOK_SECRET: 'not-a-reference'");
+    expect(checkAppSettings(mutant, settingNames, localOnlySettings)).toEqual([
+      expect.stringContaining("setting WEBHOOK_SECRET in infra/app/api.bicep is not a @Microsoft.KeyVault"),
+    ]);
+  });
+
+  it("reports a Service Bus connection that is not identity-based", () => {
+    const mutant = mutate(apiPath, "ServiceBusConnection__credential: 'managedidentity'", "");
+    expect(checkAppSettings(mutant, settingNames, localOnlySettings)).toEqual([
+      expect.stringContaining("ServiceBusConnection__credential is not 'managedidentity'"),
+    ]);
+  });
+
+  it("writes literal settings with the same value as the code's default", () => {
+    const defaults = parseSettings({
+      AZURE_SUBSCRIPTION_ID: "00000000-0000-0000-0000-000000000000",
+      IMAGE_BUILDER_RESOURCE_GROUP: "rg",
+      IMAGE_BUILDER_IDENTITY_ID: "/subscriptions/s/resourceGroups/rg/providers/x/y/id",
+      ServiceBusConnection__fullyQualifiedNamespace: "sb.servicebus.windows.net",
+    });
+    const entriesOf = (files: SourceFiles) => {
+      const found = appSettingEntries(files);
+      if (typeof found === "string") throw new Error(found);
+      return found.entries;
+    };
+    expect(checkSettingDefaults(entriesOf(realFiles), defaults)).toEqual([]);
+    const mutant = mutate(
+      apiPath,
+      "REPLICATION_MONITOR_SCHEDULE: '0 */2 * * * *'",
+      "REPLICATION_MONITOR_SCHEDULE: '0 */5 * * * *'",
+    );
+    expect(checkSettingDefaults(entriesOf(mutant), defaults)).toEqual([
+      "app setting REPLICATION_MONITOR_SCHEDULE is '0 */5 * * * *' but the code's default is '0 */2 * * * *'",
+    ]);
+  });
+});
+
+describe("roles in infra/", () => {
+  it("assigns every role to a defined identity with a verified built-in or a custom role, and no broad role", () => {
+    expect(checkRealRoles(realFiles)).toEqual([]);
+  });
+
+  it("reports a role assignment to an undefined identity", () => {
+    const mutant = mutate(
+      rbacPath,
+      "principalId: builderIdentity.properties.principalId",
+      "principalId: strangerIdentity.properties.principalId",
+    );
+    expect(checkRealRoles(mutant)).toEqual([
+      expect.stringContaining("principalId strangerIdentity.properties.principalId is not a user-assigned identity"),
+    ]);
+  });
+
+  it("reports a role whose comment does not name it", () => {
+    const mutant = mutate(rbacPath, "// Azure Service Bus Data Receiver", "// Azure Service Bus Data Owner");
+    expect(checkRealRoles(mutant)).toEqual([
+      expect.stringContaining("comment says 'Azure Service Bus Data Owner' but 4f6d3b9b"),
+    ]);
+  });
+
+  it("reports Owner or Contributor anywhere in infra/", () => {
+    const mutant = mutate(
+      rbacPath,
+      "'acdd72a7-3385-48ef-bd42-f606fba81ae7' // Reader",
+      "'b24988ac-6180-42a0-ab88-20f7382dd24c' // Contributor",
+    );
+    expect(checkRealRoles(mutant)).toEqual(
+      expect.arrayContaining([expect.stringContaining("names the Contributor role")]),
+    );
+  });
+
+  it("reports a role assignment declared outside rbac.bicep", () => {
+    const assignment = [
+      "",
+      "resource sneaky 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+      "  name: guid(functionApp.id, 'sneaky')",
+      "  properties: {",
+      "    principalId: identity.properties.principalId",
+      "    roleDefinitionId: 'x'",
+      "  }",
+      "}",
+      "",
+    ].join("\n");
+    const mutant = mutate(apiPath, /\n\/\/ Deployments \(azd/, `${assignment}\n// Deployments (azd`);
+    expect(checkRealRoles(mutant)).toEqual([
+      "role assignment 'sneaky' in infra/app/api.bicep: assign roles through infra/app/rbac.bicep",
+    ]);
+  });
+
+  it("reports a custom role that allows every action", () => {
+    const mutant = mutate(
+      rbacPath,
+      "'Microsoft.Compute/images/delete'\n        ]\n        notActions: []\n      }\n    ]\n    assignableScopes: [\n      imageBuilderResourceGroupId",
+      "'*'\n        ]\n        notActions: []\n      }\n    ]\n    assignableScopes: [\n      imageBuilderResourceGroupId",
+    );
+    expect(checkRealRoles(mutant)).toEqual([
+      expect.stringContaining("custom role 'imageBuilderOperatorRole' in infra/app/rbac.bicep allows '*'"),
+    ]);
+  });
+
+  it("reports shared principals given more than Reader", () => {
+    const mutant = mutate(
+      rbacPath,
+      "builtInRoles.reader)\n      scopeKind: 'gallery'",
+      "builtInRoles.keyVaultSecretsUser)\n      scopeKind: 'gallery'",
+    );
+    expect(checkRealRoles(mutant)).toEqual([
+      expect.stringContaining("principals from galleryReaders may only get reader"),
+    ]);
+  });
+});
+
+describe("infra/main.bicep", () => {
+  it("references only modules and files that exist in the repository", () => {
+    expect(checkModules(realFiles, mainPath, exists)).toEqual([]);
+  });
+
+  it("reports a module that does not exist", () => {
+    const mutant = mutate(mainPath, "'app/api.bicep'", "'app/apis.bicep'");
+    expect(checkModules(mutant, mainPath, exists)).toEqual([
+      "module 'api' in infra/main.bicep: app/apis.bicep does not exist",
+    ]);
+  });
+
+  it("gives every parameter without a default a value in main.parameters.json", () => {
+    expect(checkParameters(file(mainPath), file(parametersPath))).toEqual([]);
+  });
+
+  it("reports a parameter that has neither a default nor a value", () => {
+    const parameters = JSON.parse(file(parametersPath)) as { parameters: Record<string, unknown> };
+    delete parameters.parameters.location;
+    expect(checkParameters(file(mainPath), JSON.stringify(parameters))).toEqual([
+      "parameter location of main.bicep has no default and is not in main.parameters.json",
+    ]);
+  });
+
+  it("outputs what azd and the docs need, in UPPER_SNAKE", () => {
+    expect(checkOutputs(file(mainPath), requiredOutputs)).toEqual([]);
+    const mutant = mutate(mainPath, "output GALLERY_NAME string", "output galleryName string");
+    expect(checkOutputs(file(mainPath, mutant), requiredOutputs)).toEqual([
+      "output galleryName of main.bicep is not UPPER_SNAKE",
+      "main.bicep has no output GALLERY_NAME",
+    ]);
+  });
+
+  it("uses verified api-versions and no symbol that hides a decorator, in every Bicep file", () => {
+    expect(checkBicepHygiene(realFiles, verifiedApiVersions)).toEqual([]);
+    const mutant = mutate("infra/core/compute/gallery.bicep", /galleryDescription/g, "description");
+    expect(checkBicepHygiene(mutant, verifiedApiVersions)).toEqual([
+      "infra/core/compute/gallery.bicep: 'description' hides the @description decorator; rename it",
+    ]);
+  });
+
+  it("deploys at subscription scope", () => {
+    expect(parseBicep(file(mainPath)).targetScope).toBe("subscription");
+  });
+});
+
+describe("the Function App in infra/", () => {
+  const api = parseBicep(file(apiPath));
+  const resource = (type: string) => api.resources.find((r) => r.target === type && !r.existing)!.body;
+
+  it("runs Node 22 on the Flex Consumption plan with deployment storage reached by its identity", () => {
+    expect(valueAt(resource("Microsoft.Web/serverfarms"), ["sku", "name"])).toBe("'FC1'");
+    const site = resource("Microsoft.Web/sites");
+    expect(valueAt(site, ["properties", "functionAppConfig", "runtime"])?.replace(/\s+/g, " ")).toBe(
+      "{ name: 'node' version: '22' }",
+    );
+    expect(valueAt(site, ["properties", "functionAppConfig", "deployment", "storage", "authentication", "type"])).toBe(
+      "'UserAssignedIdentity'",
+    );
+    expect(valueAt(site, ["properties", "keyVaultReferenceIdentity"])).toBe("identity.id");
+  });
+
+  it("is the azd service 'api' of azure.yaml", () => {
+    const azureYaml = parseYaml(readFileSync(join(root, "azure.yaml"), "utf8")) as {
+      services: Record<string, { project: string; language: string; host: string }>;
+    };
+    expect(azureYaml.services.api).toMatchObject({ project: ".", language: "ts", host: "function" });
+    expect(valueAt(resource("Microsoft.Web/sites"), ["tags"])).toBe("union(tags, { 'azd-service-name': 'api' })");
+  });
+
+  it("uses no keys: storage without shared keys, Service Bus without local auth, Key Vault in RBAC mode", () => {
+    const bodyOf = (path: string, type: string) =>
+      parseBicep(file(path)).resources.find((r) => r.target === type && !r.existing)!.body;
+    const storage = bodyOf("infra/core/storage/storage-account.bicep", "Microsoft.Storage/storageAccounts");
+    expect(valueAt(storage, ["properties", "allowSharedKeyAccess"])).toBe("false");
+    expect(valueAt(bodyOf(serviceBusPath, "Microsoft.ServiceBus/namespaces"), ["properties", "disableLocalAuth"])).toBe(
+      "true",
+    );
+    const vault = bodyOf("infra/core/security/keyvault.bicep", "Microsoft.KeyVault/vaults");
+    expect(valueAt(vault, ["properties", "enableRbacAuthorization"])).toBe("true");
+    expect(valueAt(vault, ["properties", "accessPolicies"])).toBeUndefined();
+  });
+});

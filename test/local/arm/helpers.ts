@@ -1,0 +1,132 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { ComputeManagementClient } from "@azure/arm-compute";
+import { ImageBuilderClient } from "@azure/arm-imagebuilder";
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import {
+  createDefaultHttpClient,
+  createHttpHeaders,
+  createPipelineFromOptions,
+  createPipelineRequest,
+  RestError,
+  type HttpMethods,
+} from "@azure/core-rest-pipeline";
+import { startArmEmulator, type ArmEmulator } from "../../../local/arm/index.js";
+
+export const subscriptionId = "11111111-2222-3333-4444-555555555555";
+
+/** Any bearer token will do: the emulator only checks that one is sent. */
+export const stubCredential: TokenCredential = {
+  getToken: async (): Promise<AccessToken> => ({ token: "stub-token", expiresOnTimestamp: Date.now() + 3600_000 }),
+};
+
+export interface Harness {
+  emulator: ArmEmulator;
+  stateDir: string;
+  compute: ComputeManagementClient;
+  imageBuilder: ImageBuilderClient;
+  admin: <T = Record<string, unknown>>(method: HttpMethods, adminPath: string, body?: unknown) => Promise<T>;
+  /** A raw ARM call without the SDK (for auth tests). */
+  raw: (
+    method: HttpMethods,
+    armPath: string,
+    options?: { token?: string; body?: unknown },
+  ) => Promise<{ status: number; headers: Record<string, string>; body: unknown }>;
+  stop: () => Promise<void>;
+}
+
+export function clientsFor(emulator: ArmEmulator): {
+  compute: ComputeManagementClient;
+  imageBuilder: ImageBuilderClient;
+} {
+  const options = { endpoint: emulator.endpoint, tlsOptions: { ca: emulator.caCertPem } };
+  return {
+    compute: new ComputeManagementClient(stubCredential, subscriptionId, options),
+    imageBuilder: new ImageBuilderClient(stubCredential, subscriptionId, options),
+  };
+}
+
+/** Near-zero durations so suites run fast; tests that watch progress set their own. */
+export const fastConfig = {
+  operationDurationInMs: 0,
+  replication: { regionDurationInMs: 30 },
+  imageBuilder: {
+    phaseDurationsInMs: { Queued: 10, Building: 10, Customizing: 10, Optimizing: 10, Validating: 10, Distributing: 10 },
+    cancelDurationInMs: 10,
+  },
+};
+
+export async function startHarness(stateDir?: string): Promise<Harness> {
+  const dir = stateDir ?? (await mkdtemp(path.join(os.tmpdir(), "arm-emulator-")));
+  const emulator = await startArmEmulator({ stateDir: dir, port: 0 });
+  const pipeline = createPipelineFromOptions({
+    tlsOptions: { ca: emulator.caCertPem },
+    retryOptions: { maxRetries: 0 },
+  });
+  const httpClient = createDefaultHttpClient();
+  const send = async (method: HttpMethods, url: string, headers: Record<string, string>, body?: unknown) => {
+    const request = createPipelineRequest({
+      url,
+      method,
+      headers: createHttpHeaders({ "content-type": "application/json", ...headers }),
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const response = await pipeline.sendRequest(httpClient, request);
+    const text = response.bodyAsText ?? "";
+    return {
+      status: response.status,
+      headers: response.headers.toJSON(),
+      body: text ? (JSON.parse(text) as unknown) : undefined,
+    };
+  };
+  const { compute, imageBuilder } = clientsFor(emulator);
+  return {
+    emulator,
+    stateDir: dir,
+    compute,
+    imageBuilder,
+    admin: async <T>(method: HttpMethods, adminPath: string, body?: unknown) => {
+      const response = await send(method, `${emulator.endpoint}/_emulator/${adminPath}`, {}, body);
+      if (response.status >= 300)
+        throw new Error(`admin ${method} ${adminPath}: ${response.status} ${JSON.stringify(response.body)}`);
+      return response.body as T;
+    },
+    raw: (method, armPath, options = {}) =>
+      send(
+        method,
+        `${emulator.endpoint}${armPath}`,
+        options.token ? { authorization: `Bearer ${options.token}` } : {},
+        options.body,
+      ),
+    stop: async () => {
+      await emulator.stop();
+      if (!stateDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs `action` and returns the RestError it throws (fails the test if it does not). */
+export async function restErrorOf(action: () => Promise<unknown>): Promise<RestError> {
+  try {
+    await action();
+  } catch (error) {
+    if (error instanceof RestError) return error;
+    throw error;
+  }
+  throw new Error("expected a RestError, but the call succeeded");
+}
+
+export const poll = { updateIntervalInMs: 5 };
+
+export const linuxDefinition = {
+  location: "westeurope",
+  osType: "Linux" as const,
+  osState: "Generalized" as const,
+  hyperVGeneration: "V2" as const,
+  identifier: { publisher: "contoso", offer: "golden", sku: "ubuntu-24_04" },
+};
+
+export function managedImageId(rg: string, name: string): string {
+  return `/subscriptions/${subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Compute/images/${name}`;
+}

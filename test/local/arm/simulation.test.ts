@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { runPhases, runStatus, versionStatus, type TemplateRun } from "../../../local/arm/simulation.js";
+
+const phases = runPhases(
+  { Queued: 10, Building: 10, Customizing: 10, Optimizing: 10, Validating: 10, Distributing: 10 },
+  false,
+);
+
+function run(overrides: Partial<TemplateRun> = {}): TemplateRun {
+  return {
+    runId: "r",
+    operationId: "o",
+    startMs: 1000,
+    phases,
+    cancelDurationMs: 5,
+    materialized: false,
+    ...overrides,
+  };
+}
+
+describe("simulated replication", () => {
+  it("replicates regions in turn and fails the version when one region fails", () => {
+    const simulation = {
+      phase: "create" as const,
+      regions: [
+        { region: "West Europe", startMs: 0, durationMs: 100 },
+        { region: "North Europe", startMs: 100, durationMs: 100, failureMessage: "boom" },
+      ],
+    };
+    expect(versionStatus(simulation, 50).summary.map((s) => [s.state, s.progress])).toEqual([
+      ["Replicating", 50],
+      ["Replicating", 0],
+    ]);
+    expect(versionStatus(simulation, 150).provisioningState).toBe("Creating");
+    const settled = versionStatus(simulation, 200);
+    expect([settled.provisioningState, settled.aggregatedState]).toEqual(["Failed", "Failed"]);
+    expect(settled.summary[1]).toMatchObject({ state: "Failed", details: "boom" });
+  });
+});
+
+describe("simulated Image Builder runs", () => {
+  it("walk the sub-states without Optimizing unless asked, then succeed", () => {
+    expect(phases.map((p) => p.subState)).toEqual(["Queued", "Building", "Customizing", "Validating", "Distributing"]);
+    expect(runStatus(run(), 1025)).toMatchObject({ runState: "Running", runSubState: "Customizing" });
+    expect(runStatus(run(), 1050)).toMatchObject({ runState: "Succeeded", endMs: 1050 });
+  });
+
+  it("fail at the end of the scripted sub-state", () => {
+    const failing = run({ failure: { subState: "Building", message: "no source" } });
+    expect(runStatus(failing, 1015).runState).toBe("Running");
+    expect(runStatus(failing, 1020)).toMatchObject({
+      runState: "Failed",
+      runSubState: "Building",
+      message: "no source",
+    });
+  });
+
+  it("cancel: Canceling for the cancel duration, then Canceled at the sub-state it was in", () => {
+    const canceled = run({ cancelRequestedMs: 1012 });
+    expect(runStatus(canceled, 1014)).toMatchObject({ runState: "Canceling", runSubState: "Building" });
+    expect(runStatus(canceled, 1017)).toMatchObject({ runState: "Canceled", endMs: 1017 });
+  });
+});

@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { parseSettings } from "../../../shared/config/settings.js";
+import { ConfigurationError } from "../../../shared/errors.js";
+
+const required = {
+  AZURE_SUBSCRIPTION_ID: "00000000-0000-0000-0000-000000000000",
+  IMAGE_BUILDER_RESOURCE_GROUP: "rg-image-builder",
+  IMAGE_BUILDER_IDENTITY_ID:
+    "/subscriptions/x/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id",
+  ServiceBusConnection__fullyQualifiedNamespace: "sb-images.servicebus.windows.net",
+};
+
+describe("parseSettings", () => {
+  it("names every missing setting at once", () => {
+    expect(() => parseSettings({})).toThrowError(ConfigurationError);
+    try {
+      parseSettings({});
+    } catch (error) {
+      const message = (error as Error).message;
+      for (const name of [
+        "AZURE_SUBSCRIPTION_ID: missing",
+        "IMAGE_BUILDER_RESOURCE_GROUP: missing",
+        "IMAGE_BUILDER_IDENTITY_ID: missing",
+        "ServiceBusConnection__fullyQualifiedNamespace",
+      ]) {
+        expect(message).toContain(name);
+      }
+    }
+  });
+
+  it("applies defaults and coerces numbers and booleans, whatever their case", () => {
+    const settings = parseSettings({ ...required, PRUNE_DRY_RUN: "True", REPLICATION_MAX_RETRIES: "5" });
+    expect(settings).toMatchObject({
+      PRUNE_DRY_RUN: true,
+      REPLICATION_MAX_RETRIES: 5,
+      ARM_ENDPOINT: "https://management.azure.com",
+      ARM_AUTH: "azure",
+    });
+  });
+
+  it("refuses an unresolved Key Vault reference as the webhook secret, without echoing it", () => {
+    const reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/webhook/)";
+    expect(() => parseSettings({ ...required, WEBHOOK_SECRET: reference })).toThrowError(
+      /WEBHOOK_SECRET: the Key Vault reference did not resolve/,
+    );
+    try {
+      parseSettings({ ...required, WEBHOOK_SECRET: reference });
+    } catch (error) {
+      expect((error as Error).message).not.toContain("kv.vault.azure.net");
+    }
+  });
+
+  it("never echoes a secret value in its errors", () => {
+    try {
+      parseSettings({ ...required, WEBHOOK_MAX_BODY_IN_BYTES: "not-a-number", WEBHOOK_SECRET: "hunter2-secret" });
+    } catch (error) {
+      expect((error as Error).message).not.toContain("hunter2-secret");
+      expect((error as Error).message).toContain("WEBHOOK_MAX_BODY_IN_BYTES");
+    }
+  });
+});

@@ -1,0 +1,201 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ComputeManagementClient } from "@azure/arm-compute";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { startArmEmulator, type ArmEmulator } from "../../../local/arm/index.js";
+import { armAdmin, configureSimulation, instantSimulation } from "../../../local/armAdmin.js";
+import { ArmClients } from "../../../shared/adapters/armClients.js";
+import { ArmGalleryClient } from "../../../shared/adapters/gallery.js";
+import { ArmImageBuilderClient } from "../../../shared/adapters/imageBuilder.js";
+import { queueNames } from "../../../shared/config/queues.js";
+import { parseSettings } from "../../../shared/config/settings.js";
+import { pipelineSettingsOf } from "../../../shared/composition.js";
+import { tagNames } from "../../../shared/domain/names.js";
+import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
+import type { PipelineDeps } from "../../../shared/usecases/context.js";
+import { monitorReplication } from "../../../shared/usecases/monitorReplication.js";
+import { publishVersion } from "../../../shared/usecases/publishVersion.js";
+import { requestBuild } from "../../../shared/usecases/requestBuild.js";
+import { startBuild } from "../../../shared/usecases/startBuild.js";
+import { watchBuild } from "../../../shared/usecases/watchBuild.js";
+import { aCatalogImage, identityId, subscriptionId } from "../../factories.js";
+import { FakeBus, MemoryLogger } from "../../fakes/azure.js";
+
+/**
+ * The use-cases through the real ARM adapters and SDK clients, against the ARM emulator; only the bus is a fake,
+ * so each step's messages are handed on by the test.
+ */
+describe("the build use-cases on the ARM emulator", () => {
+  let arm: ArmEmulator;
+  let stateDir: string;
+  let deps: PipelineDeps;
+  let bus: FakeBus;
+  const image = aCatalogImage({ name: "ubuntu-2404" });
+  const compute = () =>
+    new ComputeManagementClient(
+      { getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3.6e6 }) },
+      subscriptionId,
+      {
+        endpoint: arm.endpoint,
+        tlsOptions: { ca: arm.caCertPem },
+      },
+    );
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), "arm-usecases-"));
+    arm = await startArmEmulator({ stateDir, port: 0 });
+    const caPath = join(stateDir, "ca.pem");
+    writeFileSync(caPath, arm.caCertPem);
+    const settings = parseSettings({
+      AZURE_SUBSCRIPTION_ID: subscriptionId,
+      IMAGE_BUILDER_RESOURCE_GROUP: "rg-image-builder",
+      IMAGE_BUILDER_IDENTITY_ID: identityId,
+      ServiceBusConnection: "unused",
+      ARM_ENDPOINT: arm.endpoint,
+      ARM_AUTH: "emulator",
+      ARM_CA_CERT_PATH: caPath,
+      ARM_MAX_READS_PER_SECOND: "1000",
+      ARM_MAX_WRITES_PER_SECOND: "1000",
+    });
+    const clients = new ArmClients(settings);
+    bus = new FakeBus();
+    deps = {
+      catalog: { images: [image] },
+      gallery: new ArmGalleryClient(clients),
+      imageBuilder: new ArmImageBuilderClient(clients),
+      bus,
+      clock: { now: () => new Date() },
+      log: new MemoryLogger(),
+      settings: pipelineSettingsOf(settings),
+    };
+  });
+  afterAll(async () => {
+    await arm.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    await armAdmin(arm, "POST", "reset");
+    await configureSimulation(arm, instantSimulation);
+    await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 50 } });
+    await compute().galleries.createOrUpdate("rg-golden-images", image.gallery.name, { location: "westeurope" });
+    bus = new FakeBus();
+    deps.bus = bus;
+  });
+
+  async function untilPublished(request: BuildRequested) {
+    const started = await startBuild(deps, request);
+    expect(started.outcome).toBe("started");
+    for (let i = 0; i < 50; i++) {
+      const watch = bus.take(queueNames.buildWatch).at(-1)!.body as BuildWatch;
+      const result = await watchBuild(deps, watch);
+      if (result.outcome === "succeeded") break;
+      expect(result.outcome).toBe("running");
+    }
+    const publish = bus.take(queueNames.versionPublish)[0]!.body as PublishVersion;
+    expect(await publishVersion(deps, publish)).toEqual({ outcome: "published", version: publish.version });
+    return publish;
+  }
+
+  it("takes a request to a promoted version, and leaves no template or staging image behind", async () => {
+    const request = await requestBuild(deps, {
+      image: image.name,
+      commit: "a1b2c3d4",
+      reason: "push",
+      requestedBy: "octocat",
+    });
+    const published = await untilPublished(bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+    expect(request.buildId).toBe(published.buildId);
+
+    let promoted = false;
+    for (let i = 0; i < 50 && !promoted; i++) {
+      promoted = (await monitorReplication(deps)).promoted.length === 1;
+      if (!promoted) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(promoted).toBe(true);
+
+    const version = await compute().galleryImageVersions.get(
+      "rg-golden-images",
+      image.gallery.name,
+      image.definition.name,
+      published.version,
+      {
+        expand: "ReplicationStatus",
+      },
+    );
+    expect(version.publishingProfile?.excludeFromLatest).toBe(false);
+    expect(version.tags?.[tagNames.state]).toBe("promoted");
+    expect(version.tags?.[tagNames.buildId]).toBe(request.buildId);
+    expect(version.replicationStatus?.aggregatedState).toBe("Completed");
+    const latest = await armAdmin<{ version: string }>(
+      arm,
+      "GET",
+      `latest?imageDefinitionId=${encodeURIComponent(version.id!.replace(/\/versions\/.*$/, ""))}`,
+    );
+    expect(latest.version).toBe(published.version);
+    const resources = await armAdmin<{ counts: Record<string, number> }>(
+      arm,
+      "GET",
+      "resources?resourceGroup=rg-image-builder",
+    );
+    expect(resources.counts["Microsoft.VirtualMachineImages/imageTemplates"] ?? 0).toBe(0);
+    expect(resources.counts["Microsoft.Compute/images"] ?? 0).toBe(0);
+  });
+
+  it("treats a redelivered request as the same build: one template, one version", async () => {
+    await requestBuild(deps, { image: image.name, commit: "a1b2c3d4", reason: "push", requestedBy: "octocat" });
+    const request = bus.take(queueNames.buildRequests)[0]!.body as BuildRequested;
+    const published = await untilPublished(request);
+    expect(await startBuild(deps, request)).toEqual({ outcome: "alreadyPublished", version: published.version });
+    expect(await publishVersion(deps, published)).toEqual({ outcome: "alreadyPublished", version: published.version });
+    const versions = [];
+    for await (const v of compute().galleryImageVersions.listByGalleryImage(
+      "rg-golden-images",
+      image.gallery.name,
+      image.definition.name,
+    ))
+      versions.push(v.name);
+    expect(versions).toEqual([published.version]);
+  });
+
+  it("makes a second build of the image wait while the first runs, then gives it the next version", async () => {
+    await requestBuild(deps, { image: image.name, commit: "aaaa1111", reason: "push", requestedBy: "a" });
+    await requestBuild(deps, { image: image.name, commit: "bbbb2222", reason: "push", requestedBy: "b" });
+    const [first, second] = bus.take(queueNames.buildRequests).map((m) => m.body as BuildRequested);
+    expect((await startBuild(deps, first!)).outcome).toBe("started");
+    const waiting = await startBuild(deps, second!);
+    expect(waiting).toMatchObject({ outcome: "waiting", blockingBuildId: first!.buildId });
+    const requeued = bus.take(queueNames.buildRequests);
+    expect(requeued).toHaveLength(1);
+    expect(requeued[0]!.body).toMatchObject({ buildId: second!.buildId, attempt: 1 });
+    expect(requeued[0]!.scheduledEnqueueTimeUtc).toBeInstanceOf(Date);
+  });
+
+  it("fails a build whose run fails, records why on the definition, and cleans up", async () => {
+    await armAdmin(arm, "POST", "rules/templates", {
+      templateName: "*",
+      failAt: "Customizing",
+      failureMessage: "script harden.sh exited 1",
+    });
+    await requestBuild(deps, { image: image.name, commit: "dead0001", reason: "push", requestedBy: "a" });
+    const request = bus.take(queueNames.buildRequests)[0]!.body as BuildRequested;
+    await startBuild(deps, request);
+    let result;
+    for (let i = 0; i < 50; i++) {
+      result = await watchBuild(deps, bus.take(queueNames.buildWatch).at(-1)!.body as BuildWatch);
+      if (result.outcome !== "running") break;
+    }
+    expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("script harden.sh exited 1") });
+    const definition = await compute().galleryImages.get("rg-golden-images", image.gallery.name, image.definition.name);
+    expect(Object.entries(definition.tags ?? {}).find(([k]) => k.endsWith(request.buildId))?.[1]).toContain(
+      "harden.sh",
+    );
+    const resources = await armAdmin<{ counts: Record<string, number> }>(
+      arm,
+      "GET",
+      "resources?resourceGroup=rg-image-builder",
+    );
+    expect(resources.counts["Microsoft.VirtualMachineImages/imageTemplates"] ?? 0).toBe(0);
+    expect(bus.take(queueNames.versionPublish)).toHaveLength(0);
+  });
+});

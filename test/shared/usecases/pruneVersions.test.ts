@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { managedByValue, tagNames } from "../../../shared/domain/names.js";
+import { pruneVersions } from "../../../shared/usecases/pruneVersions.js";
+import { aCatalogImage } from "../../factories.js";
+import { fakePipeline } from "../../fakes/pipeline.js";
+
+const image = aCatalogImage({
+  name: "ubuntu-2404",
+  retention: { keepLatest: 2, minAgeDays: 7, maxDeletionsPerRun: 2 },
+});
+const day = 86_400_000;
+
+/** Versions 1.0.0 … 1.0.5, promoted, published a week apart, all past their end of life but the newest two. */
+function gallery(settings = {}) {
+  const world = fakePipeline([image], settings);
+  const ref = world.refOf(image);
+  const now = world.clock.now().getTime();
+  world.gallery.definitions.set(`${ref.subscriptionId}/${ref.resourceGroup}/${ref.gallery}/${ref.definition}`, {
+    tags: {},
+  });
+  const versions = new Map();
+  for (let i = 0; i <= 5; i++) {
+    versions.set(`1.0.${i}`, {
+      name: `1.0.${i}`,
+      provisioningState: "Succeeded",
+      publishedDate: new Date(now - (60 - i * 7) * day),
+      endOfLifeDate: new Date(now + (i >= 4 ? 30 : -1) * day),
+      excludeFromLatest: false,
+      targetRegions: [{ name: "westeurope" }],
+      tags: {
+        [tagNames.managedBy]: managedByValue,
+        [tagNames.state]: "promoted",
+        [tagNames.buildId]: `b-${String(i).padStart(20, "0")}`,
+      },
+    });
+  }
+  world.gallery.versions.set(`${ref.subscriptionId}/${ref.resourceGroup}/${ref.gallery}/${ref.definition}`, versions);
+  return { ...world, ref };
+}
+
+describe("pruneVersions", () => {
+  it("deletes expired versions oldest first, within the per-run budget, and says why for each version", async () => {
+    const world = gallery();
+    const [result] = await pruneVersions(world.deps);
+    expect(result!.deleted.map((d) => d.version)).toEqual(["1.0.0", "1.0.1"]);
+    expect(world.gallery.versionsOf(world.ref).map((v) => v.name)).toEqual(["1.0.2", "1.0.3", "1.0.4", "1.0.5"]);
+    const decided = [...result!.deleted, ...result!.kept].map((d) => d.version).sort();
+    expect(decided).toEqual(["1.0.0", "1.0.1", "1.0.2", "1.0.3", "1.0.4", "1.0.5"]);
+    for (const d of [...result!.deleted, ...result!.kept]) expect(d.reason.length).toBeGreaterThan(5);
+  });
+
+  it("finishes the work on the next run, and never deletes latest or the newest healthy versions", async () => {
+    const world = gallery();
+    await pruneVersions(world.deps);
+    await pruneVersions(world.deps);
+    await pruneVersions(world.deps);
+    expect(world.gallery.versionsOf(world.ref).map((v) => v.name)).toEqual(["1.0.4", "1.0.5"]);
+  });
+
+  it("only logs the plan in a dry run", async () => {
+    const world = gallery({ pruneDryRun: true });
+    const [result] = await pruneVersions(world.deps);
+    expect(result!.dryRun).toBe(true);
+    expect(result!.deleted).toHaveLength(2);
+    expect(world.gallery.versionsOf(world.ref)).toHaveLength(6);
+    expect(world.log.lines.filter((l) => l.message.includes("would delete"))).toHaveLength(2);
+  });
+
+  it("keeps going when a deletion fails, and reports it for the next run", async () => {
+    const world = gallery();
+    const original = world.gallery.deleteVersion.bind(world.gallery);
+    world.gallery.deleteVersion = async (ref, version) => {
+      if (version === "1.0.0") throw new Error("503 ServiceUnavailable");
+      return original(ref, version);
+    };
+    const [result] = await pruneVersions(world.deps);
+    expect(result!.errors).toEqual([{ version: "1.0.0", error: "503 ServiceUnavailable" }]);
+    expect(result!.deleted.map((d) => d.version)).toEqual(["1.0.1"]);
+  });
+});

@@ -1,0 +1,165 @@
+import { describe, expect, it } from "vitest";
+import { tagNames } from "../../../shared/domain/names.js";
+import { queueNames } from "../../../shared/config/queues.js";
+import { PermanentAzureError, UnknownImageError } from "../../../shared/errors.js";
+import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
+import { publishVersion } from "../../../shared/usecases/publishVersion.js";
+import { requestBuild } from "../../../shared/usecases/requestBuild.js";
+import { startBuild } from "../../../shared/usecases/startBuild.js";
+import { watchBuild } from "../../../shared/usecases/watchBuild.js";
+import { readFailures } from "../../../shared/usecases/failure.js";
+import { aCatalogImage } from "../../factories.js";
+import { fakePipeline } from "../../fakes/pipeline.js";
+
+const image = aCatalogImage({ name: "ubuntu-2404" });
+
+async function requested(world: ReturnType<typeof fakePipeline>, commit: string) {
+  await requestBuild(world.deps, { image: image.name, commit, reason: "push", requestedBy: "octocat" });
+  return world.bus.take(queueNames.buildRequests).at(-1)!.body as BuildRequested;
+}
+
+describe("startBuild", () => {
+  it("allocates the next version, creates the template named from image and version, runs it and schedules a check", async () => {
+    const world = fakePipeline([image]);
+    const result = await startBuild(world.deps, await requested(world, "abc1234"));
+    expect(result).toMatchObject({ outcome: "started", version: "1.0.0" });
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    expect(template.name).toContain("1.0.0");
+    expect(template.lastRunStatus?.runState).toBe("Running");
+    const [watch] = world.bus.take(queueNames.buildWatch);
+    expect(watch!.messageId).toMatch(/:watch:0$/);
+    expect(watch!.scheduledEnqueueTimeUtc!.getTime()).toBe(world.clock.now().getTime() + 60_000);
+  });
+
+  it("resumes a redelivered request without a second template or run", async () => {
+    const world = fakePipeline([image]);
+    const request = await requested(world, "abc1234");
+    await startBuild(world.deps, request);
+    world.imageBuilder.calls = [];
+    expect(await startBuild(world.deps, request)).toMatchObject({ outcome: "resumed", version: "1.0.0" });
+    expect(world.imageBuilder.calls).not.toContain("createTemplate");
+    expect(world.imageBuilder.calls).not.toContain("runTemplate");
+    expect(world.imageBuilder.templates.size).toBe(1);
+  });
+
+  it("requeues a request that lost the race for a version to another build's template", async () => {
+    const world = fakePipeline([image]);
+    const first = await requested(world, "aaaa111");
+    const second = await requested(world, "bbbb222");
+    // Both read the gallery before either created its template: simulate by hiding the first template from the list.
+    await startBuild(world.deps, first);
+    const listTemplates = world.imageBuilder.listTemplates.bind(world.imageBuilder);
+    world.imageBuilder.listTemplates = async () => [];
+    const result = await startBuild(world.deps, second);
+    world.imageBuilder.listTemplates = listTemplates;
+    expect(result).toMatchObject({ outcome: "waiting", blockingBuildId: first.buildId });
+    expect(world.imageBuilder.templates.size).toBe(1);
+    expect(world.bus.take(queueNames.buildRequests)[0]!.body).toMatchObject({ buildId: second.buildId, attempt: 1 });
+  });
+
+  it("refuses a request for an image no longer in the catalog, so it is dead-lettered", async () => {
+    const world = fakePipeline([image]);
+    const request = { ...(await requested(world, "abc1234")), image: "retired-image" };
+    await expect(startBuild(world.deps, request)).rejects.toBeInstanceOf(UnknownImageError);
+  });
+});
+
+describe("watchBuild", () => {
+  it("backs off, doubling the delay up to its maximum, and cancels a run that passes its deadline", async () => {
+    const world = fakePipeline([image], { buildWatchInitialDelayInSeconds: 60, buildWatchMaxDelayInSeconds: 200 });
+    await startBuild(world.deps, await requested(world, "abc1234"));
+    let watch = world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch;
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await watchBuild(world.deps, watch);
+      const next = world.bus.take(queueNames.buildWatch)[0]!;
+      delays.push((next.scheduledEnqueueTimeUtc!.getTime() - world.clock.now().getTime()) / 1000);
+      watch = next.body as BuildWatch;
+    }
+    expect(delays).toEqual([60, 120, 200, 200]);
+    world.clock.advance(image.build.buildTimeoutInMinutes * 60_000 + 31 * 60_000);
+    await watchBuild(world.deps, watch);
+    expect(world.imageBuilder.calls).toContain("cancelRun");
+    const canceled = world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch;
+    expect(canceled.timedOut).toBe(true);
+    const result = await watchBuild(world.deps, canceled);
+    expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("timed out") });
+    expect(world.imageBuilder.templates.size).toBe(0);
+  });
+});
+
+describe("publishVersion", () => {
+  async function succeeded() {
+    const world = fakePipeline([image]);
+    await startBuild(world.deps, await requested(world, "abc1234"));
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    world.imageBuilder.finishRun(template.name, "Succeeded");
+    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    return { world, publish: world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion };
+  }
+
+  it("creates the version excluded from latest, tagged with the build, commit and catalog hash", async () => {
+    const { world, publish } = await succeeded();
+    expect(await publishVersion(world.deps, publish)).toEqual({ outcome: "published", version: "1.0.0" });
+    const [version] = world.gallery.versionsOf(world.refOf(image));
+    expect(version).toMatchObject({ name: "1.0.0", excludeFromLatest: true });
+    expect(version!.tags).toMatchObject({
+      [tagNames.buildId]: publish.buildId,
+      [tagNames.commit]: "abc1234",
+      [tagNames.catalogHash]: publish.catalogHash,
+      [tagNames.state]: "replicating",
+    });
+  });
+
+  it("accepts a version it already published, and refuses one from another build", async () => {
+    const { world, publish } = await succeeded();
+    await publishVersion(world.deps, publish);
+    expect(await publishVersion(world.deps, publish)).toEqual({ outcome: "alreadyPublished", version: "1.0.0" });
+    const other = { ...publish, buildId: "b-ffffffffffffffffffff" };
+    const result = await publishVersion(world.deps, other);
+    expect(result).toMatchObject({ outcome: "conflict", reason: expect.stringContaining(publish.buildId) });
+    const failures = readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags);
+    expect(failures[0]).toMatchObject({ buildId: other.buildId });
+    expect(world.gallery.versionsOf(world.refOf(image))).toHaveLength(1);
+    // The conflicting message names the first build's staging image: it must survive, the version replicates from it.
+    expect(world.gallery.managedImages.has(publish.stagingImageId.toLowerCase())).toBe(true);
+  });
+});
+
+describe("startBuild when Azure refuses for good", () => {
+  it("dead-letters the request when there is no definition to record the failure on", async () => {
+    const world = fakePipeline([image]);
+    world.gallery.createImageDefinition = async () => {
+      throw new PermanentAzureError(
+        "create image definition: ParentResourceNotFound gallery acg_golden not found",
+        "ParentResourceNotFound",
+        404,
+      );
+    };
+    await expect(startBuild(world.deps, await requested(world, "abc1234"))).rejects.toMatchObject({
+      disposition: "deadLetter",
+      message: expect.stringContaining("ParentResourceNotFound"),
+    });
+    expect(world.imageBuilder.templates.size).toBe(0);
+  });
+
+  it("records the failure and completes when the definition exists", async () => {
+    const world = fakePipeline([image]);
+    await world.gallery.createImageDefinition(world.refOf(image));
+    world.imageBuilder.createTemplate = async () => {
+      throw new PermanentAzureError(
+        "create image template: ValidationFailed source image not found",
+        "ValidationFailed",
+        400,
+      );
+    };
+    const request = await requested(world, "abc1234");
+    expect(await startBuild(world.deps, request)).toMatchObject({
+      outcome: "failed",
+      reason: expect.stringContaining("ValidationFailed"),
+    });
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)[0]).toMatchObject({
+      buildId: request.buildId,
+    });
+  });
+});
