@@ -316,8 +316,7 @@ export class Broker {
     }
     const queue = entity.queue;
     const settings = queue.settings;
-    const size = messages.reduce((n, m) => n + m.bare.length, 0);
-    if (queue.sizeInBytes + size > settings.maxSizeInBytes) {
+    if (queue.sizeInBytes + messages.reduce((n, m) => n + m.bare.length, 0) > settings.maxSizeInBytes) {
       throw new BrokerError(
         conditions.quotaExceeded,
         `The maximum entity size has been reached or exceeded for Queue: '${settings.name}'. Size of entity in bytes:${queue.sizeInBytes}, Max entity size in bytes: ${settings.maxSizeInBytes}.`,
@@ -364,8 +363,9 @@ export class Broker {
       records.push(this.putRecord(message));
       created.push(message);
     }
-    queue.sizeInBytes += size;
-    if (records.length > 0) await this.durable.append(...records);
+    queue.sizeInBytes += created.reduce((n, m) => n + m.bare.length, 0);
+    // Even an all-duplicate send waits for the log: the original it duplicates may still be on its way to disk.
+    await this.durable.append(...records);
     for (const message of created) {
       entity.messages.set(message.seq, message);
       this.index(message);
@@ -654,6 +654,11 @@ export class Broker {
 
   /** Receives deferred messages by sequence number. */
   receiveDeferred(entity: Entity, seqs: number[], mode: ReceiveMode): Delivered[] {
+    const now = Date.now();
+    for (const seq of seqs) {
+      const lock = entity.messages.get(seq)?.lock;
+      if (lock && lock.lockedUntil <= now) this.lockExpired(lock); // its timer has not fired yet
+    }
     const messages = seqs.map((seq) => {
       const message = entity.messages.get(seq);
       if (!message || message.state !== "deferred") {
@@ -662,16 +667,12 @@ export class Broker {
           `Failed to lock one or more specified messages. Either the message with sequence number ${seq} is not deferred, or it does not exist.`,
         );
       }
-      if (message.lock && message.lock.lockedUntil > Date.now()) {
+      if (message.lock) {
         throw new BrokerError(conditions.lockLost, `The message with sequence number ${seq} is already locked.`);
       }
       return message;
     });
-    const now = Date.now();
-    return messages.map((message) => {
-      if (message.lock) this.release(message, true);
-      return this.hand(message, mode, now);
-    });
+    return messages.map((message) => this.hand(message, mode, now));
   }
 
   /** Counts for one queue. */

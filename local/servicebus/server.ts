@@ -242,6 +242,15 @@ export class AmqpServer {
     }
     const entity = this.entityOrRefuse(sender, address);
     if (!entity) return;
+    const filter = (sender.source as { filter?: Record<string, unknown> } | undefined)?.filter;
+    if (filter && "com.microsoft:session-filter" in filter) {
+      this.refuse(
+        sender,
+        conditions.notAllowed,
+        `Sessions are not supported by the local Service Bus emulator: '${entity.path}' is not session-enabled.`,
+      );
+      return;
+    }
     this.echo(sender);
     const link: ReceiveLink = {
       sender,

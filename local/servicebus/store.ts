@@ -180,6 +180,8 @@ export class MessageLog {
   /** Appends records; resolves once they are on disk. */
   append(...records: LogRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error("the message log is closed"));
+    // Nothing to write: wait only for what is already on its way to disk.
+    if (records.length === 0) return this.flushing ? this.flushing.then(() => undefined) : Promise.resolve();
     for (const record of records) this.pending.push(encodeRecord(record));
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushing) this.flushing = this.flushLoop();
@@ -209,8 +211,10 @@ export class MessageLog {
       } catch (error) {
         for (const w of waiters) w.reject(error as Error);
       }
-      if (this.pending.length === 0 && this.snapshot && this.sizeInBytes > this.compactAboveInBytes) {
-        await this.rewrite(this.snapshot());
+      if (this.snapshot && this.sizeInBytes > this.compactAboveInBytes) {
+        // Let the writers just acknowledged apply their changes to memory before memory is written out.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.pending.length === 0) await this.rewriteNow(this.snapshot());
       }
     }
     this.flushing = undefined;
@@ -218,7 +222,11 @@ export class MessageLog {
 
   /** Replaces the log with `records` (written to a new file, synced, renamed over the old one). */
   async rewrite(records: LogRecord[]): Promise<void> {
-    if (this.flushing && this.pending.length > 0) await this.flushing;
+    while (this.flushing) await this.flushing;
+    await this.rewriteNow(records);
+  }
+
+  private async rewriteNow(records: LogRecord[]): Promise<void> {
     const temp = `${this.path}.tmp`;
     const fd = openSync(temp, "w");
     let size = 0;

@@ -70,6 +70,11 @@ describe("the Service Bus emulator, through the real @azure/service-bus client",
       expect(fx.emulator.stats("plain").active).toBe(0);
     });
 
+    it("refuses a session receiver, since no queue here is session-enabled", async () => {
+      // The SDK reports the refused attach as SessionCannotBeLocked before it reads the detach's error.
+      await expect(fx.client.acceptSession("plain", "session-1")).rejects.toMatchObject({ name: "ServiceBusError" });
+    });
+
     it("reports a queue that is not declared as MessagingEntityNotFound", async () => {
       const sender = fx.client.createSender("no-such-queue");
       await expect(sender.sendMessages({ body: "x" })).rejects.toMatchObject({ code: "MessagingEntityNotFound" });
