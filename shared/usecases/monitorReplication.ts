@@ -127,6 +127,10 @@ async function sweepLeftovers(deps: PipelineDeps, versionsByImage: Map<string, V
   const versionOfBuild = (buildId: string | undefined) =>
     buildId ? allVersions.find((v) => v.tags[tagNames.buildId] === buildId) : undefined;
 
+  // Staging images are listed before templates: an image in this list was made by a run whose template existed
+  // before it, so it is in the template list unless it really ended. The other order would let a build that
+  // started and finished between the two lists lose its fresh staging image.
+  const stagingImages = await gallery.listManagedImages(subscriptionId, resourceGroup);
   const templates = (await imageBuilder.listTemplates(subscriptionId, resourceGroup)).filter((t) => isManaged(t.tags));
   const liveTemplates: TemplateSummary[] = [];
   for (const template of templates) {
@@ -173,7 +177,7 @@ async function sweepLeftovers(deps: PipelineDeps, versionsByImage: Map<string, V
   for (const v of allVersions) {
     if (v.tags[tagNames.state] === "replicating") referenced.add((v.tags[tagNames.stagingImageId] ?? "").toLowerCase());
   }
-  for (const staging of await gallery.listManagedImages(subscriptionId, resourceGroup)) {
+  for (const staging of stagingImages) {
     if (!isManaged(staging.tags) || referenced.has(staging.id.toLowerCase())) continue;
     if (templates.some((t) => (t.tags[tagNames.stagingImageId] ?? "").toLowerCase() === staging.id.toLowerCase())) {
       // Its template was removed in this sweep, together with it.

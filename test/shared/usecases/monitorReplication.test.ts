@@ -158,3 +158,40 @@ describe("monitorReplication", () => {
     expect(world.gallery.managedImages.size).toBe(1);
   });
 });
+
+describe("monitorReplication's sweep, racing a fast build", () => {
+  it("never deletes the staging image of a build that started and finished while it was sweeping", async () => {
+    const world = await publishedVersion();
+    world.gallery.setReplication(world.ref, "1.0.4", {
+      westeurope: "Completed",
+      northeurope: "Replicating",
+      swedencentral: "Completed",
+    });
+    const freshId = stagingImageId.replace("1.0.4", "1.0.5");
+    const listTemplates = world.imageBuilder.listTemplates.bind(world.imageBuilder);
+    world.imageBuilder.listTemplates = async (...args) => {
+      const listed = await listTemplates(...args);
+      // Right after the template list was read, a new build's template is created, runs and distributes.
+      world.imageBuilder.templates.set("ubuntu-2404-1.0.5", {
+        name: "ubuntu-2404-1.0.5",
+        tags: {
+          [tagNames.managedBy]: managedByValue,
+          [tagNames.buildId]: "b-00000000000000000005",
+          [tagNames.image]: "ubuntu-2404",
+          [tagNames.stagingImageId]: freshId,
+        },
+        runOutputNames: ["out"],
+        lastRunStatus: { runState: "Succeeded", endTime: world.clock.now() },
+        body: {} as never,
+      });
+      world.gallery.managedImages.set(freshId.toLowerCase(), {
+        id: freshId,
+        name: "ubuntu-2404-1.0.5-staging",
+        tags: { [tagNames.managedBy]: managedByValue, [tagNames.buildId]: "b-00000000000000000005" },
+      });
+      return listed;
+    };
+    await monitorReplication(world.deps);
+    expect(world.gallery.managedImages.has(freshId.toLowerCase())).toBe(true);
+  });
+});
