@@ -59,6 +59,10 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
   const fields = { buildId: request.buildId, image: image.name };
 
+  // Templates are listed before versions: a build whose template is gone by then has its version in the later list,
+  // so the next version is allocated after it. The other order lets a build that publishes, is promoted and cleaned
+  // up between the two reads go unseen, and its version be allocated twice.
+  const allTemplates = await imageBuilder.listTemplates(subscriptionId, resourceGroup);
   const definition = await gallery.getImageDefinition(ref);
   const versions = definition ? await gallery.listVersions(ref) : [];
   const published = versions.find((v) => v.tags[tagNames.buildId] === request.buildId);
@@ -75,7 +79,7 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
     return { outcome: "alreadyFailed", reason: failed.reason };
   }
 
-  const templates = templatesOfImage(await imageBuilder.listTemplates(subscriptionId, resourceGroup), image.name);
+  const templates = templatesOfImage(allTemplates, image.name);
   const own = templates.find((t) => t.tags[tagNames.buildId] === request.buildId);
   if (own) return resume(deps, image, request, own);
 

@@ -57,6 +57,7 @@ export async function eventually<T>(
   what: string,
   check: () => Promise<T | undefined | false>,
   timeoutInMs = 30_000,
+  intervalInMs = 200,
 ): Promise<T> {
   const deadline = Date.now() + timeoutInMs;
   let last: unknown;
@@ -68,6 +69,6 @@ export async function eventually<T>(
       last = error;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, intervalInMs));
   }
 }

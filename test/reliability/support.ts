@@ -16,6 +16,7 @@ import { loadQueueConfig, queueNames } from "../../shared/config/queues.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { failureTagPrefix } from "../../shared/usecases/failure.js";
 import { signBody } from "../../shared/webhook/signature.js";
+import { eventually } from "../e2e/harness.js";
 import { aCatalogImageInput } from "../factories.js";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
@@ -285,25 +286,14 @@ export async function postBuild(
   return { status: response.status, body: raw ? JSON.parse(raw) : undefined };
 }
 
-/** Polls until `check` returns a value, or fails after the timeout naming what it waited for. */
-export async function waitFor<T>(
+/** Polls until `check` returns a value (the e2e harness's poller, with this suite's default interval). */
+export function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | false>,
   timeoutInMs: number,
   intervalInMs = 250,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutInMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, intervalInMs));
-  }
+  return eventually(what, check, timeoutInMs, intervalInMs);
 }
 
 /** A 40-hex commit id made from a number, so runs are reproducible. */
