@@ -180,3 +180,37 @@ describe("startBuild after the build failed", () => {
     expect(world.imageBuilder.templates.size).toBe(0);
   });
 });
+
+describe("startBuild racing a build that finishes while it reads", () => {
+  it("allocates after a version that was published, promoted and cleaned up between its two reads", async () => {
+    const world = fakePipeline([image]);
+    const first = await requested(world, "aaaa111");
+    await startBuild(world.deps, first);
+    const firstTemplate = [...world.imageBuilder.templates.values()][0]!;
+    world.imageBuilder.finishRun(firstTemplate.name, "Succeeded");
+    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    const publish = world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion;
+    // Right after the second build's first read, the first build publishes, is promoted and its template removed.
+    let raced = false;
+    const finishFirst = async () => {
+      if (raced) return;
+      raced = true;
+      await publishVersion(world.deps, publish);
+      world.imageBuilder.templates.delete(firstTemplate.name);
+    };
+    const listVersions = world.gallery.listVersions.bind(world.gallery);
+    const listTemplates = world.imageBuilder.listTemplates.bind(world.imageBuilder);
+    world.gallery.listVersions = async (ref) => {
+      const listed = await listVersions(ref);
+      await finishFirst();
+      return listed;
+    };
+    world.imageBuilder.listTemplates = async () => {
+      const listed = await listTemplates();
+      await finishFirst();
+      return listed;
+    };
+    const second = await startBuild(world.deps, await requested(world, "bbbb222"));
+    expect(second).toMatchObject({ outcome: "started", version: "1.0.1" });
+  });
+});
