@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { tagNames } from "../../shared/domain/names.js";
 import { signBody } from "../../shared/webhook/signature.js";
 import {
   armSnapshot,
@@ -86,7 +87,24 @@ describe("secrets in the logs", () => {
       await postBuild(host.url, push, delivery),
     ];
     expect(refused.map((r) => r.status)).toEqual([401, 401, 401]);
-    // ARM errors on the way: a transient one the SDK retries, and a refusal that fails another build.
+    // ARM errors on the way: a transient one the SDK retries, and a refusal that fails another build. Scripted once
+    // the push build's template exists, so the refusal hits the other build's template, not this one's.
+    await waitFor(
+      "the push build's template",
+      async () => {
+        const { resources } = await armAdmin<{ resources: { tags?: Record<string, string> }[] }>(
+          emulators.arm,
+          "GET",
+          "resources?type=Microsoft.VirtualMachineImages/imageTemplates",
+        );
+        const s = await armSnapshot(emulators.arm);
+        return (
+          resources.some((t) => t.tags?.[tagNames.buildId] === built.body.buildId) ||
+          terminalStateOf(s, built.body.buildId) !== undefined
+        );
+      },
+      30_000,
+    );
     await armAdmin(emulators.arm, "PUT", "faults", {
       scripted: [
         { operation: "GalleryImages_Get", status: 500, count: 1 },
