@@ -5,6 +5,7 @@ import type {
   TimerFunctionOptions,
 } from "@azure/functions";
 import type { ServiceBusReceivedMessage } from "@azure/service-bus";
+import type { DeferredServiceBusBinding } from "./serviceBusBinding.js";
 
 /**
  * One function of the app, as `app.http` / `app.timer` / `app.serviceBusQueue` take it. The Azure entry point
@@ -39,5 +40,11 @@ export interface ServiceBusMessageContext {
   actions: ServiceBusMessageActions;
 }
 
-/** Handler of an `sdkBinding` queue function. */
-export type SdkBoundQueueHandler = (input: ServiceBusMessageContext, context: InvocationContext) => Promise<void>;
+/**
+ * Handler of an `sdkBinding` queue function: in Azure its input is deferred until the Service Bus extension is loaded
+ * (functions/serviceBusBinding.ts); the local host passes a context it built itself.
+ */
+export type SdkBoundQueueHandler = (
+  input: ServiceBusMessageContext | DeferredServiceBusBinding,
+  context: InvocationContext,
+) => Promise<void>;

@@ -1,10 +1,10 @@
 import { app } from "@azure/functions";
+import { deferServiceBusBinding } from "./serviceBusBinding.js";
 import { functionTable } from "./table.js";
 
-// The extension must load before registration: it turns sdkBinding triggers into ServiceBusMessageContext inputs.
-// Imported by name at run time because its package points TypeScript at its uncompiled sources.
-const serviceBusExtension = "@azure/functions-extensions-servicebus";
-await import(serviceBusExtension);
+// Before registration: queue triggers bind with sdkBinding, and their first invocation may come right after it.
+// The Service Bus extension itself loads on the first queue message (functions/serviceBusBinding.ts says why).
+deferServiceBusBinding();
 
 /** Azure entry point: registers every function of the table with the Functions host. */
 for (const fn of functionTable) {

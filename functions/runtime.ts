@@ -1,12 +1,13 @@
 import type { InvocationContext } from "@azure/functions";
 import type { ServiceBusReceivedMessage } from "@azure/service-bus";
-import type { z } from "zod";
+import type * as z from "zod";
 import { getPipeline } from "../shared/composition.js";
 import { PipelineError } from "../shared/errors.js";
 import { createLogger, type LogSink } from "../shared/observability/logger.js";
 import type { Logger } from "../shared/ports.js";
 import type { PipelineDeps } from "../shared/usecases/context.js";
-import type { SdkBoundQueueHandler, ServiceBusMessageContext } from "./definitions.js";
+import type { SdkBoundQueueHandler } from "./definitions.js";
+import { resolveServiceBusContext } from "./serviceBusBinding.js";
 
 /** Writes log lines through the invocation context, so Application Insights ties them to the invocation. */
 export function contextSink(context: InvocationContext): LogSink {
@@ -50,7 +51,9 @@ export function queueFunction<S extends z.ZodType>(
   schema: S,
   run: (deps: PipelineDeps, message: z.infer<S>) => Promise<QueueOutcome>,
 ): SdkBoundQueueHandler {
-  return async (input: ServiceBusMessageContext, context: InvocationContext) => {
+  return async (trigger, context: InvocationContext) => {
+    // If the extension cannot load this throws before anything is settled: the lock lapses and the message returns.
+    const input = await resolveServiceBusContext(trigger);
     const messages: ServiceBusReceivedMessage[] = Array.isArray(input.messages) ? input.messages : [input.messages];
     for (const message of messages) {
       const log = invocationLogger(context, { messageId: message.messageId, deliveryCount: message.deliveryCount });

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import { catalogImageSchema } from "../shared/catalog/schema.js";
 import type { CatalogImage } from "../shared/catalog/schema.js";
 import { managedByValue, tagNames } from "../shared/domain/names.js";

@@ -8,9 +8,10 @@
  *   Service Bus is needed), and reports any ARM SDK resolution; then imports @azure/arm-compute as a positive control
  *   (the recorder must see it, or the check proves nothing).
  * - `PROBE_MODE=bundle`: imports the bundle's entry and reports the files it loaded (which chunks); then asks the
- *   bundle's one functions-extensions-base registry (`PROBE_BASE_CHUNK`) for a Service Bus message client, as
- *   @azure/functions does for an SDK-bound trigger: the factory must be registered there and build its settlement
- *   client (which loads proto/settlement.proto) before it rejects the empty binding data.
+ *   bundle's one functions-extensions-base registry (`PROBE_BASE_CHUNK`) to convert Service Bus trigger data, as
+ *   @azure/functions does for an SDK-bound trigger: the app's deferring factory must be registered there and keep the
+ *   data for the handler (the extension itself loads on the first queue message; test/scripts/bundle.test.ts drives
+ *   that conversion and settlement through the bundle).
  *
  * Prints one JSON line. Plain JavaScript in a string so that the child needs neither tsx nor a build.
  */
@@ -113,17 +114,14 @@ if (mode === "tsc") {
   const { require_azure_functions_extensions_base: base } = await import(process.env.PROBE_BASE_CHUNK);
   const registry = base().ResourceFactoryResolver.getInstance();
   const type = "AzureServiceBusReceivedMessage";
-  let error = "";
+  const binding = { content: Buffer.from("not converted at start"), source: type };
+  let converted;
   try {
-    registry.createClient(type, {});
+    converted = registry.createClient(type, binding);
   } catch (e) {
-    error = e.message;
+    converted = e.message;
   }
-  report.serviceBusExtension = {
-    factoryRegistered: registry.hasResourceFactory(type),
-    settlementClientBuilt: error === "ModelBindingData.content is null or undefined.",
-    error,
-  };
+  report.serviceBusBinding = { deferred: converted?.modelBindingData === binding };
 }
 console.log(JSON.stringify(report));
 `;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** Image Builder run sub-states in the order a run walks them. */
 export const runSubStates = ["Queued", "Building", "Customizing", "Optimizing", "Validating", "Distributing"] as const;

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 
 /** Thrown at start when the queue declaration cannot be served; `code` names the reason. */
 export class EmulatorConfigError extends Error {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { catalogSchema } from "./schema.js";
 
 /** Repository path of the committed JSON Schema (editors read it through images.yaml's modeline). */

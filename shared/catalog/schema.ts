@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { NcrontabError, parseNcrontab } from "../domain/ncrontab.js";
 import { INT32_MAX } from "../domain/versions.js";
 

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 
 /** Version of the message contracts; a consumer dead-letters a message of a version it does not know. */
 export const messageSchemaVersion = 1;

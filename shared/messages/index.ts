@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { buildEnvelopeSchema, imageVersionNameSchema } from "./common.js";
 import { queueNames, type QueueName } from "../config/queues.js";
 

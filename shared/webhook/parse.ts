@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { buildReasonSchema, imageNameSchema } from "../messages/common.js";
 import type { BuildRequest } from "../usecases/requestBuild.js";
 import { verifySignature } from "./signature.js";
