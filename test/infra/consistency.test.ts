@@ -3,6 +3,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { bundleDir } from "../../scripts/bundle.js";
 import { loadQueueConfig } from "../../shared/config/queues.js";
 import { parseSettings, settingNames } from "../../shared/config/settings.js";
 import { parseBicep, valueAt } from "./bicep.js";
@@ -355,12 +356,21 @@ describe("the Function App in infra/", () => {
     expect(valueAt(site, ["properties", "keyVaultReferenceIdentity"])).toBe("identity.id");
   });
 
-  it("is the azd service 'api' of azure.yaml", () => {
+  it("is the azd service 'api' of azure.yaml, deployed as the bundle npm run build writes", () => {
     const azureYaml = parseYaml(readFileSync(join(root, "azure.yaml"), "utf8")) as {
-      services: Record<string, { project: string; language: string; host: string }>;
+      services: Record<
+        string,
+        { project: string; language: string; host: string; dist?: string; remoteBuild?: boolean }
+      >;
     };
     expect(azureYaml.services.api).toMatchObject({ project: ".", language: "ts", host: "function" });
     expect(valueAt(resource("Microsoft.Web/sites"), ["tags"])).toBe("union(tags, { 'azd-service-name': 'api' })");
+    // azd runs `npm run build` in the project and zips `dist`: it must be the folder scripts/bundle.ts writes, and
+    // self-contained, so no remote build reinstalls packages over it.
+    const packageJson = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: { build: string } };
+    expect(packageJson.scripts.build).toBe("tsx scripts/bundle.ts");
+    expect(join(root, azureYaml.services.api.dist ?? "")).toBe(bundleDir);
+    expect(azureYaml.services.api.remoteBuild).toBe(false);
   });
 
   it("uses no keys: storage without shared keys, Service Bus without local auth, Key Vault in RBAC mode", () => {

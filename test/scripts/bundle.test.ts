@@ -1,0 +1,168 @@
+import { execFile } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import rhea from "rhea";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { functionTable } from "../../functions/table.js";
+import { bundleApp } from "../../scripts/bundle.js";
+import { CatalogInvalidError } from "../../shared/catalog/load.js";
+
+/**
+ * The deployment package as Azure runs it: built by `npm run build`, copied to a folder with no node_modules above it,
+ * loaded by a stand-in for the Functions worker (fixtures/functionsWorker.mjs) that answers `@azure/functions-core`
+ * as the worker does and drives invocations through @azure/functions' own conversion of trigger data. Settlement goes
+ * to a gRPC server here that speaks the extension's settlement.proto, as the Functions host does.
+ */
+
+const require = createRequire(import.meta.url);
+const worker = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures/functionsWorker.mjs");
+
+interface SettlementCall {
+  method: string;
+  request: Record<string, unknown>;
+}
+
+async function startSettlementHost(calls: SettlementCall[]) {
+  const extensionDir = path.dirname(require.resolve("@azure/functions-extensions-servicebus/package.json"));
+  const definition = protoLoader.loadSync(path.join(extensionDir, "dist/proto/settlement.proto"), { keepCase: true });
+  const service = (grpc.loadPackageDefinition(definition).Settlement as grpc.ServiceClientConstructor).service;
+  const record =
+    (method: string) => (call: { request: Record<string, unknown> }, done: (e: null, r: object) => void) => {
+      calls.push({ method, request: call.request });
+      done(null, {});
+    };
+  const server = new grpc.Server();
+  server.addService(service, {
+    Complete: record("Complete"),
+    Abandon: record("Abandon"),
+    Deadletter: record("Deadletter"),
+    Defer: record("Defer"),
+    RenewMessageLock: record("RenewMessageLock"),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  return { port, server };
+}
+
+const lockTokenBytes = Buffer.from("00112233445566778899aabbccddeeff", "hex");
+const lockToken = "33221100-5544-7766-8899-aabbccddeeff";
+
+/** A queue message's model binding data as the host sends it: lock token, marker, the AMQP-encoded message. */
+function modelBindingOf(body: Buffer, messageId: string) {
+  const amqp = rhea.message.encode({
+    message_id: messageId,
+    content_type: "application/json",
+    body: rhea.message.data_section(body),
+  } as rhea.Message);
+  return {
+    source: "AzureServiceBusReceivedMessage",
+    contentType: "application/octet-stream",
+    version: "1.0",
+    contentBase64: Buffer.concat([lockTokenBytes, Buffer.from("x-opt-lock-token"), amqp]).toString("base64"),
+  };
+}
+
+interface WorkerReport {
+  programmingModel: { name: string; version: string } | null;
+  registrations: { name: string; bindings: Record<string, Record<string, unknown>> }[];
+  outcome: { ok: boolean; error?: string };
+  hostLog: { level: string; category: string; message: string }[];
+}
+
+describe("the deployment package (npm run build)", () => {
+  const calls: SettlementCall[] = [];
+  let dir: string;
+  let entry: string;
+  let server: grpc.Server;
+  let port: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "deployment-package-"));
+    await bundleApp({ outdir: path.join(dir, "build") });
+    // What azd zips: the folder alone, nothing to resolve packages from.
+    cpSync(path.join(dir, "build"), path.join(dir, "site/wwwroot"), { recursive: true });
+    entry = path.join(dir, "site/wwwroot", "index.js");
+    ({ server, port } = await startSettlementHost(calls));
+  }, 120_000);
+  afterAll(() => {
+    server?.forceShutdown();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs the worker stand-in on one invocation; asynchronously, since the settlement server answers from this process. */
+  async function invoke(functionName: string, body: Buffer): Promise<WorkerReport> {
+    const file = path.join(dir, `${functionName}-${Date.now()}.json`);
+    writeFileSync(file, JSON.stringify({ functionName, modelBindingData: modelBindingOf(body, "m-1") }));
+    const args = [worker, entry, file, "--host", "127.0.0.1", "--port", String(port)];
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [...args, "--functions-grpc-max-message-length", "4194304"],
+      { encoding: "utf8", timeout: 60_000, cwd: dir, env: { PATH: process.env.PATH ?? "" } },
+    );
+    const line = stdout.split("\n").find((l) => l.startsWith("{"));
+    if (!line) throw new Error(`the worker stand-in reported nothing: ${stdout}`);
+    return JSON.parse(line) as WorkerReport;
+  }
+
+  it("carries its manifest, host.json and the catalog, and names index.js as the entry", () => {
+    const root = path.join(dir, "site/wwwroot");
+    expect(JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"))).toMatchObject({
+      type: "module",
+      main: "index.js",
+    });
+    expect(readFileSync(path.join(root, "host.json"), "utf8")).toBe(readFileSync("host.json", "utf8"));
+    expect(readFileSync(path.join(root, "images.yaml"), "utf8")).toBe(readFileSync("images.yaml", "utf8"));
+  });
+
+  it("registers every function of the table with the worker, queue triggers bound to the SDK", async () => {
+    const report = await invoke("startBuild", Buffer.from("{}"));
+
+    expect(report.programmingModel?.name).toBe("@azure/functions");
+    expect(report.registrations.map((r) => r.name).sort()).toEqual(functionTable.map((f) => f.name).sort());
+    for (const fn of functionTable.filter((f) => f.trigger === "serviceBusQueue")) {
+      const trigger = Object.values(report.registrations.find((r) => r.name === fn.name)!.bindings).find(
+        (b) => b.type === "serviceBusTrigger",
+      );
+      expect(trigger, fn.name).toMatchObject({ queueName: fn.options.queueName, autoCompleteMessages: false });
+      expect(trigger?.properties, fn.name).toMatchObject({ supportsDeferredBinding: "true" });
+    }
+  });
+
+  it("dead-letters a queue message that fails its schema, with the reason, through the host's settlement", async () => {
+    calls.length = 0;
+    const report = await invoke("startBuild", Buffer.from(JSON.stringify({ image: 42 })));
+
+    expect(report.outcome).toEqual({ ok: true });
+    expect(calls.map((c) => c.method)).toEqual(["Deadletter"]);
+    expect(calls[0]?.request.locktoken).toBe(lockToken);
+    expect(calls[0]?.request.deadletterReason).toEqual({ value: "SchemaValidationFailed" });
+    expect(String((calls[0]?.request.deadletterErrorDescription as { value: string }).value)).toMatch(/image/);
+  });
+
+  it("dead-letters a body that is not JSON as InvalidJson", async () => {
+    calls.length = 0;
+    await invoke("watchBuild", Buffer.from("{not json"));
+
+    expect(calls.map((c) => c.method)).toEqual(["Deadletter"]);
+    expect(calls[0]?.request.deadletterReason).toEqual({ value: "InvalidJson" });
+  });
+
+  it("refuses to build a package around a catalog that does not validate", async () => {
+    await expect(
+      bundleApp({ outdir: path.join(dir, "refused"), catalogPath: "test/fixtures/catalog/broken.yaml" }),
+    ).rejects.toBeInstanceOf(CatalogInvalidError);
+  });
+
+  it("refuses a catalog path outside the repository", async () => {
+    await expect(bundleApp({ outdir: path.join(dir, "refused"), catalogPath: "../images.yaml" })).rejects.toThrow(
+      /inside the repository/,
+    );
+  });
+});
