@@ -369,8 +369,8 @@ describe("the Function App in infra/", () => {
     // self-contained, so no remote build reinstalls packages over it.
     const packageJson = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: { build: string } };
     expect(packageJson.scripts.build).toBe("tsx scripts/bundle.ts");
-    expect(join(root, azureYaml.services.api.dist ?? "")).toBe(bundleDir);
-    expect(azureYaml.services.api.remoteBuild).toBe(false);
+    expect(join(root, azureYaml.services.api?.dist ?? "")).toBe(bundleDir);
+    expect(azureYaml.services.api?.remoteBuild).toBe(false);
   });
 
   it("uses no keys: storage without shared keys, Service Bus without local auth, Key Vault in RBAC mode", () => {
