@@ -9,7 +9,7 @@ import type { ServiceBusMessageActions, ServiceBusMessageContext } from "./defin
 export const serviceBusBindingSource = "AzureServiceBusReceivedMessage";
 
 // Imported by name at run time because its package points TypeScript at its uncompiled sources.
-// (`npm run bundle` rewrites this import to a literal: keep its shape, scripts/bundle.ts checks it.)
+// (`npm run build` rewrites this import to a literal: keep its shape, scripts/bundle.ts checks it.)
 const serviceBusExtension = "@azure/functions-extensions-servicebus";
 
 /**
@@ -29,6 +29,7 @@ export class DeferredServiceBusBinding {
 
 let extensionFactory: ResourceFactory | undefined;
 let loading: Promise<ResourceFactory> | undefined;
+const deferring = new WeakSet<ResourceFactoryResolver>();
 
 /**
  * Registers the deferring factory for {@link serviceBusBindingSource} and claims the registration the Service Bus
@@ -40,7 +41,8 @@ let loading: Promise<ResourceFactory> | undefined;
 export function deferServiceBusBinding(
   resolver: ResourceFactoryResolver = ResourceFactoryResolver.getInstance(),
 ): void {
-  if (resolver.hasResourceFactory(serviceBusBindingSource)) return;
+  if (deferring.has(resolver)) return;
+  deferring.add(resolver);
   const register = resolver.registerResourceFactory.bind(resolver);
   const has = resolver.hasResourceFactory.bind(resolver);
   register(serviceBusBindingSource, (data) => new DeferredServiceBusBinding(data));

@@ -67,6 +67,24 @@ const oneExtensionsBase: Plugin = {
   },
 };
 
+/**
+ * The app imports some packages lazily, with import(). A package whose "main" is CommonJS becomes a chunk that only has
+ * a default export, so `const { ServiceBusClient } = await import("@azure/service-bus")` finds nothing in the bundle
+ * (Node and tsx give the named exports). Such packages are bundled from their ESM build (package.json "module").
+ */
+const esmBuildOfLazyPackages = (packages: readonly string[]): Plugin => ({
+  name: "esm-build-of-lazy-packages",
+  setup(b) {
+    const filter = new RegExp(`^(${packages.map((p) => p.replace(/[/@-]/g, "\\$&")).join("|")})$`);
+    b.onResolve({ filter }, (args) => {
+      const manifest = createRequire(entry).resolve(`${args.path}/package.json`);
+      const { module } = JSON.parse(readFileSync(manifest, "utf8")) as { module?: string };
+      if (!module) throw new Error(`${args.path} has no ESM build ("module"); update scripts/bundle.ts`);
+      return { path: path.join(path.dirname(manifest), module) };
+    });
+  },
+});
+
 // CommonJS packages inside an ESM bundle still call require() and read __dirname (the Service Bus extension loads
 // proto/settlement.proto next to itself); every chunk gets them. Chunks stay in the bundle's root folder so that
 // __dirname is dist/app for all of them.
@@ -116,7 +134,7 @@ export async function bundleApp(options: BundleOptions = {}): Promise<Metafile> 
     // The Functions worker provides this module at run time; @azure/functions falls back to test mode without it.
     external: ["@azure/functions-core"],
     banner: { js: banner },
-    plugins: [serviceBusExtensionImport, oneExtensionsBase],
+    plugins: [serviceBusExtensionImport, oneExtensionsBase, esmBuildOfLazyPackages(["@azure/service-bus"])],
     metafile: true,
     legalComments: "linked",
     // Less for V8 to scan at start. Identifiers are kept, so stack traces still name functions; the linked source

@@ -122,7 +122,8 @@ describe("the deferred Service Bus binding", () => {
     setPipeline(undefined);
   });
 
-  it("converts a trigger's data to a deferred binding at start-up, without loading the extension or AMQP", () => {
+  it("converts a trigger's data to a deferred binding from start-up on, however often registered, without loading the extension", () => {
+    deferServiceBusBinding();
     deferServiceBusBinding();
     const data = modelBinding({ buildId: "b-1" }, "m-1");
 

@@ -9,19 +9,26 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import rhea from "rhea";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ServiceBusClient } from "@azure/service-bus";
+import { createHmac } from "node:crypto";
 import { functionTable } from "../../functions/table.js";
+import { startArmEmulator, type ArmEmulator } from "../../local/arm/index.js";
+import { provisionGalleries } from "../../local/provision.js";
+import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
+import { localAzure } from "../../local/settings.js";
+import { loadQueueConfig } from "../../shared/config/queues.js";
 import { bundleApp } from "../../scripts/bundle.js";
-import { CatalogInvalidError } from "../../shared/catalog/load.js";
+import { CatalogInvalidError, loadCatalog } from "../../shared/catalog/load.js";
 
 /**
  * The deployment package as Azure runs it: built by `npm run build`, copied to a folder with no node_modules above it,
- * loaded by a stand-in for the Functions worker (fixtures/functionsWorker.mjs) that answers `@azure/functions-core`
+ * loaded by a stand-in for the Functions worker (bench/lib/functionsWorker.mjs) that answers `@azure/functions-core`
  * as the worker does and drives invocations through @azure/functions' own conversion of trigger data. Settlement goes
  * to a gRPC server here that speaks the extension's settlement.proto, as the Functions host does.
  */
 
 const require = createRequire(import.meta.url);
-const worker = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures/functionsWorker.mjs");
+const worker = fileURLToPath(new URL("../../bench/lib/functionsWorker.mjs", import.meta.url));
 
 interface SettlementCall {
   method: string;
@@ -73,6 +80,7 @@ interface WorkerReport {
   programmingModel: { name: string; version: string } | null;
   registrations: { name: string; bindings: Record<string, Record<string, unknown>> }[];
   outcome: { ok: boolean; error?: string };
+  response?: { returnValue?: { http?: { statusCode?: string; body?: { bytes?: Record<string, number> } } } };
   hostLog: { level: string; category: string; message: string }[];
 }
 
@@ -97,19 +105,22 @@ describe("the deployment package (npm run build)", () => {
   });
 
   /** Runs the worker stand-in on one invocation; asynchronously, since the settlement server answers from this process. */
-  async function invoke(functionName: string, body: Buffer): Promise<WorkerReport> {
-    const file = path.join(dir, `${functionName}-${Date.now()}.json`);
-    writeFileSync(file, JSON.stringify({ functionName, modelBindingData: modelBindingOf(body, "m-1") }));
+  async function run(invocation: object, env: Record<string, string> = {}): Promise<WorkerReport> {
+    const file = path.join(dir, `invocation-${++invocations}.json`);
+    writeFileSync(file, JSON.stringify(invocation));
     const args = [worker, entry, file, "--host", "127.0.0.1", "--port", String(port)];
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [...args, "--functions-grpc-max-message-length", "4194304"],
-      { encoding: "utf8", timeout: 60_000, cwd: dir, env: { PATH: process.env.PATH ?? "" } },
+      { encoding: "utf8", timeout: 60_000, cwd: dir, env: { PATH: process.env.PATH ?? "", ...env } },
     );
     const line = stdout.split("\n").find((l) => l.startsWith("{"));
     if (!line) throw new Error(`the worker stand-in reported nothing: ${stdout}`);
     return JSON.parse(line) as WorkerReport;
   }
+  let invocations = 0;
+  const invoke = (functionName: string, body: Buffer) =>
+    run({ functionName, modelBindingData: modelBindingOf(body, "m-1") });
 
   it("carries its manifest, host.json and the catalog, and names index.js as the entry", () => {
     const root = path.join(dir, "site/wwwroot");
@@ -152,6 +163,90 @@ describe("the deployment package (npm run build)", () => {
 
     expect(calls.map((c) => c.method)).toEqual(["Deadletter"]);
     expect(calls[0]?.request.deadletterReason).toEqual({ value: "InvalidJson" });
+  });
+
+  describe("with the Service Bus emulator", () => {
+    let serviceBus: ServiceBusEmulator;
+    beforeAll(async () => {
+      serviceBus = await startServiceBusEmulator({
+        stateDir: path.join(dir, "servicebus"),
+        queues: loadQueueConfig().queues,
+        port: 0,
+      });
+    });
+    afterAll(() => serviceBus?.stop());
+
+    it("answers a signed webhook with 202 and sends the build request through the bundled Service Bus SDK", async () => {
+      const secret = "5".repeat(64);
+      const body = JSON.stringify({ image: "ubuntu-2404", commit: "0c26b7ba", ref: "refs/heads/main" });
+      const report = await run(
+        {
+          functionName: "buildWebhook",
+          http: {
+            method: "POST",
+            url: "https://func-test.azurewebsites.net/api/builds",
+            headers: {
+              "content-type": "application/json",
+              "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
+            },
+            body,
+          },
+        },
+        {
+          AZURE_SUBSCRIPTION_ID: localAzure.subscriptionId,
+          IMAGE_BUILDER_RESOURCE_GROUP: localAzure.imageBuilderResourceGroup,
+          IMAGE_BUILDER_IDENTITY_ID: localAzure.imageBuilderIdentityId,
+          ServiceBusConnection: serviceBus.connectionString,
+          WEBHOOK_SECRET: secret,
+        },
+      );
+
+      expect(report.outcome).toEqual({ ok: true });
+      expect(report.response?.returnValue?.http?.statusCode).toBe("202");
+      const client = new ServiceBusClient(serviceBus.connectionString);
+      try {
+        const [message] = await client.createReceiver("build-requests").peekMessages(1);
+        expect(message?.body).toMatchObject({ image: "ubuntu-2404", commit: "0c26b7ba" });
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  describe("with the ARM emulator", () => {
+    let arm: ArmEmulator;
+    beforeAll(async () => {
+      arm = await startArmEmulator({ stateDir: path.join(dir, "arm"), port: 0 });
+      await provisionGalleries(arm, loadCatalog("images.yaml"));
+    });
+    afterAll(() => arm?.stop());
+
+    it("reads the gallery through the bundled ARM SDKs, trusting the emulator's certificate", async () => {
+      const report = await run(
+        { functionName: "imageStatus", http: { method: "GET", url: "https://func-test.azurewebsites.net/api/images" } },
+        {
+          AZURE_SUBSCRIPTION_ID: localAzure.subscriptionId,
+          IMAGE_BUILDER_RESOURCE_GROUP: localAzure.imageBuilderResourceGroup,
+          IMAGE_BUILDER_IDENTITY_ID: localAzure.imageBuilderIdentityId,
+          ServiceBusConnection:
+            "Endpoint=sb://localhost:1;SharedAccessKeyName=l;SharedAccessKey=l;UseDevelopmentEmulator=true",
+          ARM_ENDPOINT: arm.endpoint,
+          ARM_AUTH: "emulator",
+          ARM_CA_CERT_PATH: arm.caCertPath,
+        },
+      );
+
+      expect(report.outcome).toEqual({ ok: true });
+      const http = report.response?.returnValue?.http;
+      expect(http?.statusCode).toBe("200");
+      const body = JSON.parse(Buffer.from(Object.values(http?.body?.bytes ?? {})).toString("utf8")) as {
+        images: { image: string; gallery: string; exists: boolean }[];
+      };
+      const catalog = loadCatalog("images.yaml").images;
+      expect(body.images.map((i) => i.image)).toEqual(catalog.map((i) => i.name));
+      // Read from the gallery: no definition exists before a first build.
+      expect(body.images.map((i) => i.exists)).toEqual(catalog.map(() => false));
+    });
   });
 
   it("refuses to build a package around a catalog that does not validate", async () => {
