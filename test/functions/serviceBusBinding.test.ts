@@ -1,10 +1,6 @@
 import { createRequire } from "node:module";
-import path from "node:path";
 import azureFunctions from "@azure/functions";
 import type { ModelBindingData, ResourceFactoryResolver as Resolver } from "@azure/functions-extensions-base";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import rhea from "rhea";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as z from "zod";
 import type { ServiceBusMessageContext } from "../../functions/definitions.js";
@@ -17,6 +13,7 @@ import {
 } from "../../functions/serviceBusBinding.js";
 import { setPipeline } from "../../shared/composition.js";
 import { fakePipeline } from "../fakes/pipeline.js";
+import { lockToken, modelBindingContent, startSettlementHost, type SettlementHost } from "../fakes/settlementHost.js";
 
 /**
  * These tests drive the real Service Bus extension and the real resolver @azure/functions reads, with model binding
@@ -31,52 +28,10 @@ const { ResourceFactoryResolver } = createRequire(require.resolve("@azure/functi
 ) as { ResourceFactoryResolver: { getInstance(): Resolver } };
 const { InvocationContext } = azureFunctions;
 
-interface SettlementCall {
-  method: string;
-  request: Record<string, unknown>;
-}
-
-/** The host's side of settlement: records each call and answers with Empty. */
-async function startSettlementHost(calls: SettlementCall[]): Promise<{ port: number; server: grpc.Server }> {
-  const extensionDir = path.dirname(require.resolve("@azure/functions-extensions-servicebus/package.json"));
-  const definition = protoLoader.loadSync(path.join(extensionDir, "dist/proto/settlement.proto"), {
-    keepCase: true,
-    defaults: true,
-  });
-  const service = (grpc.loadPackageDefinition(definition).Settlement as grpc.ServiceClientConstructor).service;
-  const record =
-    (method: string) => (call: { request: Record<string, unknown> }, done: (e: null, r: object) => void) => {
-      calls.push({ method, request: call.request });
-      done(null, {});
-    };
-  const server = new grpc.Server();
-  server.addService(service, {
-    Complete: record("Complete"),
-    Abandon: record("Abandon"),
-    Deadletter: record("Deadletter"),
-    Defer: record("Defer"),
-    RenewMessageLock: record("RenewMessageLock"),
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  return { port, server };
-}
-
-/** The lock token as Service Bus gives it (a GUID in .NET byte order), and the string the extension makes of it. */
-const lockTokenBytes = Buffer.from("00112233445566778899aabbccddeeff", "hex");
-const lockToken = "33221100-5544-7766-8899-aabbccddeeff";
-
-/** Model binding data as the host sends it for one message: lock token, marker, then the AMQP-encoded message. */
+/** Model binding data as the host sends it for one message. */
 function modelBinding(body: unknown, messageId: string): ModelBindingData {
-  const amqp = rhea.message.encode({
-    message_id: messageId,
-    content_type: "application/json",
-    body: rhea.message.data_section(Buffer.from(JSON.stringify(body))),
-    message_annotations: { "x-opt-sequence-number": 7, "x-opt-enqueued-time": Date.UTC(2026, 10, 23) },
-  } as rhea.Message);
   return {
-    content: Buffer.concat([lockTokenBytes, Buffer.from("x-opt-lock-token"), amqp]),
+    content: modelBindingContent(Buffer.from(JSON.stringify(body)), messageId),
     contentType: "application/octet-stream",
     source: serviceBusBindingSource,
     version: "1.0",
@@ -96,29 +51,21 @@ function invocation(functionName: string) {
 }
 
 describe("the deferred Service Bus binding", () => {
-  const calls: SettlementCall[] = [];
-  let server: grpc.Server;
+  let host: SettlementHost;
+  let calls: SettlementHost["calls"];
   let argv: string[];
   const resolver = ResourceFactoryResolver.getInstance();
 
   beforeAll(async () => {
-    const host = await startSettlementHost(calls);
-    server = host.server;
+    host = await startSettlementHost();
+    calls = host.calls;
     // The extension finds the host's settlement endpoint on the worker's command line, as the real host passes it.
     argv = process.argv;
-    process.argv = [
-      ...argv,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(host.port),
-      "--functions-grpc-max-message-length",
-      "4194304",
-    ];
+    process.argv = [...argv, ...host.workerArgs];
   });
   afterAll(() => {
     process.argv = argv;
-    server.forceShutdown();
+    host?.stop();
     setPipeline(undefined);
   });
 

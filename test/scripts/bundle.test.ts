@@ -1,16 +1,12 @@
 import { execFile } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import rhea from "rhea";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServiceBusClient } from "@azure/service-bus";
-import { createHmac } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { functionTable } from "../../functions/table.js";
 import { startArmEmulator, type ArmEmulator } from "../../local/arm/index.js";
 import { provisionGalleries } from "../../local/provision.js";
@@ -19,6 +15,7 @@ import { localAzure } from "../../local/settings.js";
 import { loadQueueConfig } from "../../shared/config/queues.js";
 import { bundleApp } from "../../scripts/bundle.js";
 import { CatalogInvalidError, loadCatalog } from "../../shared/catalog/load.js";
+import { lockToken, modelBindingContent, startSettlementHost, type SettlementHost } from "../fakes/settlementHost.js";
 
 /**
  * The deployment package as Azure runs it: built by `npm run build`, copied to a folder with no node_modules above it,
@@ -27,52 +24,15 @@ import { CatalogInvalidError, loadCatalog } from "../../shared/catalog/load.js";
  * to a gRPC server here that speaks the extension's settlement.proto, as the Functions host does.
  */
 
-const require = createRequire(import.meta.url);
 const worker = fileURLToPath(new URL("../../bench/lib/functionsWorker.mjs", import.meta.url));
 
-interface SettlementCall {
-  method: string;
-  request: Record<string, unknown>;
-}
-
-async function startSettlementHost(calls: SettlementCall[]) {
-  const extensionDir = path.dirname(require.resolve("@azure/functions-extensions-servicebus/package.json"));
-  const definition = protoLoader.loadSync(path.join(extensionDir, "dist/proto/settlement.proto"), { keepCase: true });
-  const service = (grpc.loadPackageDefinition(definition).Settlement as grpc.ServiceClientConstructor).service;
-  const record =
-    (method: string) => (call: { request: Record<string, unknown> }, done: (e: null, r: object) => void) => {
-      calls.push({ method, request: call.request });
-      done(null, {});
-    };
-  const server = new grpc.Server();
-  server.addService(service, {
-    Complete: record("Complete"),
-    Abandon: record("Abandon"),
-    Deadletter: record("Deadletter"),
-    Defer: record("Defer"),
-    RenewMessageLock: record("RenewMessageLock"),
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  return { port, server };
-}
-
-const lockTokenBytes = Buffer.from("00112233445566778899aabbccddeeff", "hex");
-const lockToken = "33221100-5544-7766-8899-aabbccddeeff";
-
-/** A queue message's model binding data as the host sends it: lock token, marker, the AMQP-encoded message. */
+/** A queue message's model binding data as the worker receives it over gRPC (its content in base64). */
 function modelBindingOf(body: Buffer, messageId: string) {
-  const amqp = rhea.message.encode({
-    message_id: messageId,
-    content_type: "application/json",
-    body: rhea.message.data_section(body),
-  } as rhea.Message);
   return {
     source: "AzureServiceBusReceivedMessage",
     contentType: "application/octet-stream",
     version: "1.0",
-    contentBase64: Buffer.concat([lockTokenBytes, Buffer.from("x-opt-lock-token"), amqp]).toString("base64"),
+    contentBase64: modelBindingContent(body, messageId).toString("base64"),
   };
 }
 
@@ -85,11 +45,10 @@ interface WorkerReport {
 }
 
 describe("the deployment package (npm run build)", () => {
-  const calls: SettlementCall[] = [];
+  let host: SettlementHost;
+  let calls: SettlementHost["calls"];
   let dir: string;
   let entry: string;
-  let server: grpc.Server;
-  let port: number;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "deployment-package-"));
@@ -97,10 +56,11 @@ describe("the deployment package (npm run build)", () => {
     // What azd zips: the folder alone, nothing to resolve packages from.
     cpSync(path.join(dir, "build"), path.join(dir, "site/wwwroot"), { recursive: true });
     entry = path.join(dir, "site/wwwroot", "index.js");
-    ({ server, port } = await startSettlementHost(calls));
+    host = await startSettlementHost();
+    calls = host.calls;
   }, 120_000);
   afterAll(() => {
-    server?.forceShutdown();
+    host?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -108,12 +68,12 @@ describe("the deployment package (npm run build)", () => {
   async function run(invocation: object, env: Record<string, string> = {}): Promise<WorkerReport> {
     const file = path.join(dir, `invocation-${++invocations}.json`);
     writeFileSync(file, JSON.stringify(invocation));
-    const args = [worker, entry, file, "--host", "127.0.0.1", "--port", String(port)];
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [...args, "--functions-grpc-max-message-length", "4194304"],
-      { encoding: "utf8", timeout: 60_000, cwd: dir, env: { PATH: process.env.PATH ?? "", ...env } },
-    );
+    const { stdout } = await promisify(execFile)(process.execPath, [worker, entry, file, ...host.workerArgs], {
+      encoding: "utf8",
+      timeout: 60_000,
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", ...env },
+    });
     const line = stdout.split("\n").find((l) => l.startsWith("{"));
     if (!line) throw new Error(`the worker stand-in reported nothing: ${stdout}`);
     return JSON.parse(line) as WorkerReport;
