@@ -181,7 +181,7 @@ function runProbe(mode: "tsc" | "bundle", entry: string, extra: Record<string, s
   };
 }
 
-/** The chunk that exports the bundle's @azure/functions-extensions-base (one copy: bench/bundle.ts). */
+/** The chunk that exports the bundle's @azure/functions-extensions-base (one copy: scripts/bundle.ts). */
 function baseChunkOf(metafile: Metafile): string {
   const found = Object.entries(metafile.outputs).find(([, o]) =>
     o.exports.includes("require_azure_functions_extensions_base"),
