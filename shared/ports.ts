@@ -118,7 +118,13 @@ export interface ImageBuilderClient {
   getTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<TemplateSummary | undefined>;
   listTemplates(subscriptionId: string, resourceGroup: string): Promise<TemplateSummary[]>;
   /** Creates the template and waits for it to be provisioned. */
-  createTemplate(subscriptionId: string, resourceGroup: string, name: string, template: ImageTemplate): Promise<void>;
+  /** Creates the template and returns it as created (the operation's final result: no read needed after it). */
+  createTemplate(
+    subscriptionId: string,
+    resourceGroup: string,
+    name: string,
+    template: ImageTemplate,
+  ): Promise<TemplateSummary>;
   /** Submits a run; the run's progress is read with getTemplate. */
   runTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
   /** Submits a cancellation of the current run. */

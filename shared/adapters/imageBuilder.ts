@@ -53,9 +53,10 @@ export class ArmImageBuilderClient implements ImageBuilderClient {
 
   async createTemplate(subscriptionId: string, resourceGroup: string, name: string, template: ImageTemplate) {
     const client = await this.clients.imageBuilderFor(subscriptionId);
-    await armCall(`create image template ${name}`, () =>
+    const created = await armCall(`create image template ${name}`, () =>
       client.virtualMachineImageTemplates.createOrUpdate(resourceGroup, name, template),
     );
+    return toSummary(created);
   }
 
   async runTemplate(subscriptionId: string, resourceGroup: string, name: string) {

@@ -123,17 +123,18 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
       [tagNames.createdAt]: clock.now().toISOString(),
     };
     log.info("creating image template", { ...fields, version, templateName });
+    let created: TemplateSummary;
     try {
-      await imageBuilder.createTemplate(subscriptionId, resourceGroup, templateName, template);
+      created = await imageBuilder.createTemplate(subscriptionId, resourceGroup, templateName, template);
     } catch (error) {
-      // A concurrent request for another build of this image allocated the same version and won the name.
+      // A concurrent request for another build of this image allocated the same version and won the name; or this
+      // build's own template exists but its provisioning failed (resume records why).
       const existing = await imageBuilder.getTemplate(subscriptionId, resourceGroup, templateName);
       const owner = existing?.tags[tagNames.buildId];
       if (existing && owner !== request.buildId) return requeue(deps, request, owner ?? templateName);
       if (!existing) throw error;
+      created = existing;
     }
-    const created = await imageBuilder.getTemplate(subscriptionId, resourceGroup, templateName);
-    if (!created) throw new Error(`template ${templateName} vanished right after its creation`);
     return resume(deps, image, request, created, "started");
   } catch (error) {
     if (error instanceof PermanentAzureError) {

@@ -145,14 +145,16 @@ export class FakeImageBuilder implements ImageBuilderClient {
   async createTemplate(_s: string, _rg: string, name: string, template: ImageTemplate) {
     this.calls.push("createTemplate");
     if (this.templates.has(name)) throw Object.assign(new Error("update not supported"), { statusCode: 409 });
-    this.templates.set(name, {
+    const created = {
       name,
       location: template.location,
       tags: template.tags ?? {},
-      provisioningState: "Succeeded",
+      provisioningState: "Succeeded" as const,
       runOutputNames: (template.distribute ?? []).map((d) => d.runOutputName),
       body: template,
-    });
+    };
+    this.templates.set(name, created);
+    return created;
   }
   async runTemplate(_s: string, _rg: string, name: string) {
     this.calls.push("runTemplate");
