@@ -70,15 +70,17 @@ export async function cleanUpBuild(
   build: { buildId?: string; templateName?: string; stagingImageId?: string },
 ): Promise<void> {
   const { settings, imageBuilder, gallery } = deps;
-  const owned = (tags: Record<string, string>) => !build.buildId || tags[tagNames.buildId] === build.buildId;
   const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
-  if (build.templateName) {
-    const template = await imageBuilder.getTemplate(subscriptionId, resourceGroup, build.templateName);
-    if (template && owned(template.tags))
-      await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, build.templateName);
+  // With a build id, a resource is deleted only if that build made it (a name can be reused by a later build). Without
+  // one the caller found the resources itself (the leftovers sweep lists them): no read before the delete, which
+  // tolerates a resource already gone.
+  const mayDelete = async (read: () => Promise<{ tags: Record<string, string> } | undefined>) =>
+    !build.buildId || (await read())?.tags[tagNames.buildId] === build.buildId;
+  const { templateName, stagingImageId } = build;
+  if (templateName && (await mayDelete(() => imageBuilder.getTemplate(subscriptionId, resourceGroup, templateName)))) {
+    await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, templateName);
   }
-  if (build.stagingImageId) {
-    const staging = await gallery.getManagedImage(build.stagingImageId);
-    if (staging && owned(staging.tags)) await gallery.deleteManagedImage(build.stagingImageId);
+  if (stagingImageId && (await mayDelete(() => gallery.getManagedImage(stagingImageId)))) {
+    await gallery.deleteManagedImage(stagingImageId);
   }
 }
