@@ -117,8 +117,10 @@ export interface TemplateSummary {
 export interface ImageBuilderClient {
   getTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<TemplateSummary | undefined>;
   listTemplates(subscriptionId: string, resourceGroup: string): Promise<TemplateSummary[]>;
-  /** Creates the template and waits for it to be provisioned. */
-  /** Creates the template and returns it as created (the operation's final result: no read needed after it). */
+  /**
+   * Creates the template, waits for it to be provisioned and returns it as created (the operation's final result:
+   * no read is needed after it).
+   */
   createTemplate(
     subscriptionId: string,
     resourceGroup: string,

@@ -133,6 +133,23 @@ describe("monitorReplication", () => {
     expect(world.gallery.calls.filter((c) => c === "getVersion")).toHaveLength(1);
   });
 
+  it("removes a promoted build's template and staging image as the sweep listed them, without reading them again", async () => {
+    const world = await publishedVersion();
+    world.gallery.setReplication(world.ref, "1.0.4", {
+      westeurope: "Completed",
+      northeurope: "Completed",
+      swedencentral: "Completed",
+    });
+    world.gallery.calls = [];
+    world.imageBuilder.calls = [];
+    const result = await monitorReplication(world.deps);
+    expect(result.promoted).toEqual(["ubuntu-2404@1.0.4"]);
+    expect(world.imageBuilder.templates.size).toBe(0);
+    expect(world.gallery.managedImages.size).toBe(0);
+    expect(world.imageBuilder.calls).not.toContain("getTemplate");
+    expect(world.gallery.calls).not.toContain("getManagedImage");
+  });
+
   it("sweeps the template and staging image of a build whose run failed long ago and nobody cleaned", async () => {
     const world = await publishedVersion();
     world.gallery.versions.clear();

@@ -26,6 +26,8 @@ describe("startBuild", () => {
     const template = [...world.imageBuilder.templates.values()][0]!;
     expect(template.name).toContain("1.0.0");
     expect(template.lastRunStatus?.runState).toBe("Running");
+    // The create's result is the template: it is not read again.
+    expect(world.imageBuilder.calls).not.toContain("getTemplate");
     const [watch] = world.bus.take(queueNames.buildWatch);
     expect(watch!.messageId).toMatch(/:watch:0$/);
     expect(watch!.scheduledEnqueueTimeUtc!.getTime()).toBe(world.clock.now().getTime() + 60_000);
