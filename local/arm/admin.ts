@@ -73,22 +73,21 @@ const seedVersionSchema = z.object({
   failureMessage: z.string().optional(),
 });
 
+/** A gallery or a managed image to seed: both are plain resources of a resource group. */
+const seedResourceSchema = z.object({
+  resourceGroup: z.string(),
+  name: z.string(),
+  location: z.string(),
+  tags: z.record(z.string(), z.string()).optional(),
+  properties: z.record(z.string(), z.unknown()).optional(),
+});
+
 export const seedSchema = z.object({
   subscriptionId: z.string().optional(),
   resourceGroups: z
     .array(z.object({ name: z.string(), location: z.string(), tags: z.record(z.string(), z.string()).optional() }))
     .optional(),
-  galleries: z
-    .array(
-      z.object({
-        resourceGroup: z.string(),
-        name: z.string(),
-        location: z.string(),
-        tags: z.record(z.string(), z.string()).optional(),
-        properties: z.record(z.string(), z.unknown()).optional(),
-      }),
-    )
-    .optional(),
+  galleries: z.array(seedResourceSchema).optional(),
   imageDefinitions: z
     .array(
       z.object({
@@ -102,17 +101,7 @@ export const seedSchema = z.object({
     )
     .optional(),
   imageVersions: z.array(seedVersionSchema).optional(),
-  managedImages: z
-    .array(
-      z.object({
-        resourceGroup: z.string(),
-        name: z.string(),
-        location: z.string(),
-        tags: z.record(z.string(), z.string()).optional(),
-        properties: z.record(z.string(), z.unknown()).optional(),
-      }),
-    )
-    .optional(),
+  managedImages: z.array(seedResourceSchema).optional(),
 });
 export type Seed = z.infer<typeof seedSchema>;
 

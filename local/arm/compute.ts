@@ -3,9 +3,9 @@ import {
   asObject,
   bodyObject,
   ensureResourceGroup,
+  listOfType,
   lroHeaders,
   ok,
-  page,
   requireResourceGroupForRead,
   startOperation,
   tagsOf,
@@ -163,19 +163,11 @@ export function deleteManagedImage(ctx: Ctx, p: Params): Reply {
 }
 
 export function listManagedImagesByGroup(ctx: Ctx, p: Params): Reply {
-  requireResourceGroupForRead(ctx, p["rg"]!);
-  const images = ctx.store.inGroup(ctx.subscriptionId, p["rg"]!).filter((r) => r.type === managedImageType);
-  return page(
-    ctx,
-    images.map((i) => managedImageView(ctx.store, i)),
-  );
+  return listOfType(ctx, managedImageType, managedImageView, p["rg"]!);
 }
 
 export function listManagedImages(ctx: Ctx): Reply {
-  return page(
-    ctx,
-    ctx.store.ofType(ctx.subscriptionId, managedImageType).map((i) => managedImageView(ctx.store, i)),
-  );
+  return listOfType(ctx, managedImageType, managedImageView);
 }
 
 // ---------------------------------------------------------------- platform images

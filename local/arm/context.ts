@@ -3,7 +3,7 @@ import type { ArmErrorBody } from "./errors.js";
 import { ArmError, resourceGroupNotFound } from "./errors.js";
 import { normalizeRegion } from "./names.js";
 import { runStatus, versionStatus } from "./simulation.js";
-import type { StoredOperation, Store } from "./store.js";
+import type { StoredOperation, Store, StoredResource } from "./store.js";
 
 /** What a handler sees of one request. */
 export interface Ctx {
@@ -84,6 +84,40 @@ export function page(ctx: Ctx, items: unknown[]): Reply {
     body["nextLink"] = next.toString();
   }
   return ok(body);
+}
+
+/**
+ * A List operation over one resource type, as the RPs answer it: in one resource group (404 when the group is missing
+ * and groups are explicit) or, without one, across the subscription; paged.
+ */
+export function listOfType(
+  ctx: Ctx,
+  type: string,
+  view: (store: Store, resource: StoredResource) => unknown,
+  resourceGroup?: string,
+): Reply {
+  if (resourceGroup !== undefined) requireResourceGroupForRead(ctx, resourceGroup);
+  const resources =
+    resourceGroup === undefined
+      ? ctx.store.ofType(ctx.subscriptionId, type)
+      : ctx.store.inGroup(ctx.subscriptionId, resourceGroup).filter((r) => r.type.toLowerCase() === type.toLowerCase());
+  return page(
+    ctx,
+    resources.map((r) => view(ctx.store, r)),
+  );
+}
+
+/**
+ * The time fields of a resource written by a PUT that provisions asynchronously: created once, updated now,
+ * provisioned after the configured operation duration (while "Creating" or "Updating").
+ */
+export function provisioningTimes(ctx: Ctx, existing: StoredResource | undefined) {
+  return {
+    createdAtMs: existing?.createdAtMs ?? ctx.nowMs,
+    updatedAtMs: ctx.nowMs,
+    provisionedAtMs: ctx.nowMs + ctx.store.config.operationDurationInMs,
+    provisioningPhase: existing ? ("update" as const) : ("create" as const),
+  };
 }
 
 // ---- long-running operations ----

@@ -13,9 +13,11 @@ import {
   bodyObject,
   ensureResourceGroup,
   isoTime,
+  listOfType,
   lroHeaders,
   ok,
   page,
+  provisioningTimes,
   requireResourceGroupForRead,
   startOperation,
   tagsOf,
@@ -132,10 +134,7 @@ export function putGallery(ctx: Ctx, p: Params): Reply {
     resourceGroup: p["rg"]!,
     tags: tagsOf(body["tags"]),
     properties: userProperties(body, ["provisioningState", "identifier", "sharingStatus"]),
-    createdAtMs: existing?.createdAtMs ?? ctx.nowMs,
-    updatedAtMs: ctx.nowMs,
-    provisionedAtMs: ctx.nowMs + ctx.store.config.operationDurationInMs,
-    provisioningPhase: existing ? "update" : "create",
+    ...provisioningTimes(ctx, existing),
   };
   ctx.store.put(resource);
   return plainWriteReply(ctx, resource, !existing, galleryView(ctx.store, resource));
@@ -166,19 +165,11 @@ export function deleteGallery(ctx: Ctx, p: Params): Reply {
 }
 
 export function listGalleriesByGroup(ctx: Ctx, p: Params): Reply {
-  requireResourceGroupForRead(ctx, p["rg"]!);
-  const rgKey = `/subscriptions/${ctx.subscriptionId}/resourcegroups/${p["rg"]!}`;
-  return page(
-    ctx,
-    ctx.store.childrenOf(rgKey, galleryType).map((g) => galleryView(ctx.store, g)),
-  );
+  return listOfType(ctx, galleryType, galleryView, p["rg"]!);
 }
 
 export function listGalleries(ctx: Ctx): Reply {
-  return page(
-    ctx,
-    ctx.store.ofType(ctx.subscriptionId, galleryType).map((g) => galleryView(ctx.store, g)),
-  );
+  return listOfType(ctx, galleryType, galleryView);
 }
 
 // ---------------------------------------------------------------- image definitions
@@ -263,10 +254,7 @@ export function putImageDefinition(ctx: Ctx, p: Params): Reply {
     resourceGroup: gallery.resourceGroup,
     tags: tagsOf(body["tags"]),
     properties: { hyperVGeneration: "V1", ...props },
-    createdAtMs: existing?.createdAtMs ?? ctx.nowMs,
-    updatedAtMs: ctx.nowMs,
-    provisionedAtMs: ctx.nowMs + ctx.store.config.operationDurationInMs,
-    provisioningPhase: existing ? "update" : "create",
+    ...provisioningTimes(ctx, existing),
   };
   ctx.store.put(resource);
   return plainWriteReply(ctx, resource, !existing, imageDefinitionView(ctx.store, resource));

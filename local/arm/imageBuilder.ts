@@ -6,9 +6,11 @@ import {
   bodyObject,
   ensureResourceGroup,
   isoTime,
+  listOfType,
   lroHeaders,
   ok,
   page,
+  provisioningTimes,
   requireResourceGroupForRead,
   startOperation,
   tagsOf,
@@ -285,10 +287,8 @@ export function putTemplate(ctx: Ctx, p: Params): Reply {
     tags: tagsOf(body["tags"]),
     identity: asObject(body["identity"]),
     properties: props,
-    createdAtMs: ctx.nowMs,
-    updatedAtMs: ctx.nowMs,
-    provisionedAtMs: ctx.nowMs + ctx.store.config.operationDurationInMs,
-    provisioningPhase: "create",
+    // Image Builder refuses updates: a template is only ever created.
+    ...provisioningTimes(ctx, undefined),
     requestBody: JSON.parse(comparableBody(body)),
     stagingResourceGroupId: staging,
   };
@@ -347,19 +347,11 @@ export function deleteTemplate(ctx: Ctx, p: Params): Reply {
 }
 
 export function listTemplatesByGroup(ctx: Ctx, p: Params): Reply {
-  requireResourceGroupForRead(ctx, p["rg"]!);
-  const templates = ctx.store.inGroup(ctx.subscriptionId, p["rg"]!).filter((r) => r.type === templateType);
-  return page(
-    ctx,
-    templates.map((t) => templateView(ctx.store, t)),
-  );
+  return listOfType(ctx, templateType, templateView, p["rg"]!);
 }
 
 export function listTemplates(ctx: Ctx): Reply {
-  return page(
-    ctx,
-    ctx.store.ofType(ctx.subscriptionId, templateType).map((t) => templateView(ctx.store, t)),
-  );
+  return listOfType(ctx, templateType, templateView);
 }
 
 function templateMatchesRule(
