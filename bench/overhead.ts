@@ -104,14 +104,13 @@ function observe(deps: PipelineDeps, seen: Observations): PipelineDeps {
     },
   };
   const gallery = withOverrides<GalleryClient>(deps.gallery, {
-    async createVersion(ref, version, body) {
-      await deps.gallery.createVersion(ref, version, body);
-      const buildId = body.tags?.[tagNames.buildId];
-      if (buildId) seen.publishedAt.set(buildId, performance.now());
-    },
     async updateVersion(ref, version, update, options) {
       await deps.gallery.updateVersion(ref, version, update, options);
       const buildId = update.tags?.[tagNames.buildId];
+      // Publication is the update that takes over the version Image Builder distributed.
+      if (buildId && update.tags?.[tagNames.state] === "replicating" && !seen.publishedAt.has(buildId)) {
+        seen.publishedAt.set(buildId, performance.now());
+      }
       if (buildId && update.tags?.[tagNames.state] === "promoted") seen.promotedAt.set(buildId, performance.now());
     },
   });

@@ -51,9 +51,6 @@ function newestStateOf(d: number): NewestState {
 }
 
 const definitionName = (d: number) => `image-${String(d).padStart(4, "0")}`;
-const stagingImageName = (d: number, v: number) => `${definitionName(d)}-1.0.${v}-staging`;
-const stagingImageId = (d: number, v: number) =>
-  `/subscriptions/${subscriptionId}/resourceGroups/${builderResourceGroup}/providers/Microsoft.Compute/images/${stagingImageName(d, v)}`;
 
 /**
  * The gallery as the pipeline leaves it: per definition, 1.0.0 expired (published 200 days ago, end of life 100 days
@@ -66,7 +63,6 @@ function seedBody(definitions: number, nowMs: number) {
   const iso = (ms: number) => new Date(ms).toISOString();
   const imageDefinitions = [];
   const imageVersions = [];
-  const managedImages = [];
   for (let d = 0; d < definitions; d++) {
     const name = definitionName(d);
     imageDefinitions.push({
@@ -94,13 +90,6 @@ function seedBody(definitions: number, nowMs: number) {
       };
       if (inFlight) {
         tags[tagNames.templateName] = `${name}-1.0.${v}`;
-        tags[tagNames.stagingImageId] = stagingImageId(d, v);
-        managedImages.push({
-          resourceGroup: builderResourceGroup,
-          name: stagingImageName(d, v),
-          location: "westeurope",
-          tags: { [tagNames.managedBy]: managedByValue, [tagNames.buildId]: buildId },
-        });
       }
       const state = newestStateOf(d);
       imageVersions.push({
@@ -131,7 +120,6 @@ function seedBody(definitions: number, nowMs: number) {
     galleries: [{ resourceGroup: galleryResourceGroup, name: galleryName, location: "westeurope" }],
     imageDefinitions,
     imageVersions,
-    managedImages,
   };
 }
 
@@ -262,8 +250,6 @@ function countingLogger() {
   return { log, lines };
 }
 
-const pages = (items: number) => Math.max(1, Math.ceil(items / scenario.pageSize));
-
 function parseArgs(argv: readonly string[]) {
   const i = argv.indexOf("--definitions");
   const definitions = i >= 0 ? Number(argv[i + 1]) : scenario.definitions;
@@ -382,8 +368,8 @@ async function main() {
       runPipeline(async (deps) => {
         const r = await pruneVersions(deps);
         return {
-          deleted: r.reduce((n, i) => n + i.deleted.length, 0),
-          errors: r.reduce((n, i) => n + i.errors.length, 0),
+          deleted: r.images.reduce((n, i) => n + i.deleted.length, 0),
+          errors: r.images.reduce((n, i) => n + i.errors.length, 0) + r.failedImages.length,
         };
       }),
     );
@@ -391,13 +377,12 @@ async function main() {
     const naive = await measure(arm, seed, "naive sweep", () => naiveSweep(arm));
     console.log(`  naive sweep done in ${Math.round(naive.wallInMs)} ms`);
 
-    const managedImagePages = pages(seed.managedImages.length);
     const runs = [
       report(
         "pipeline: monitorReplication",
         monitor,
-        definitions + inFlight + 1 + managedImagePages,
-        `${definitions} version lists + ${inFlight} status reads (versions in flight) + 1 template list + ${managedImagePages} staging image list pages`,
+        definitions + inFlight + 1,
+        `${definitions} version lists + ${inFlight} status reads (versions in flight) + 1 template list`,
         pacing,
       ),
       report("pipeline: pruneVersions", prune, definitions, `${definitions} version lists`, pacing),

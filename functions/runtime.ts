@@ -2,7 +2,7 @@ import type { InvocationContext } from "@azure/functions";
 import type { ServiceBusReceivedMessage } from "@azure/service-bus";
 import type * as z from "zod";
 import { getPipeline } from "../shared/composition.js";
-import { PipelineError } from "../shared/errors.js";
+import { classifyError } from "../shared/errors.js";
 import { createLogger, type LogSink } from "../shared/observability/logger.js";
 import type { Logger } from "../shared/ports.js";
 import type { PipelineDeps } from "../shared/usecases/context.js";
@@ -35,17 +35,16 @@ export function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "(message)"}: ${i.message}`).join("; ");
 }
 
-/** What a queue use-case may ask of the trigger beyond completing the message. */
+/** What a queue use-case resolves to: its outcome, for the log. */
 export interface QueueOutcome {
   outcome: string;
-  /** Dead-letter the message (after the use-case recorded why) instead of completing it. */
-  deadLetter?: { reason: string; description: string };
 }
 
 /**
  * A Service Bus function with the Functions trigger's settlement rules, made explicit: complete on success; a message
- * that fails its schema, or names something that can never be processed, is dead-lettered at once with the reason;
- * anything else is abandoned, and Service Bus redelivers it until its max delivery count, then dead-letters it.
+ * that fails its schema, or whose processing threw a permanent error ({@link classifyError} decides), is
+ * dead-lettered at once with the error's code as the reason; anything else is abandoned, and Service Bus redelivers
+ * it until its max delivery count, then dead-letters it.
  */
 export function queueFunction<S extends z.ZodType>(
   schema: S,
@@ -76,21 +75,15 @@ export function queueFunction<S extends z.ZodType>(
       const buildLog = createLoggerWith(log, { buildId: data.buildId, image: data.image });
       try {
         const result = await run(getPipeline().deps(buildLog), parsed.data);
-        if (result.deadLetter) {
-          buildLog.warn("dead-lettering message", { outcome: result.outcome, ...result.deadLetter });
-          await input.actions.deadletter(message, undefined, result.deadLetter.reason, result.deadLetter.description);
-        } else {
-          buildLog.info("message handled", { outcome: result.outcome });
-          await input.actions.complete(message);
-        }
+        buildLog.info("message handled", { outcome: result.outcome });
+        await input.actions.complete(message);
       } catch (error) {
-        if (error instanceof PipelineError && error.disposition === "deadLetter") {
-          buildLog.error("message cannot be processed: dead-lettering", { code: error.code, error: error.message });
-          await input.actions.deadletter(message, undefined, error.code, error.message.slice(0, 1024));
+        const { disposition, code, message: description } = classifyError(error);
+        if (disposition === "deadLetter") {
+          buildLog.error("message cannot be processed: dead-lettering", { code, error });
+          await input.actions.deadletter(message, undefined, code, description.slice(0, 1024));
         } else {
-          buildLog.error("message failed: abandoning for redelivery", {
-            error: error instanceof Error ? error.message : String(error),
-          });
+          buildLog.error("message failed: abandoning for redelivery", { code, error });
           await input.actions.abandon(message);
         }
       }

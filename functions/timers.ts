@@ -21,6 +21,7 @@ export async function nightlyRebuildTimer(timer: Timer, context: InvocationConte
   log.info("nightly rebuild done", {
     requested: decisions.filter((d) => d.action === "requested").length,
     skipped: decisions.filter((d) => d.action === "skipped").length,
+    errors: decisions.filter((d) => d.action === "error"),
   });
 }
 
@@ -34,10 +35,11 @@ export async function monitorReplicationTimer(_timer: Timer, context: Invocation
 /** Timer `%PRUNE_SCHEDULE%`: applies each image's retention plan. */
 export async function pruneVersionsTimer(_timer: Timer, context: InvocationContext): Promise<void> {
   const log = invocationLogger(context);
-  const results = await pruneVersions(getPipeline().deps(log));
+  const { images, failedImages } = await pruneVersions(getPipeline().deps(log));
   log.info("prune done", {
-    deleted: results.reduce((n, r) => n + r.deleted.length, 0),
-    errors: results.reduce((n, r) => n + r.errors.length, 0),
-    dryRun: results.some((r) => r.dryRun),
+    deleted: images.reduce((n, r) => n + r.deleted.length, 0),
+    errors: images.reduce((n, r) => n + r.errors.length, 0),
+    failedImages,
+    dryRun: images.some((r) => r.dryRun),
   });
 }

@@ -34,6 +34,7 @@ export function pipelineSettingsOf(settings: Settings): PipelineSettings {
     buildRequeueDelayInSeconds: settings.BUILD_REQUEUE_DELAY_IN_SECONDS,
     replicationMaxRetries: settings.REPLICATION_MAX_RETRIES,
     replicationTimeoutInMinutes: settings.REPLICATION_TIMEOUT_IN_MINUTES,
+    failedBuildRetentionInHours: settings.FAILED_BUILD_RETENTION_IN_HOURS,
     pruneDryRun: settings.PRUNE_DRY_RUN,
   };
 }

@@ -1,12 +1,19 @@
+import { DomainRuleError } from "./domain/errors.js";
+
 /**
- * The few error classes callers react to differently. Everything else is a plain `Error` and is treated as
- * transient: the message is abandoned and Service Bus redelivers it, dead-lettering after its max delivery count.
+ * The pipeline's error model, decided in one place. Every error a handler can meet is classified by
+ * {@link classifyError} into a disposition:
+ * - `retry`: transient (a 5xx, a throttled call, a network error, anything unknown): the message is abandoned and
+ *   Service Bus redelivers it, dead-lettering after its max delivery count;
+ * - `deadLetter`: permanent (the input breaks a rule, Azure refused the request for a reason retrying will not fix):
+ *   the message is dead-lettered at once with the error's code as the reason.
+ * Codes are PascalCase, as Azure's own error codes.
  */
 
-/** What a queue handler does with a message whose processing threw this error. */
-export type ErrorDisposition = "retry" | "deadLetter" | "drop";
+/** What a queue handler does with a message whose processing threw. */
+export type ErrorDisposition = "retry" | "deadLetter";
 
-/** Base class: `code` is stable and machine-readable, `disposition` tells a queue handler what to do. */
+/** Base class of the errors the pipeline raises itself: `code` is stable, `disposition` says what to do. */
 export abstract class PipelineError extends Error {
   abstract readonly code: string;
   abstract readonly disposition: ErrorDisposition;
@@ -16,10 +23,16 @@ export abstract class PipelineError extends Error {
   }
 }
 
-/** Input that can never be processed as it is (schema violation, unknown image): dead-letter at once, do not retry. */
+/** Input that can never be processed as it is (schema violation, a message of another version). */
 export class InvalidInputError extends PipelineError {
-  readonly code = "InvalidInput";
   readonly disposition = "deadLetter" as const;
+  constructor(
+    message: string,
+    readonly code: string = "InvalidInput",
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
 }
 
 /** A request or message naming a catalog image that does not exist (any more). */
@@ -36,7 +49,7 @@ export class UnknownImageError extends PipelineError {
  * build's version). The build fails with this reason instead of being retried.
  */
 export class PermanentAzureError extends PipelineError {
-  readonly code: string;
+  readonly code = "PermanentAzureError";
   readonly disposition = "deadLetter" as const;
   constructor(
     message: string,
@@ -45,12 +58,45 @@ export class PermanentAzureError extends PipelineError {
     options?: ErrorOptions,
   ) {
     super(message, options);
-    this.code = "PermanentAzureError";
   }
 }
 
-/** The settings are incomplete or invalid; names every offending setting. */
+/** A version the build was to publish belongs to another build (or to no build of the pipeline). */
+export class VersionConflictError extends PipelineError {
+  readonly code = "VersionConflict";
+  readonly disposition = "deadLetter" as const;
+}
+
+/** A build asks for something Azure cannot build or publish (found before any Azure work is spent on it). */
+export class UnbuildableImageError extends PipelineError {
+  readonly code = "UnbuildableImage";
+  readonly disposition = "deadLetter" as const;
+}
+
+/** The settings are incomplete or invalid; names every offending setting. Retried: an operator can fix settings. */
 export class ConfigurationError extends PipelineError {
   readonly code = "Configuration";
   readonly disposition = "retry" as const;
+}
+
+/** How an error is handled, and the code and text to report it with. */
+export interface ErrorClassification {
+  disposition: ErrorDisposition;
+  code: string;
+  message: string;
+}
+
+/** The one place that decides whether an error is permanent or transient. */
+export function classifyError(error: unknown): ErrorClassification {
+  if (error instanceof PipelineError) {
+    return { disposition: error.disposition, code: error.code, message: error.message };
+  }
+  if (error instanceof DomainRuleError) return { disposition: "deadLetter", code: error.code, message: error.message };
+  if (error instanceof Error) return { disposition: "retry", code: error.name || "Error", message: error.message };
+  return { disposition: "retry", code: "Error", message: String(error) };
+}
+
+/** True when retrying cannot make the error go away. */
+export function isPermanent(error: unknown): boolean {
+  return classifyError(error).disposition === "deadLetter";
 }

@@ -1,20 +1,17 @@
-import type { GalleryImage, GalleryImageVersion, GalleryImageVersionUpdate } from "@azure/arm-compute";
-import type { ImageTemplate } from "@azure/arm-imagebuilder";
+import type { CatalogSource } from "./catalog/schema.js";
 import type { QueueName } from "./config/queues.js";
+import type { ImageDefinitionRef } from "./domain/gallery.js";
+import type { ImageDefinitionSpec, VersionUpdate } from "./domain/imageVersion.js";
+import type { SourceImageFacts } from "./domain/sourceImage.js";
+import type { ImageTemplateSpec } from "./domain/template.js";
+
+export type { ImageDefinitionRef, ImageDefinitionSpec, ImageTemplateSpec, SourceImageFacts, VersionUpdate };
 
 /**
- * The small interfaces the use-cases need from Azure and the outside world. Adapters in `shared/adapters/`
- * implement them on the real SDK clients; tests pass hand-written fakes. Model types are the SDKs' plain
- * interfaces (what the domain renders), never their client classes.
+ * The small interfaces the use-cases need from Azure and the outside world, in the pipeline's own types (no SDK
+ * type crosses them). Adapters in `shared/adapters/` implement them on the real SDK clients and map to and from the
+ * SDKs' models; tests pass hand-written fakes.
  */
-
-/** An image definition in a gallery. */
-export interface ImageDefinitionRef {
-  subscriptionId: string;
-  resourceGroup: string;
-  gallery: string;
-  definition: string;
-}
 
 /** Per-region replication state as the gallery reports it with `$expand=ReplicationStatus`. */
 export interface RegionalReplication {
@@ -49,48 +46,41 @@ export interface VersionDetails extends VersionSummary {
   replication?: { aggregatedState: string; summary: RegionalReplication[] };
 }
 
-/** A managed image (the staging output of a build). */
-export interface ManagedImageSummary {
-  id: string;
-  name: string;
+/** What the pipeline reads of an image definition. */
+export interface ImageDefinitionState {
+  /** The definition's region: its versions are created there. */
   location?: string;
   tags: Record<string, string>;
 }
 
 /** Compute Gallery and Compute operations the pipeline uses. */
 export interface GalleryClient {
-  getImageDefinition(ref: ImageDefinitionRef): Promise<{ tags: Record<string, string> } | undefined>;
+  getImageDefinition(ref: ImageDefinitionRef): Promise<ImageDefinitionState | undefined>;
   /** Creates the definition and waits until it exists. */
-  createImageDefinition(ref: ImageDefinitionRef, definition: GalleryImage): Promise<void>;
+  createImageDefinition(ref: ImageDefinitionRef, definition: ImageDefinitionSpec): Promise<void>;
   /** Replaces the definition's tags (waits). */
   updateImageDefinitionTags(ref: ImageDefinitionRef, tags: Record<string, string>): Promise<void>;
   /** Every version of a definition, following `nextLink`. */
   listVersions(ref: ImageDefinitionRef): Promise<VersionSummary[]>;
   /** One version with its replication status; undefined when it does not exist. */
   getVersion(ref: ImageDefinitionRef, version: string): Promise<VersionDetails | undefined>;
-  /** Submits the creation (replication goes on long after; the monitor watches it). */
-  createVersion(ref: ImageDefinitionRef, version: string, body: GalleryImageVersion): Promise<void>;
-  /** Submits an update (promotion waits for it; a region retry does not). */
+  /**
+   * Submits an update of a version (only what `update` sets changes). With `wait`, resolves once Azure finished it
+   * (promotion, a region's removal); without, once Azure accepted it (replication goes on; the monitor watches).
+   */
   updateVersion(
     ref: ImageDefinitionRef,
     version: string,
-    update: GalleryImageVersionUpdate,
-    options?: { wait: boolean },
+    update: VersionUpdate,
+    options: { wait: boolean },
   ): Promise<void>;
   /** Submits the deletion. */
   deleteVersion(ref: ImageDefinitionRef, version: string): Promise<void>;
-  getManagedImage(id: string): Promise<ManagedImageSummary | undefined>;
-  listManagedImages(subscriptionId: string, resourceGroup: string): Promise<ManagedImageSummary[]>;
-  /** Submits the deletion; a missing image is not an error. */
-  deleteManagedImage(id: string): Promise<void>;
-  /** Versions of a platform image available in a region, as the Marketplace lists them. */
-  listPlatformImageVersions(
-    subscriptionId: string,
-    location: string,
-    publisher: string,
-    offer: string,
-    sku: string,
-  ): Promise<string[]>;
+  /**
+   * What Azure says of the image a build would start from, in the build's region: a platform image's version
+   * (`latest` resolved) and properties, a managed image's, or a gallery version's definition's.
+   */
+  describeSourceImage(subscriptionId: string, location: string, source: CatalogSource): Promise<SourceImageFacts>;
 }
 
 /** State of an Image Builder template as the pipeline reads it. */
@@ -109,8 +99,8 @@ export interface TemplateSummary {
   };
   /** The source image's exact version, when the source is a platform image or a gallery version. */
   sourceExactVersion?: string;
-  /** Run output names of the template's distribution targets. */
-  runOutputNames: string[];
+  /** The staging resource group Image Builder uses for this template (where the customization log lives). */
+  exactStagingResourceGroup?: string;
 }
 
 /** VM Image Builder operations the pipeline uses. */
@@ -125,18 +115,19 @@ export interface ImageBuilderClient {
     subscriptionId: string,
     resourceGroup: string,
     name: string,
-    template: ImageTemplate,
+    template: ImageTemplateSpec,
   ): Promise<TemplateSummary>;
+  /** Replaces the template's tags (the only change Image Builder allows on a template besides its identity). */
+  updateTemplateTags(
+    subscriptionId: string,
+    resourceGroup: string,
+    name: string,
+    tags: Record<string, string>,
+  ): Promise<void>;
   /** Submits a run; the run's progress is read with getTemplate. */
   runTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
   /** Submits a cancellation of the current run. */
   cancelRun(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
-  getRunOutput(
-    subscriptionId: string,
-    resourceGroup: string,
-    name: string,
-    runOutputName: string,
-  ): Promise<{ artifactId?: string; artifactUri?: string } | undefined>;
   /** Submits the deletion; a missing template is not an error. */
   deleteTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
 }

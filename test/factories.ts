@@ -25,7 +25,7 @@ export function deepMerge<T>(base: T, overrides: unknown): T {
   return result as T;
 }
 
-/** Raw catalog entry of a Linux Gen2 Trusted Launch image replicated to two regions. */
+/** Raw catalog entry of a Linux Gen2 image that supports Trusted Launch, replicated to two regions. */
 export function aCatalogImageInput(overrides: DeepPartial<CatalogImageInput> = {}): CatalogImageInput {
   const base: CatalogImageInput = {
     name: "ubuntu-2404",
@@ -36,7 +36,7 @@ export function aCatalogImageInput(overrides: DeepPartial<CatalogImageInput> = {
       sku: "24_04-lts-gen2",
       osType: "Linux",
       hyperVGeneration: "V2",
-      features: [{ name: "SecurityType", value: "TrustedLaunch" }],
+      features: [{ name: "SecurityType", value: "TrustedLaunchSupported" }],
     },
     source: { type: "PlatformImage", publisher: "Canonical", offer: "ubuntu-24_04-lts", sku: "server" },
     customize: [

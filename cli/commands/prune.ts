@@ -16,17 +16,18 @@ export const command: CliCommand = {
     const pipeline = createPipeline(cliSettings(rawIo.env));
     try {
       const dryRun = args.flags["dry-run"] === true;
-      const results = await pruneVersions(
+      const { images, failedImages } = await pruneVersions(
         pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
         { dryRun },
       );
-      for (const r of results) {
+      for (const r of images) {
         io.out(`${r.image}${r.dryRun ? " (dry run)" : ""}`);
         for (const d of r.deleted) io.out(`  ${r.dryRun ? "would delete" : "deleted"} ${d.version}: ${d.reason}`);
         for (const k of r.kept) io.out(`  keep ${k.version}: ${k.reason}`);
         for (const e of r.errors) io.out(`  could not delete ${e.version}: ${e.error}`);
       }
-      return results.some((r) => r.errors.length > 0) ? 1 : 0;
+      for (const f of failedImages) io.out(`${f.image}: could not be read: ${f.error}`);
+      return failedImages.length > 0 || images.some((r) => r.errors.length > 0) ? 1 : 0;
     } finally {
       await pipeline.close();
     }

@@ -36,7 +36,10 @@ export const command: CliCommand = {
         }
         for (const b of s.buildsInFlight)
           io.out(`  building ${b.version ?? "?"} (${b.buildId}): ${b.runState} ${b.runSubState ?? ""}`);
-        for (const f of s.recentFailures) io.out(`  failed ${f.at} ${f.buildId}: ${f.reason}`);
+        for (const f of s.recentFailures) {
+          io.out(`  failed ${f.at} ${f.buildId}: ${f.reason}`);
+          if (f.logUri) io.out(`    customization log: ${f.logUri}`);
+        }
       }
       return 0;
     } finally {

@@ -1,10 +1,20 @@
-import type { GalleryImageVersion as SdkVersion } from "@azure/arm-compute";
+import type {
+  GalleryImage,
+  GalleryImageVersion as SdkVersion,
+  GalleryImageVersionUpdate,
+  TargetRegion,
+} from "@azure/arm-compute";
+import type { CatalogSource } from "../catalog/schema.js";
+import { securityTypeOf } from "../domain/securityType.js";
+import { compareDottedNumbers } from "../domain/versions.js";
 import type {
   GalleryClient,
   ImageDefinitionRef,
-  ManagedImageSummary,
+  ImageDefinitionSpec,
+  SourceImageFacts,
   VersionDetails,
   VersionSummary,
+  VersionUpdate,
 } from "../ports.js";
 import type { ArmClients } from "./armClients.js";
 import { armCall, armGet, isNotFound } from "./armErrors.js";
@@ -23,7 +33,8 @@ function toSummary(v: SdkVersion): VersionSummary {
       name: r.name,
       regionalReplicaCount: r.regionalReplicaCount,
       storageAccountType: r.storageAccountType,
-      excludeFromLatest: r.excludeFromLatest,
+      // Azure answers null for a region that does not set its own value (the version's flag applies there).
+      excludeFromLatest: r.excludeFromLatest ?? undefined,
     })),
     tags: v.tags ?? {},
   };
@@ -47,6 +58,52 @@ function toDetails(v: SdkVersion): VersionDetails {
   };
 }
 
+export function toSdkDefinition(spec: ImageDefinitionSpec): GalleryImage {
+  const definition: GalleryImage = {
+    location: spec.location,
+    tags: spec.tags,
+    osType: spec.osType,
+    osState: spec.osState,
+    hyperVGeneration: spec.hyperVGeneration,
+    architecture: spec.architecture,
+    identifier: spec.identifier,
+  };
+  if (spec.features.length > 0) definition.features = spec.features;
+  if (spec.description !== undefined) definition.description = spec.description;
+  if (spec.endOfLifeDate !== undefined) definition.endOfLifeDate = spec.endOfLifeDate;
+  return definition;
+}
+
+export function toSdkVersionUpdate(update: VersionUpdate): GalleryImageVersionUpdate {
+  const sdk: GalleryImageVersionUpdate = {};
+  if (update.tags) sdk.tags = update.tags;
+  const profile: NonNullable<GalleryImageVersionUpdate["publishingProfile"]> = {};
+  if (update.targetRegions) {
+    profile.targetRegions = update.targetRegions.map((r) => {
+      const target: TargetRegion = {
+        name: r.name,
+        regionalReplicaCount: r.regionalReplicaCount,
+        storageAccountType: r.storageAccountType,
+      };
+      if (r.excludeFromLatest !== undefined) target.excludeFromLatest = r.excludeFromLatest;
+      return target;
+    });
+  }
+  if (update.excludeFromLatest !== undefined) profile.excludeFromLatest = update.excludeFromLatest;
+  if (update.endOfLifeDate !== undefined) profile.endOfLifeDate = update.endOfLifeDate;
+  if (Object.keys(profile).length > 0) sdk.publishingProfile = profile;
+  if (update.allowDeletionOfReplicatedLocations !== undefined) {
+    sdk.safetyProfile = { allowDeletionOfReplicatedLocations: update.allowDeletionOfReplicatedLocations };
+  }
+  return sdk;
+}
+
+const asGeneration = (value: string | undefined) => (value === "V1" || value === "V2" ? value : undefined);
+const asOsType = (value: string | undefined) => (value === "Linux" || value === "Windows" ? value : undefined);
+const asArchitecture = (value: string | undefined) => (value === "x64" || value === "Arm64" ? value : undefined);
+const featureList = (features: { name?: string; value?: string }[] | undefined) =>
+  (features ?? []).flatMap((f) => (f.name && f.value ? [{ name: f.name, value: f.value }] : []));
+
 /** {@link GalleryClient} on `@azure/arm-compute`. */
 export class ArmGalleryClient implements GalleryClient {
   constructor(private readonly clients: ArmClients) {}
@@ -56,22 +113,21 @@ export class ArmGalleryClient implements GalleryClient {
     const definition = await armGet("read image definition", () =>
       client.galleryImages.get(ref.resourceGroup, ref.gallery, ref.definition),
     );
-    return definition ? { tags: definition.tags ?? {} } : undefined;
+    return definition ? { location: definition.location, tags: definition.tags ?? {} } : undefined;
   }
 
-  async createImageDefinition(
-    ref: ImageDefinitionRef,
-    definition: Parameters<GalleryClient["createImageDefinition"]>[1],
-  ) {
+  async createImageDefinition(ref: ImageDefinitionRef, definition: ImageDefinitionSpec) {
     const client = await this.clients.computeFor(ref.subscriptionId);
     await armCall(`create image definition ${ref.definition}`, () =>
-      client.galleryImages.createOrUpdate(ref.resourceGroup, ref.gallery, ref.definition, definition),
+      client.galleryImages.createOrUpdate(ref.resourceGroup, ref.gallery, ref.definition, toSdkDefinition(definition)),
     );
   }
 
   async updateImageDefinitionTags(ref: ImageDefinitionRef, tags: Record<string, string>) {
     const client = await this.clients.computeFor(ref.subscriptionId);
-    const current = await client.galleryImages.get(ref.resourceGroup, ref.gallery, ref.definition);
+    const current = await armCall(`read image definition ${ref.definition}`, () =>
+      client.galleryImages.get(ref.resourceGroup, ref.gallery, ref.definition),
+    );
     // PATCH of a gallery image requires its identity; send it back unchanged with the new tags.
     await armCall(`update tags of image definition ${ref.definition}`, () =>
       client.galleryImages.update(ref.resourceGroup, ref.gallery, ref.definition, {
@@ -111,21 +167,7 @@ export class ArmGalleryClient implements GalleryClient {
     return v ? toDetails(v) : undefined;
   }
 
-  async createVersion(ref: ImageDefinitionRef, version: string, body: SdkVersion) {
-    const client = await this.clients.computeFor(ref.subscriptionId);
-    await armCall(`create image version ${version}`, () =>
-      client.galleryImageVersions
-        .createOrUpdate(ref.resourceGroup, ref.gallery, ref.definition, version, body)
-        .submitted(),
-    );
-  }
-
-  async updateVersion(
-    ref: ImageDefinitionRef,
-    version: string,
-    update: Parameters<GalleryClient["updateVersion"]>[2],
-    options: { wait: boolean } = { wait: true },
-  ) {
+  async updateVersion(ref: ImageDefinitionRef, version: string, update: VersionUpdate, options: { wait: boolean }) {
     const client = await this.clients.computeFor(ref.subscriptionId);
     await armCall(`update image version ${version}`, async () => {
       const poller = client.galleryImageVersions.update(
@@ -133,7 +175,7 @@ export class ArmGalleryClient implements GalleryClient {
         ref.gallery,
         ref.definition,
         version,
-        update,
+        toSdkVersionUpdate(update),
       );
       if (options.wait) await poller;
       else await poller.submitted();
@@ -147,50 +189,68 @@ export class ArmGalleryClient implements GalleryClient {
     );
   }
 
-  async getManagedImage(id: string): Promise<ManagedImageSummary | undefined> {
-    const { subscriptionId, resourceGroup, name } = parseArmId(id);
-    const client = await this.clients.computeFor(subscriptionId);
-    const image = await armGet(`read managed image ${name}`, () => client.images.get(resourceGroup, name));
-    return image
-      ? { id: image.id ?? id, name: image.name ?? name, location: image.location, tags: image.tags ?? {} }
-      : undefined;
-  }
-
-  async listManagedImages(subscriptionId: string, resourceGroup: string): Promise<ManagedImageSummary[]> {
-    const client = await this.clients.computeFor(subscriptionId);
-    const images: ManagedImageSummary[] = [];
-    try {
-      for await (const image of client.images.listByResourceGroup(resourceGroup)) {
-        images.push({ id: image.id ?? "", name: image.name ?? "", location: image.location, tags: image.tags ?? {} });
-      }
-    } catch (error) {
-      if (isNotFound(error)) return [];
-      throw error;
-    }
-    return images;
-  }
-
-  async deleteManagedImage(id: string) {
-    const { subscriptionId, resourceGroup, name } = parseArmId(id);
-    const client = await this.clients.computeFor(subscriptionId);
-    try {
-      await client.images.delete(resourceGroup, name).submitted();
-    } catch (error) {
-      if (!isNotFound(error)) await armCall(`delete managed image ${name}`, () => Promise.reject(error));
-    }
-  }
-
-  async listPlatformImageVersions(
+  async describeSourceImage(
     subscriptionId: string,
     location: string,
-    publisher: string,
-    offer: string,
-    sku: string,
-  ) {
-    const client = await this.clients.computeFor(subscriptionId);
-    const versions = await armCall(`list versions of ${publisher}:${offer}:${sku}`, () =>
-      client.virtualMachineImages.list(location, publisher, offer, sku),
-    );
-    return versions.map((v) => v.name);
+    source: CatalogSource,
+  ): Promise<SourceImageFacts> {
+    switch (source.type) {
+      case "PlatformImage": {
+        const client = await this.clients.computeFor(subscriptionId);
+        const { publisher, offer, sku } = source;
+        let version = source.version;
+        if (version === "latest") {
+          // Sorted here: Marketplace version parts are numbers, and the service's own order is not documented.
+          const listed = await armCall(`list versions of ${publisher}:${offer}:${sku} in ${location}`, () =>
+            client.virtualMachineImages.list(location, publisher, offer, sku),
+          );
+          const newest = listed
+            .map((v) => v.name)
+            .sort(compareDottedNumbers)
+            .at(-1);
+          if (!newest) return {};
+          version = newest;
+        }
+        const exact = version;
+        const image = await armCall(`read platform image ${publisher}:${offer}:${sku}:${exact}`, () =>
+          client.virtualMachineImages.get(location, publisher, offer, sku, exact),
+        );
+        return {
+          exactVersion: exact,
+          hyperVGeneration: asGeneration(image.hyperVGeneration),
+          osType: asOsType(image.osDiskImage?.operatingSystem),
+          architecture: asArchitecture(image.architecture),
+          securityType: securityTypeOf(featureList(image.features)),
+        };
+      }
+      case "ManagedImage": {
+        const { subscriptionId: sub, resourceGroup, name } = parseArmId(source.imageId);
+        const client = await this.clients.computeFor(sub);
+        const image = await armCall(`read managed image ${name}`, () => client.images.get(resourceGroup, name));
+        return {
+          hyperVGeneration: asGeneration(image.hyperVGeneration),
+          osType: asOsType(image.storageProfile?.osDisk?.osType),
+        };
+      }
+      case "SharedImageVersion": {
+        const match =
+          /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/galleries\/([^/]+)\/images\/([^/]+)\/versions\/([^/]+)$/i.exec(
+            source.imageVersionId,
+          );
+        if (!match) return {};
+        const [, sub, resourceGroup, gallery, definitionName, version] = match as unknown as string[];
+        const client = await this.clients.computeFor(sub!);
+        const definition = await armCall(`read image definition ${definitionName}`, () =>
+          client.galleryImages.get(resourceGroup!, gallery!, definitionName!),
+        );
+        return {
+          exactVersion: version!.toLowerCase() === "latest" ? undefined : version,
+          hyperVGeneration: asGeneration(definition.hyperVGeneration),
+          osType: asOsType(definition.osType),
+          architecture: asArchitecture(definition.architecture),
+          securityType: securityTypeOf(featureList(definition.features)),
+        };
+      }
+    }
   }
 }

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { NcrontabError, parseNcrontab } from "../domain/ncrontab.js";
+import { imageBuilderSecurityTypes } from "../domain/securityType.js";
 import { INT32_MAX } from "../domain/versions.js";
 
 /*
@@ -9,7 +10,9 @@ import { INT32_MAX } from "../domain/versions.js";
  * - image definition name: 1-80 letters, digits, hyphens, periods; starts and ends with a letter or digit (the
  *   Compute Gallery docs' stricter reading: no underscores);
  * - publisher/offer/sku triple and definition name unique per gallery; up to 100 replicas per region;
- * - version components are int32; buildTimeoutInMinutes 0..960 (we require 1..960: 0 means 4 hours, say so).
+ * - version components are int32; buildTimeoutInMinutes 6..960 (0 means Image Builder's 240: we require it said);
+ * - Image Builder distributes to Standard, TrustedLaunchSupported and TrustedLaunchAndConfidentialVmSupported
+ *   definitions only (image-builder-overview.md); the version is created in its definition's region.
  */
 
 const int32 = z.number().int().min(0).max(INT32_MAX);
@@ -234,14 +237,33 @@ export const catalogBuildSchema = z.strictObject({
     .optional(),
   /** Omit for the source image's OS disk size. */
   osDiskSizeGB: z.number().int().min(1).max(4095).optional(),
-  buildTimeoutInMinutes: z.number().int().min(1).max(960).default(120),
+  /** Image Builder allows 6..960 minutes (0 would mean its default of 240: say so instead). */
+  buildTimeoutInMinutes: z
+    .number()
+    .int()
+    .min(6, "Image Builder's buildTimeoutInMinutes is 6..960 minutes")
+    .max(960, "Image Builder's buildTimeoutInMinutes is 6..960 minutes")
+    .default(120),
   /** Identity of the template and build VM; defaults to the pipeline's setting. */
   userAssignedIdentityId: userAssignedIdentityId.optional(),
   /**
-   * Resource group name for the build's temporary resources. Image Builder requires it to be empty if it exists, so
-   * builds of one image must not overlap when this is set. Omit to let Image Builder create one per template.
+   * Prefix of each build's own staging resource group (`<prefix>-<image>-<version>`), which Image Builder creates and
+   * deletes with the template. Omit to let Image Builder name it (`IT_...`).
    */
-  stagingResourceGroup: resourceGroupName.optional(),
+  stagingResourceGroupPrefix: z
+    .string()
+    .regex(/^[-\w._()]{1,40}$/, "must be 1-40 letters, digits, '_', '-', '.', '(' or ')'")
+    .optional(),
+  /**
+   * Refused: Image Builder requires a staging resource group to be empty and used by no other template, so one fixed
+   * group breaks the second overlapping build (image-builder-json.md, stagingResourceGroup).
+   */
+  stagingResourceGroup: z
+    .undefined({
+      error:
+        "a fixed staging resource group cannot be shared by overlapping builds (Image Builder requires it empty and unused by any other template): use stagingResourceGroupPrefix, which gives each build its own",
+    })
+    .optional(),
   errorHandling: z
     .strictObject({
       onCustomizerError: onBuildErrorSchema.default("cleanup"),
@@ -317,11 +339,12 @@ const windowsOnlySteps = new Set(["PowerShell", "WindowsRestart", "WindowsUpdate
 const linuxOnlySteps = new Set(["Shell"]);
 
 interface LooseImage {
+  gallery?: { location?: unknown };
   definition?: { osType?: unknown; hyperVGeneration?: unknown; architecture?: unknown; features?: unknown };
   customize?: unknown;
   validate?: { inVMValidations?: unknown };
   build?: { location?: unknown };
-  distribution?: { targetRegions?: unknown };
+  distribution?: { targetRegions?: unknown; storageAccountType?: unknown };
 }
 const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const field = (v: unknown, key: string): unknown =>
@@ -360,13 +383,20 @@ function checkImage(image: LooseImage, ctx: z.RefinementCtx): void {
   }
   asArray(image.definition?.features).forEach((feature, index) => {
     const isSecurityType = String(field(feature, "name")).toLowerCase() === "securitytype";
+    if (!isSecurityType) return;
     const value = String(field(feature, "value"));
-    if (isSecurityType && value !== "Standard" && generation !== "V2") {
+    const path = ["definition", "features", index, "value"];
+    if (!imageBuilderSecurityTypes.includes(value)) {
       ctx.addIssue({
         code: "custom",
-        message: `SecurityType ${value} requires hyperVGeneration V2`,
-        path: ["definition", "features", index, "value"],
+        message:
+          value === "TrustedLaunch" || value === "ConfidentialVM"
+            ? `SecurityType ${value}: Image Builder cannot distribute to a ${value} image definition, and a managed image cannot be its source; use ${value === "TrustedLaunch" ? "TrustedLaunchSupported" : "TrustedLaunchAndConfidentialVmSupported"} (VMs made from it can still use Trusted Launch)`
+            : `SecurityType ${value} is not one Image Builder can build: use one of ${imageBuilderSecurityTypes.join(", ")}`,
+        path,
       });
+    } else if (value !== "Standard" && generation !== "V2") {
+      ctx.addIssue({ code: "custom", message: `SecurityType ${value} requires hyperVGeneration V2`, path });
     }
   });
   const regions = asArray(image.distribution?.targetRegions).map((r) => field(r, "name"));
@@ -382,12 +412,28 @@ function checkImage(image: LooseImage, ctx: z.RefinementCtx): void {
     }
     seen.add(name);
   });
-  const location = image.build?.location;
-  if (typeof location === "string" && regionNamePattern.test(location) && regions.length > 0 && !seen.has(location)) {
+  // Image Builder creates the version in its definition's region (the gallery's, else the build's): that region
+  // must be a target region, and Image Builder writes it, so its storage type must be one Image Builder supports.
+  const galleryLocation = image.gallery?.location;
+  const home = typeof galleryLocation === "string" ? galleryLocation : image.build?.location;
+  const homePath = typeof galleryLocation === "string" ? ["gallery", "location"] : ["build", "location"];
+  if (typeof home === "string" && regionNamePattern.test(home) && regions.length > 0 && !seen.has(home)) {
     ctx.addIssue({
       code: "custom",
-      message: `the build location ${location} (the version's source region) must be one of distribution.targetRegions`,
-      path: ["build", "location"],
+      message: `the image definition's region ${home} (where each version is created) must be one of distribution.targetRegions`,
+      path: homePath,
+    });
+  }
+  const homeIndex = regions.indexOf(home);
+  const regionStorage = field(asArray(image.distribution?.targetRegions)[homeIndex], "storageAccountType");
+  if ((regionStorage ?? image.distribution?.storageAccountType) === "PremiumV2_LRS") {
+    ctx.addIssue({
+      code: "custom",
+      message: `storage type PremiumV2_LRS in ${String(home)}: Image Builder writes the version there and supports Standard_LRS, Standard_ZRS and Premium_LRS only`,
+      path:
+        regionStorage !== undefined
+          ? ["distribution", "targetRegions", homeIndex, "storageAccountType"]
+          : ["distribution", "storageAccountType"],
     });
   }
 }

@@ -50,7 +50,7 @@ export const settingsSchema = z.object({
   WEBHOOK_SECRET_PREVIOUS: secret.optional(),
   /** Largest webhook body accepted, in bytes. */
   WEBHOOK_MAX_BODY_IN_BYTES: positiveInt.default(1_048_576),
-  /** Resource group that holds Image Builder templates and staging managed images. */
+  /** Resource group that holds the Image Builder templates. */
   IMAGE_BUILDER_RESOURCE_GROUP: nonEmpty,
   /** Resource id of the user-assigned identity Image Builder builds run as, unless a catalog entry names one. */
   IMAGE_BUILDER_IDENTITY_ID: nonEmpty,
@@ -66,6 +66,8 @@ export const settingsSchema = z.object({
   REPLICATION_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
   /** A version still replicating after this long is marked failed. */
   REPLICATION_TIMEOUT_IN_MINUTES: positiveInt.default(720),
+  /** How long a failed build's template, staging resource group and customization log are kept for inspection. */
+  FAILED_BUILD_RETENTION_IN_HOURS: positiveInt.default(72),
   /** First delay before watchBuild checks a run, in seconds; it doubles up to the maximum. */
   BUILD_WATCH_INITIAL_DELAY_IN_SECONDS: positiveInt.default(60),
   /** Longest delay between two checks of a run, in seconds. */

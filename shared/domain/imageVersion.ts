@@ -1,88 +1,110 @@
-import type { GalleryImage, GalleryImageVersion, TargetRegion } from "@azure/arm-compute";
 import type { CatalogImage } from "../catalog/schema.js";
+import { normalizeRegion } from "./gallery.js";
 import { managedByValue, tagNames, tagsOf } from "./names.js";
+import { replicaCountOf, storageAccountTypeOf } from "./template.js";
 
-/** What the pipeline knows when it publishes a build's staging image as a gallery image version. */
-export interface PublishInput {
-  buildId: string;
-  commit?: string;
-  ref?: string;
-  requestedBy?: string;
-  catalogHash: string;
-  /** Id of the staging managed image the version is made from. */
-  sourceImageId: string;
-  /** Exact version of the build's source image, when known. */
-  baseImageVersion?: string;
-  templateName: string;
-  now: Date;
+/** The gallery image definition the pipeline creates for a catalog image (before its first version). */
+export interface ImageDefinitionSpec {
+  location: string;
+  tags: Record<string, string>;
+  osType: "Linux" | "Windows";
+  osState: "Generalized" | "Specialized";
+  hyperVGeneration: "V1" | "V2";
+  architecture: "x64" | "Arm64";
+  identifier: { publisher: string; offer: string; sku: string };
+  features: { name: string; value: string }[];
+  description?: string;
+  endOfLifeDate?: Date;
+}
+
+/** A target region of a gallery image version, as the pipeline writes it. */
+export interface TargetRegionSpec {
+  name: string;
+  regionalReplicaCount: number;
+  storageAccountType: "Standard_LRS" | "Standard_ZRS" | "Premium_LRS" | "PremiumV2_LRS";
+  /** Set only where the catalog keeps `latest` away from this region; unset regions follow the version's flag. */
+  excludeFromLatest?: boolean;
+}
+
+/** A change to a gallery image version (PATCH): only what is set changes. */
+export interface VersionUpdate {
+  tags?: Record<string, string>;
+  /** The whole list: regions left out are removed (which needs `allowDeletionOfReplicatedLocations`). */
+  targetRegions?: TargetRegionSpec[];
+  excludeFromLatest?: boolean;
+  endOfLifeDate?: Date;
+  /** Lets the pipeline remove a failed region and add it back, as Azure's replication error asks. */
+  allowDeletionOfReplicatedLocations?: boolean;
 }
 
 const dayInMs = 86_400_000;
 
-/**
- * Per-region entries. A region the catalog excludes from `latest` is rendered excluded; the other regions inherit
- * the version-wide `excludeFromLatest: true` until promotion, so `latest` cannot move to a half-replicated version.
- */
-function renderTargetRegions(image: CatalogImage): TargetRegion[] {
+/** Every target region of the catalog entry, as the version holds them once the pipeline added them. */
+export function renderTargetRegions(image: CatalogImage): TargetRegionSpec[] {
   return image.distribution.targetRegions.map((region) => {
-    const target: TargetRegion = { name: region.name };
-    if (region.regionalReplicaCount !== undefined) target.regionalReplicaCount = region.regionalReplicaCount;
-    if (region.storageAccountType !== undefined) target.storageAccountType = region.storageAccountType;
+    const target: TargetRegionSpec = {
+      name: region.name,
+      regionalReplicaCount: replicaCountOf(image, region),
+      storageAccountType: storageAccountTypeOf(image, region),
+    };
     if (region.excludeFromLatest === true) target.excludeFromLatest = true;
     return target;
   });
 }
 
+/** The target regions of `image` whose names are in `names` (compared as ARM does), in catalog order. */
+export function targetRegionsNamed(image: CatalogImage, names: readonly string[]): TargetRegionSpec[] {
+  const wanted = new Set(names.map(normalizeRegion));
+  return renderTargetRegions(image).filter((r) => wanted.has(normalizeRegion(r.name)));
+}
+
+/** What the pipeline knows when it takes over a version Image Builder wrote. */
+export interface ExpansionInput {
+  /** The version's tags as Image Builder wrote them (its artifactTags). */
+  tags: Record<string, string>;
+  /** Exact version of the build's source image, when Image Builder reported it. */
+  baseImageVersion?: string;
+  templateName: string;
+  now: Date;
+}
+
 /**
- * The gallery image version the pipeline creates from a build's staging image (`@azure/arm-compute` 25.x model,
- * api-version 2025-12-03). It is excluded from `latest` until every target region has it; the state tag starts at
- * `replicating`. `allowDeletionOfReplicatedLocations` lets the pipeline drop and re-add a region whose replication
- * failed; `blockDeletionBeforeEndOfLife` stays unset so a failed version can be cleaned up.
+ * The update that takes over a version Image Builder wrote to its home region: every other target region (with its
+ * replica count and storage type), the end-of-life date, permission to drop and re-add a region whose replication
+ * fails, still excluded from `latest`; its state moves to `replicating`, which the monitor watches.
  */
-export function renderGalleryImageVersion(image: CatalogImage, publish: PublishInput): GalleryImageVersion {
-  const endOfLifeDate = new Date(publish.now.getTime() + image.retention.endOfLifeDays * dayInMs);
+export function renderVersionExpansion(image: CatalogImage, input: ExpansionInput): VersionUpdate {
   return {
-    location: image.build.location,
-    tags: tagsOf({
-      [tagNames.managedBy]: managedByValue,
-      [tagNames.image]: image.name,
-      [tagNames.buildId]: publish.buildId,
-      [tagNames.commit]: publish.commit,
-      [tagNames.ref]: publish.ref,
-      [tagNames.requestedBy]: publish.requestedBy,
-      [tagNames.catalogHash]: publish.catalogHash,
-      [tagNames.baseImageVersion]: publish.baseImageVersion,
-      [tagNames.state]: "replicating",
-      [tagNames.replicationRetries]: "0",
-      [tagNames.templateName]: publish.templateName,
-      [tagNames.stagingImageId]: publish.sourceImageId,
-    }),
-    publishingProfile: {
-      targetRegions: renderTargetRegions(image),
-      replicaCount: image.distribution.replicaCount,
-      storageAccountType: image.distribution.storageAccountType,
-      replicationMode: image.distribution.replicationMode,
-      excludeFromLatest: true,
-      endOfLifeDate,
+    tags: {
+      ...input.tags,
+      ...tagsOf({
+        [tagNames.managedBy]: managedByValue,
+        [tagNames.baseImageVersion]: input.baseImageVersion,
+        [tagNames.templateName]: input.templateName,
+        [tagNames.state]: "replicating",
+        [tagNames.replicationRetries]: "0",
+      }),
     },
-    storageProfile: { source: { id: publish.sourceImageId } },
-    safetyProfile: { allowDeletionOfReplicatedLocations: true },
+    targetRegions: renderTargetRegions(image),
+    excludeFromLatest: true,
+    endOfLifeDate: new Date(input.now.getTime() + image.retention.endOfLifeDays * dayInMs),
+    allowDeletionOfReplicatedLocations: true,
   };
 }
 
 /** The gallery image definition of a catalog image (created once, before its first version). */
-export function renderGalleryImage(image: CatalogImage): GalleryImage {
+export function renderGalleryImage(image: CatalogImage, location: string): ImageDefinitionSpec {
   const d = image.definition;
-  const definition: GalleryImage = {
-    location: image.gallery.location ?? image.build.location,
+  const definition: ImageDefinitionSpec = {
+    location,
     tags: tagsOf({ [tagNames.managedBy]: managedByValue, [tagNames.image]: image.name }),
     osType: d.osType,
     osState: d.osState,
     hyperVGeneration: d.hyperVGeneration,
     architecture: d.architecture,
     identifier: { publisher: d.publisher, offer: d.offer, sku: d.sku },
+    features: d.features.map((f) => ({ name: f.name, value: f.value })),
   };
-  if (d.features.length > 0) definition.features = d.features.map((f) => ({ name: f.name, value: f.value }));
   if (d.description !== undefined) definition.description = d.description;
   if (d.endOfLifeDate !== undefined) definition.endOfLifeDate = new Date(d.endOfLifeDate);
   return definition;

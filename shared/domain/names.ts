@@ -4,8 +4,7 @@ import { createHash } from "node:crypto";
  * Name rules (sources: azure-rest-api-specs imagebuilder.json 2025-10-01 path parameters; learn.microsoft.com
  * "Naming rules and restrictions for Azure resources", Microsoft.Compute):
  * - image template and run output: `^[A-Za-z0-9-_.]{1,64}$`
- * - managed image: 1-80 alphanumerics, underscores, periods, hyphens; starts with an alphanumeric, ends with an
- *   alphanumeric or underscore.
+ * - resource group: 1-90 alphanumerics, underscores, parentheses, hyphens, periods; not ending with a period.
  * - tags: value at most 256 characters, name at most 512.
  */
 
@@ -13,8 +12,8 @@ import { createHash } from "node:crypto";
 export const maxTemplateNameLength = 64;
 /** Longest run output name Image Builder accepts. */
 export const maxRunOutputNameLength = 64;
-/** Longest managed image name. */
-export const maxManagedImageNameLength = 80;
+/** Longest resource group name. */
+export const maxResourceGroupNameLength = 90;
 /** Longest tag value ARM accepts. */
 export const maxTagValueLength = 256;
 
@@ -51,20 +50,23 @@ export function templateNameFor(imageName: string, version: string): string {
   return composeName(imageName, version, "", maxTemplateNameLength);
 }
 
-/** Run output name of the template's single managed-image distributor (at most 64 characters). */
+/** Run output name of the template's single SharedImage distributor (at most 64 characters). */
 export function runOutputNameFor(imageName: string, version: string): string {
-  return composeName(imageName, version, "-staging", maxRunOutputNameLength);
+  return composeName(imageName, version, "-gallery", maxRunOutputNameLength);
 }
 
-/** Name of the managed image a build distributes to before the pipeline publishes it (at most 80 characters). */
-export function stagingImageNameFor(imageName: string, version: string): string {
-  return composeName(imageName, version, "-staging", maxManagedImageNameLength);
+/**
+ * Name of a build's own staging resource group when the catalog gives a prefix (at most 90 characters). One per
+ * template: Image Builder refuses a staging group that another template uses or that is not empty.
+ */
+export function stagingResourceGroupNameFor(prefix: string, imageName: string, version: string): string {
+  return composeName(`${prefix}-${imageName}`, version, "", maxResourceGroupNameLength);
 }
 
 /** Prefix of every tag key the pipeline writes. */
 export const tagPrefix = "imagePipeline.";
 
-/** Tag keys the pipeline writes on image templates, staging images and gallery image versions. */
+/** Tag keys the pipeline writes on image templates and gallery image versions. */
 export const tagNames = {
   /** Marks a resource the pipeline created; value {@link managedByValue}. */
   managedBy: `${tagPrefix}managedBy`,
@@ -78,22 +80,29 @@ export const tagNames = {
   /** One of {@link versionStates}. */
   state: `${tagPrefix}state`,
   replicationRetries: `${tagPrefix}replicationRetries`,
+  /** The last replication recovery step taken (`<n> <action> <regions> <time>`), for operators. */
+  replicationAttempt: `${tagPrefix}replicationAttempt`,
   templateName: `${tagPrefix}templateName`,
-  stagingImageId: `${tagPrefix}stagingImageId`,
   requestedBy: `${tagPrefix}requestedBy`,
   /** Catalog image name. */
   image: `${tagPrefix}image`,
   version: `${tagPrefix}version`,
   /** When the pipeline created the template (ISO 8601): an abandoned one is swept after a while. */
   createdAt: `${tagPrefix}createdAt`,
+  /** When the pipeline recorded the template's build as failed (ISO 8601): kept for inspection until the retention ends. */
+  failedAt: `${tagPrefix}failedAt`,
 } as const;
 export type TagName = (typeof tagNames)[keyof typeof tagNames];
 
 /** Value of the {@link tagNames.managedBy} tag. */
 export const managedByValue = "image-pipeline";
 
-/** Lifecycle of a gallery image version, as recorded in its {@link tagNames.state} tag. */
-export const versionStates = ["replicating", "promoted", "failed"] as const;
+/**
+ * Lifecycle of a gallery image version, as recorded in its {@link tagNames.state} tag: `distributing` while Image
+ * Builder writes it to its home region, `replicating` once the pipeline added the other regions, then `promoted`
+ * (`latest` may resolve to it) or `failed` (never).
+ */
+export const versionStates = ["distributing", "replicating", "promoted", "failed"] as const;
 export type VersionState = (typeof versionStates)[number];
 
 /** Cuts a tag value to ARM's 256-character limit, marking the cut with "…" and never splitting a surrogate pair. */

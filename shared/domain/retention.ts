@@ -1,5 +1,6 @@
 import type { CatalogRetention } from "../catalog/schema.js";
 import { managedByValue, tagNames } from "./names.js";
+import { latestVersionOf } from "./latest.js";
 import { parseVersion } from "./versions.js";
 import type { ImageVersion } from "./versions.js";
 
@@ -12,6 +13,8 @@ export interface VersionSnapshot {
   /** `Creating|Updating|Failed|Succeeded|Deleting|Migrating`. */
   provisioningState?: string;
   tags: Readonly<Record<string, string>>;
+  /** Per-region settings: a region's own `excludeFromLatest` decides `latest` there. */
+  targetRegions?: readonly { name: string; excludeFromLatest?: boolean }[];
 }
 
 /** The catalog's retention settings. */
@@ -49,6 +52,8 @@ export interface RetentionPlan {
 
 const dayInMs = 86_400_000;
 const inProgressStates = new Set(["Creating", "Updating", "Deleting", "Migrating"]);
+/** The pipeline's own states of a version it is still publishing (names.ts, versionStates). */
+const inProgressTags = new Set(["distributing", "replicating"]);
 
 /**
  * Healthy: provisioning succeeded and the version was promoted (not excluded from latest, state tag not `failed`).
@@ -91,7 +96,14 @@ export function planRetention(input: {
       return a.snapshot.name < b.snapshot.name ? -1 : a.snapshot.name > b.snapshot.name ? 1 : 0;
     });
 
-  const latest = parsed.find((p) => p.version && !p.snapshot.excludeFromLatest)?.snapshot.name;
+  const latest = latestVersionOf(input.versions)?.name;
+  // `latest` may resolve differently per region (a region's own excludeFromLatest): keep what it is anywhere.
+  const regions = [...new Set(input.versions.flatMap((v) => (v.targetRegions ?? []).map((r) => r.name)))].sort();
+  const latestSomewhere = new Map<string, string>();
+  for (const region of regions) {
+    const name = latestVersionOf(input.versions, region)?.name;
+    if (name !== undefined && name !== latest && !latestSomewhere.has(name)) latestSomewhere.set(name, region);
+  }
   const newestHealthy = new Set(
     parsed
       .filter((p) => p.version && isHealthy(p.snapshot))
@@ -113,9 +125,11 @@ export function planRetention(input: {
       keep("unmanaged", "not created by image-pipeline (includeUnmanaged is false)");
     } else if (v.name === latest) {
       keep("latest", "latest resolves to this version");
+    } else if (latestSomewhere.has(v.name)) {
+      keep("latest", `latest resolves to this version in ${latestSomewhere.get(v.name)}`);
     } else if (newestHealthy.has(v.name)) {
       keep("newest-healthy", `one of the newest ${policy.keepLatest} healthy versions`);
-    } else if (inProgressStates.has(v.provisioningState ?? "") || v.tags[tagNames.state] === "replicating") {
+    } else if (inProgressStates.has(v.provisioningState ?? "") || inProgressTags.has(v.tags[tagNames.state] ?? "")) {
       keep(
         "in-progress",
         `still in progress (provisioningState ${v.provisioningState ?? "unknown"}, state ${v.tags[tagNames.state] ?? "unset"})`,

@@ -6,6 +6,8 @@
  * only by leading zeros compare equal, so a version allocated "after" them never collides with either.
  */
 
+import { DomainRuleError } from "./errors.js";
+
 /** Largest value of one version component (Azure: each component is an int32). */
 export const INT32_MAX = 2_147_483_647;
 
@@ -26,20 +28,20 @@ export interface VersionReservation {
 }
 
 /** Thrown when the next version of a line would not fit in an int32 component. */
-export class VersionOverflowError extends Error {
-  readonly code = "VERSION_OVERFLOW";
+export class VersionOverflowError extends DomainRuleError {
+  readonly code = "VersionOverflow";
   constructor(readonly line: string) {
-    super(`version line ${line}.* is exhausted: the next patch would exceed ${INT32_MAX}`);
-    this.name = "VersionOverflowError";
+    super(
+      `version line ${line}.* is exhausted: the next patch would exceed ${INT32_MAX}; raise the catalog's versioning.minor (or major)`,
+    );
   }
 }
 
 /** Thrown by {@link parseVersionStrict} for a name that is not a canonical `Major.Minor.Patch`. */
-export class InvalidVersionError extends Error {
-  readonly code = "INVALID_VERSION";
+export class InvalidVersionError extends DomainRuleError {
+  readonly code = "InvalidVersion";
   constructor(readonly text: string) {
     super(`"${text}" is not a version name of the form Major.Minor.Patch (each 0..${INT32_MAX})`);
-    this.name = "InvalidVersionError";
   }
 }
 
@@ -115,4 +117,16 @@ export function allocateVersion(input: AllocateVersionInput): string {
   }
   if (highest >= INT32_MAX) throw new VersionOverflowError(`${line.major}.${line.minor}`);
   return formatVersion({ ...line, patch: highest + 1 });
+}
+
+/** Orders Marketplace versions such as `24.04.202411030` (parts may exceed a gallery version's int32). */
+export function compareDottedNumbers(a: string, b: string): number {
+  const pa = a.split(".");
+  const pb = b.split(".");
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = BigInt(/^\d+$/.test(pa[i] ?? "") ? pa[i]! : "0");
+    const y = BigInt(/^\d+$/.test(pb[i] ?? "") ? pb[i]! : "0");
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
 }

@@ -1,8 +1,11 @@
 import { createHash } from "node:crypto";
 import * as z from "zod";
 
-/** Version of the message contracts; a consumer dead-letters a message of a version it does not know. */
-export const messageSchemaVersion = 1;
+/**
+ * Version of the message contracts; a consumer dead-letters a message of a version it does not know. 2: builds
+ * distribute straight into the gallery (no staging image in the messages; `version-publish` names the version).
+ */
+export const messageSchemaVersion = 2;
 
 /** W3C trace context `traceparent` (version 00). */
 export const traceparentSchema = z

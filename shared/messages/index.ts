@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { buildEnvelopeSchema, imageVersionNameSchema } from "./common.js";
+import { buildEnvelopeSchema, imageVersionNameSchema, type BuildEnvelope } from "./common.js";
 import { queueNames, type QueueName } from "../config/queues.js";
 
 export * from "./common.js";
@@ -24,10 +24,8 @@ const buildInFlightSchema = buildEnvelopeSchema.extend({
   catalogHash: z.string().regex(/^[0-9a-f]{16,64}$/),
   /** Image Builder template name. */
   templateName: z.string().min(1),
-  /** Resource group of the template and the staging image. */
+  /** Resource group of the template. */
   templateResourceGroup: z.string().min(1),
-  /** Full id of the staging managed image the run distributes to. */
-  stagingImageId: armIdSchema,
   /** When the Image Builder run was started (ISO 8601). */
   runStartedAt: z.iso.datetime(),
 });
@@ -46,11 +44,16 @@ export const buildWatchSchema = buildInFlightSchema.extend({
 });
 export type BuildWatch = z.infer<typeof buildWatchSchema>;
 
-/** Queue `version-publish`: the run succeeded; publish its output. Consumed by publishVersion. */
+/**
+ * Queue `version-publish`: the run succeeded and wrote the version to its home region; the pipeline takes it over
+ * (adds the other target regions). Consumed by publishVersion.
+ */
 export const publishVersionSchema = buildInFlightSchema.extend({
   kind: z.literal("PublishVersion"),
-  /** The run output's artifact: the staging managed image. */
-  runOutputArtifactId: armIdSchema,
+  /** The gallery image version the run wrote (its run output's artifact). */
+  versionId: armIdSchema,
+  /** `Succeeded`, or `PartiallySucceeded` (e.g. validation failed with continueDistributeOnFailure). */
+  runState: z.enum(["Succeeded", "PartiallySucceeded"]).default("Succeeded"),
   /** Exact version of the source image the run used, when Image Builder reported it. */
   baseImageVersion: z.string().min(1).optional(),
   /** When the run ended (ISO 8601). */
@@ -64,6 +67,12 @@ export const queueMessageSchemas = {
   [queueNames.buildWatch]: buildWatchSchema,
   [queueNames.versionPublish]: publishVersionSchema,
 } as const satisfies Record<QueueName, z.ZodType>;
+
+/** The fields every later message of a build copies from the request. */
+export function envelopeOf(message: BuildEnvelope): BuildEnvelope {
+  const { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent } = message;
+  return { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent };
+}
 
 /** Message ids are deterministic so Service Bus duplicate detection turns a repeated send into a no-op. */
 export const messageIds = {

@@ -10,7 +10,7 @@ export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return "[…]";
   if (typeof value === "string") return value.replace(secretValue, (m) => `${m.split(/[= ]/)[0]}=[redacted]`);
   if (value instanceof Date) return value.toISOString();
-  if (value instanceof Error) return { name: value.name, message: redact(value.message, depth + 1) };
+  if (value instanceof Error) return errorFields(value, depth);
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   if (value && typeof value === "object") {
     return Object.fromEntries(
@@ -18,6 +18,21 @@ export function redact(value: unknown, depth = 0): unknown {
     );
   }
   return value;
+}
+
+/**
+ * An error as a log field: name, code (ours or Azure's), message, stack and the chain of causes, redacted like any
+ * other field, so that a failure logged far from where it happened still says where and why.
+ */
+function errorFields(error: Error, depth: number): Record<string, unknown> {
+  const extra = error as Error & { code?: unknown; statusCode?: unknown; azureCode?: unknown };
+  const fields: Record<string, unknown> = { name: error.name, message: redact(error.message, depth + 1) };
+  if (typeof extra.code === "string") fields["code"] = extra.code;
+  if (typeof extra.azureCode === "string") fields["azureCode"] = extra.azureCode;
+  if (typeof extra.statusCode === "number") fields["statusCode"] = extra.statusCode;
+  if (error.stack) fields["stack"] = redact(error.stack, depth + 1);
+  if (error.cause !== undefined) fields["cause"] = redact(error.cause, depth + 1);
+  return fields;
 }
 
 /** The sink of a structured logger: `context.log` in a function, stdout elsewhere. */

@@ -1,7 +1,6 @@
 import type { Catalog, CatalogImage } from "../catalog/schema.js";
 import { findImage } from "../catalog/load.js";
 import { UnknownImageError } from "../errors.js";
-export { managedImageId, parseArmId } from "../armIds.js";
 import type { Clock, GalleryClient, ImageBuilderClient, ImageDefinitionRef, Logger, MessageSender } from "../ports.js";
 
 /** The settings the use-cases read (a slice of the app settings, so tests build them in one line). */
@@ -14,10 +13,12 @@ export interface PipelineSettings {
   buildRequeueDelayInSeconds: number;
   replicationMaxRetries: number;
   replicationTimeoutInMinutes: number;
+  /** How long a failed build's template, staging resource group and customization log are kept for inspection. */
+  failedBuildRetentionInHours: number;
   pruneDryRun: boolean;
 }
 
-/** Everything a use-case may touch. Built once per process by `shared/adapters/composition.ts`. */
+/** Everything a use-case may touch. Built once per process by the composition root. */
 export interface PipelineDeps {
   catalog: Catalog;
   gallery: GalleryClient;
@@ -47,3 +48,29 @@ export function definitionRefOf(image: CatalogImage, settings: Pick<PipelineSett
 
 /** Image Builder run states after which nothing more happens. */
 export const terminalRunStates = new Set(["Succeeded", "PartiallySucceeded", "Failed", "Canceled"]);
+
+/** Image Builder run states of a run that produced its output. */
+export const succeededRunStates = new Set(["Succeeded", "PartiallySucceeded"]);
+
+/**
+ * Runs `work` for each item in its own error boundary: one item's failure is logged with its cause and counted,
+ * and the others still run. Returns the failures.
+ */
+export async function forEachIsolated<T>(
+  items: Iterable<T>,
+  describe: (item: T) => Record<string, unknown>,
+  log: Logger,
+  work: (item: T) => Promise<void>,
+): Promise<{ item: Record<string, unknown>; error: unknown }[]> {
+  const failures: { item: Record<string, unknown>; error: unknown }[] = [];
+  for (const item of items) {
+    try {
+      await work(item);
+    } catch (error) {
+      const fields = describe(item);
+      log.error("step failed: going on with the others", { ...fields, error });
+      failures.push({ item: fields, error });
+    }
+  }
+  return failures;
+}

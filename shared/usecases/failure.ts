@@ -1,86 +1,76 @@
 import type { CatalogImage } from "../catalog/schema.js";
-import { tagNames, truncateTagValue } from "../domain/names.js";
+import { readFailures, withFailure } from "../domain/failures.js";
+import { tagNames } from "../domain/names.js";
 import type { PipelineDeps } from "./context.js";
 import { definitionRefOf } from "./context.js";
 
-/** Tag key prefix under which an image definition records its recent build failures. */
-export const failureTagPrefix = "imagePipeline.failure.";
-/** How many failures a definition keeps in its tags (Azure allows 50 tags per resource). */
-export const failuresKept = 5;
-
-/** A build failure as recorded on the image definition. */
-export interface RecordedFailure {
+/** A build that failed, and what to record of it. */
+export interface BuildFailure {
   buildId: string;
-  at: string;
   reason: string;
-}
-
-/** Reads the failures recorded in a definition's tags, newest first. */
-export function readFailures(tags: Record<string, string>): RecordedFailure[] {
-  return Object.entries(tags)
-    .filter(([key]) => key.startsWith(failureTagPrefix))
-    .map(([key, value]) => {
-      const space = value.indexOf(" ");
-      return {
-        buildId: key.slice(failureTagPrefix.length),
-        at: space > 0 ? value.slice(0, space) : "",
-        reason: space > 0 ? value.slice(space + 1) : value,
-      };
-    })
-    .sort((a, b) => b.at.localeCompare(a.at));
+  /** Image Builder's customization log, when the run got far enough to write one. */
+  logUri?: string;
+  /** The build's template: tagged with the time of the failure, it is kept for inspection until the retention ends. */
+  templateName?: string;
+  /** The build's version, when it exists: marked failed so it never becomes `latest` and retention removes it. */
+  version?: string;
 }
 
 /**
- * Records why a build failed on its image definition (there is no database: the gallery records outcomes), keeping
- * the newest few, then removes what the build left behind: its template and its staging image. Resolves to false
- * when there was no definition to record on (the caller must then make the failure visible another way).
+ * Records why a build failed where operators look: on its image definition (newest few kept), on its template (the
+ * failure time starts the evidence retention window: the template, its staging resource group and the customization
+ * log stay until then), and on its version if there is one. Resolves to false when there was no definition to record
+ * on (the caller must then make the failure visible another way, e.g. dead-letter the message with the reason).
  */
-export async function failBuild(
+export async function recordBuildFailure(
   deps: PipelineDeps,
   image: CatalogImage,
-  build: { buildId: string; templateName?: string; stagingImageId?: string },
-  reason: string,
+  failure: BuildFailure,
 ): Promise<boolean> {
-  const { gallery, settings, clock, log } = deps;
-  log.warn("build failed", { buildId: build.buildId, image: image.name, reason });
+  const { gallery, imageBuilder, settings, clock, log } = deps;
+  log.warn("build failed", {
+    buildId: failure.buildId,
+    image: image.name,
+    reason: failure.reason,
+    logUri: failure.logUri,
+  });
   const ref = definitionRefOf(image, settings);
+  const now = clock.now().toISOString();
   const definition = await gallery.getImageDefinition(ref);
   if (definition) {
-    const others = Object.fromEntries(
-      Object.entries(definition.tags).filter(([key]) => !key.startsWith(failureTagPrefix)),
-    );
-    const kept = readFailures(definition.tags)
-      .filter((f) => f.buildId !== build.buildId)
-      .slice(0, failuresKept - 1);
-    const entries = [{ buildId: build.buildId, at: clock.now().toISOString(), reason }, ...kept].map(
-      (f) => [`${failureTagPrefix}${f.buildId}`, truncateTagValue(`${f.at} ${f.reason}`)] as const,
-    );
-    await gallery.updateImageDefinitionTags(ref, { ...others, ...Object.fromEntries(entries) });
+    const recorded = readFailures(definition.tags).find((f) => f.buildId === failure.buildId);
+    if (!recorded || recorded.reason !== failure.reason || recorded.logUri !== failure.logUri) {
+      await gallery.updateImageDefinitionTags(
+        ref,
+        withFailure(definition.tags, {
+          buildId: failure.buildId,
+          at: now,
+          reason: failure.reason,
+          logUri: failure.logUri,
+        }),
+      );
+    }
   }
-  await cleanUpBuild(deps, build);
+  if (failure.version) {
+    const version = await gallery.getVersion(ref, failure.version);
+    if (version && version.tags[tagNames.buildId] === failure.buildId && version.tags[tagNames.state] !== "failed") {
+      await gallery.updateVersion(
+        ref,
+        failure.version,
+        { tags: { ...version.tags, [tagNames.state]: "failed" }, excludeFromLatest: true },
+        { wait: false },
+      );
+    }
+  }
+  if (failure.templateName) {
+    const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
+    const template = await imageBuilder.getTemplate(subscriptionId, resourceGroup, failure.templateName);
+    if (template && template.tags[tagNames.buildId] === failure.buildId && !template.tags[tagNames.failedAt]) {
+      await imageBuilder.updateTemplateTags(subscriptionId, resourceGroup, failure.templateName, {
+        ...template.tags,
+        [tagNames.failedAt]: now,
+      });
+    }
+  }
   return definition !== undefined;
-}
-
-/**
- * Deletes a build's template and staging image, whichever exist. With a build id, only what that build owns (by its
- * tags): a duplicate or conflicting message must never remove another build's resources.
- */
-export async function cleanUpBuild(
-  deps: PipelineDeps,
-  build: { buildId?: string; templateName?: string; stagingImageId?: string },
-): Promise<void> {
-  const { settings, imageBuilder, gallery } = deps;
-  const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
-  // With a build id, a resource is deleted only if that build made it (a name can be reused by a later build). Without
-  // one the caller found the resources itself (the leftovers sweep lists them): no read before the delete, which
-  // tolerates a resource already gone.
-  const mayDelete = async (read: () => Promise<{ tags: Record<string, string> } | undefined>) =>
-    !build.buildId || (await read())?.tags[tagNames.buildId] === build.buildId;
-  const { templateName, stagingImageId } = build;
-  if (templateName && (await mayDelete(() => imageBuilder.getTemplate(subscriptionId, resourceGroup, templateName)))) {
-    await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, templateName);
-  }
-  if (stagingImageId && (await mayDelete(() => gallery.getManagedImage(stagingImageId)))) {
-    await gallery.deleteManagedImage(stagingImageId);
-  }
 }

@@ -1,191 +1,298 @@
 import type { CatalogImage } from "../catalog/schema.js";
-import { managedByValue, tagNames } from "../domain/names.js";
+import { homeRegionOf, normalizeRegion } from "../domain/gallery.js";
+import { renderTargetRegions, targetRegionsNamed, type TargetRegionSpec } from "../domain/imageVersion.js";
+import { managedByValue, tagNames, truncateTagValue } from "../domain/names.js";
 import { decideReplication } from "../domain/replication.js";
-import type { TemplateSummary, VersionSummary } from "../ports.js";
-import { definitionRefOf, terminalRunStates, type PipelineDeps } from "./context.js";
-import { cleanUpBuild, failBuild } from "./failure.js";
+import type { ImageDefinitionRef, TemplateSummary, VersionDetails, VersionSummary } from "../ports.js";
+import {
+  definitionRefOf,
+  forEachIsolated,
+  succeededRunStates,
+  terminalRunStates,
+  type PipelineDeps,
+} from "./context.js";
+import { recordBuildFailure } from "./failure.js";
+import { expandVersion } from "./publishVersion.js";
 
 /** What one monitor sweep did. */
 export interface MonitorResult {
   /** Versions still replicating whose status was read. */
   checked: number;
   promoted: string[];
+  /** Recovery steps taken for failed regions (`image@version: action regions`). */
   retried: string[];
   failed: string[];
-  /** Templates and staging images removed because their build had ended. */
+  /** Templates removed because their build had ended (or its evidence retention passed). */
   swept: string[];
+  /** Versions whose publication the sweep finished because its message was lost. */
+  published: string[];
+  /** What could not be done this sweep (the rest went on): image, version or template, and the error. */
+  errors: { item: Record<string, unknown>; error: string }[];
 }
 
 const isManaged = (tags: Record<string, string>) => tags[tagNames.managedBy] === managedByValue;
 const label = (image: CatalogImage, version: string) => `${image.name}@${version}`;
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * One replication sweep: reads the status of the versions the pipeline published that are still replicating (one
  * list per image, one GET per version in flight: cost follows the work, not the gallery's size), promotes those that
- * every target region has, retries failed regions a bounded number of times, and marks the rest failed (never
- * `latest`). Then removes the templates and staging images of builds that have ended.
+ * every target region has, recovers failed regions (same-regions retry, then remove and add back) a bounded number
+ * of times, and marks the rest failed (never `latest`). Then removes the templates of builds that have ended. Each
+ * image, version and template is handled in its own error boundary: one failing never stops the others.
  */
 export async function monitorReplication(deps: PipelineDeps): Promise<MonitorResult> {
-  const { gallery, settings, clock, log } = deps;
-  const result: MonitorResult = { checked: 0, promoted: [], retried: [], failed: [], swept: [] };
+  const { gallery, settings, log } = deps;
+  const result: MonitorResult = {
+    checked: 0,
+    promoted: [],
+    retried: [],
+    failed: [],
+    swept: [],
+    published: [],
+    errors: [],
+  };
   const versionsByImage = new Map<string, VersionSummary[]>();
+  const note = (failures: { item: Record<string, unknown>; error: unknown }[]) =>
+    result.errors.push(...failures.map((f) => ({ item: f.item, error: messageOf(f.error) })));
 
-  for (const image of deps.catalog.images) {
-    const ref = definitionRefOf(image, settings);
-    const versions = await gallery.listVersions(ref);
-    versionsByImage.set(image.name, versions);
-    for (const summary of versions) {
-      if (!isManaged(summary.tags) || summary.tags[tagNames.state] !== "replicating") continue;
-      const version = await gallery.getVersion(ref, summary.name);
-      if (!version) continue;
-      result.checked++;
-      const retriesSoFar = Number(version.tags[tagNames.replicationRetries] ?? "0") || 0;
-      const decision = decideReplication({
-        provisioningState: version.provisioningState ?? "Unknown",
-        replicationStatus: version.replication,
-        targetRegions: version.targetRegions.map((r) => r.name),
-        retriesSoFar,
+  const images = deps.catalog.images;
+  note(
+    await forEachIsolated(
+      images,
+      (image) => ({ image: image.name }),
+      log,
+      async (image) => {
+        const ref = definitionRefOf(image, settings);
+        const versions = await gallery.listVersions(ref);
+        versionsByImage.set(image.name, versions);
+        const replicating = versions.filter((v) => isManaged(v.tags) && v.tags[tagNames.state] === "replicating");
+        note(
+          await forEachIsolated(
+            replicating,
+            (v) => ({ image: image.name, version: v.name }),
+            log,
+            async (summary) => {
+              const version = await gallery.getVersion(ref, summary.name);
+              if (!version) return;
+              result.checked++;
+              const after = await checkReplication(deps, image, ref, version, result);
+              if (after) summary.tags = after;
+            },
+          ),
+        );
+      },
+    ),
+  );
+
+  try {
+    await sweepLeftovers(deps, versionsByImage, result);
+  } catch (error) {
+    log.error("leftovers sweep failed: the next sweep tries again", { error });
+    result.errors.push({ item: { sweep: "leftovers" }, error: messageOf(error) });
+  }
+  return result;
+}
+
+/** Acts on one replicating version; returns its tags when it changed them (so the sweep below sees them). */
+async function checkReplication(
+  deps: PipelineDeps,
+  image: CatalogImage,
+  ref: ImageDefinitionRef,
+  version: VersionDetails,
+  result: MonitorResult,
+): Promise<Record<string, string> | undefined> {
+  const { gallery, settings, clock, log } = deps;
+  const retriesSoFar = Number(version.tags[tagNames.replicationRetries] ?? "0") || 0;
+  const decision = decideReplication({
+    provisioningState: version.provisioningState ?? "Unknown",
+    replicationStatus: version.replication,
+    targetRegions: image.distribution.targetRegions.map((r) => r.name),
+    currentRegions: version.targetRegions.map((r) => r.name),
+    homeRegion: version.location ?? homeRegionOf(image),
+    retriesSoFar,
+    maxRetries: settings.replicationMaxRetries,
+    startedAt: version.publishedDate,
+    now: clock.now(),
+    timeoutInMs: settings.replicationTimeoutInMinutes * 60_000,
+  });
+  const buildId = version.tags[tagNames.buildId] ?? "unknown";
+  const fields = { image: image.name, version: version.name, buildId };
+  // Each recovery step is recorded on the version (for operators reading the gallery) and logged.
+  const attempt = (n: number, action: string, regions: string[]) => ({
+    [tagNames.replicationRetries]: String(n),
+    [tagNames.replicationAttempt]: truncateTagValue(`${n} ${action} ${regions.join(",")} ${clock.now().toISOString()}`),
+  });
+  switch (decision.action) {
+    case "wait":
+      log.info("version still replicating", { ...fields, progress: decision.progress, note: decision.reason });
+      return undefined;
+    case "skip":
+      log.warn("version left alone", { ...fields, reason: decision.reason });
+      return undefined;
+    case "promote": {
+      const tags = { ...version.tags, [tagNames.state]: "promoted" };
+      await gallery.updateVersion(
+        ref,
+        version.name,
+        { excludeFromLatest: false, targetRegions: asHeld(image, version), tags },
+        { wait: true },
+      );
+      log.info("every target region has the version: promoted to latest", fields);
+      result.promoted.push(label(image, version.name));
+      return tags;
+    }
+    case "retry": {
+      const tags = { ...version.tags, ...attempt(retriesSoFar + 1, "retry", decision.regions) };
+      log.warn("replication failed in some regions: retrying them with the same target regions", {
+        ...fields,
+        regions: decision.regions,
+        attempt: retriesSoFar + 1,
         maxRetries: settings.replicationMaxRetries,
-        startedAt: version.publishedDate,
-        now: clock.now(),
-        timeoutInMs: settings.replicationTimeoutInMinutes * 60_000,
       });
-      const fields = { image: image.name, version: version.name, buildId: version.tags[tagNames.buildId] };
-      const build = {
-        buildId: version.tags[tagNames.buildId] ?? "unknown",
+      await gallery.updateVersion(ref, version.name, { targetRegions: asHeld(image, version), tags }, { wait: false });
+      result.retried.push(`${label(image, version.name)}: retry ${decision.regions.join(", ")}`);
+      return tags;
+    }
+    case "removeRegions": {
+      const tags = { ...version.tags, ...attempt(retriesSoFar + 1, "remove", decision.regions) };
+      const removed = new Set(decision.regions.map(normalizeRegion));
+      const kept = asHeld(image, version).filter((r) => !removed.has(normalizeRegion(r.name)));
+      log.warn("a retry did not help: removing the failed regions, to add them back", {
+        ...fields,
+        regions: decision.regions,
+        attempt: retriesSoFar + 1,
+        maxRetries: settings.replicationMaxRetries,
+      });
+      await gallery.updateVersion(ref, version.name, { targetRegions: kept, tags }, { wait: false });
+      result.retried.push(`${label(image, version.name)}: remove ${decision.regions.join(", ")}`);
+      return tags;
+    }
+    case "restoreRegions": {
+      const tags = { ...version.tags, ...attempt(retriesSoFar, "add", decision.regions) };
+      const restored = [...asHeld(image, version), ...targetRegionsNamed(image, decision.regions)];
+      log.warn("adding removed regions back", { ...fields, regions: decision.regions });
+      await gallery.updateVersion(ref, version.name, { targetRegions: restored, tags }, { wait: false });
+      result.retried.push(`${label(image, version.name)}: add ${decision.regions.join(", ")}`);
+      return tags;
+    }
+    case "fail": {
+      await recordBuildFailure(deps, image, {
+        buildId,
+        reason: `replication failed: ${decision.reason}`,
         templateName: version.tags[tagNames.templateName],
-        stagingImageId: version.tags[tagNames.stagingImageId],
-      };
-      switch (decision.action) {
-        case "wait":
-          log.info("version still replicating", { ...fields, progress: decision.progress });
-          break;
-        case "promote":
-          await gallery.updateVersion(
-            ref,
-            version.name,
-            {
-              publishingProfile: { excludeFromLatest: false, targetRegions: version.targetRegions },
-              tags: { ...version.tags, [tagNames.state]: "promoted" },
-            },
-            { wait: true },
-          );
-          log.info("every target region has the version: promoted to latest", fields);
-          result.promoted.push(label(image, version.name));
-          // The sweep below removes its template and staging image, from the lists it reads anyway.
-          summary.tags = { ...summary.tags, [tagNames.state]: "promoted" };
-          break;
-        case "retry":
-          log.warn("replication failed in some regions: retrying them", {
-            ...fields,
-            regions: decision.regions,
-            retry: retriesSoFar + 1,
-            maxRetries: settings.replicationMaxRetries,
-          });
-          await gallery.updateVersion(
-            ref,
-            version.name,
-            {
-              publishingProfile: { targetRegions: version.targetRegions },
-              tags: { ...version.tags, [tagNames.replicationRetries]: String(retriesSoFar + 1) },
-            },
-            { wait: false },
-          );
-          result.retried.push(label(image, version.name));
-          break;
-        case "fail":
-          await gallery.updateVersion(
-            ref,
-            version.name,
-            { tags: { ...version.tags, [tagNames.state]: "failed" } },
-            { wait: true },
-          );
-          await failBuild(deps, image, build, `replication failed: ${decision.reason}`);
-          result.failed.push(label(image, version.name));
-          break;
-      }
+        version: version.name,
+      });
+      result.failed.push(label(image, version.name));
+      return { ...version.tags, [tagNames.state]: "failed" };
     }
   }
+}
 
-  result.swept = await sweepLeftovers(deps, versionsByImage);
-  return result;
+/**
+ * The version's target regions as it holds them, with the catalog's replica counts and storage types and its
+ * per-region exclusions from `latest` (a region the catalog no longer lists keeps what the version says).
+ */
+function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
+  const fromCatalog = new Map(renderTargetRegions(image).map((r) => [normalizeRegion(r.name), r]));
+  return version.targetRegions.map((r) => {
+    const known = fromCatalog.get(normalizeRegion(r.name));
+    if (known) return { ...known, name: r.name };
+    const held: TargetRegionSpec = {
+      name: r.name,
+      regionalReplicaCount: r.regionalReplicaCount ?? image.distribution.replicaCount,
+      storageAccountType:
+        (r.storageAccountType as TargetRegionSpec["storageAccountType"] | undefined) ??
+        image.distribution.storageAccountType,
+    };
+    if (r.excludeFromLatest !== undefined) held.excludeFromLatest = r.excludeFromLatest;
+    return held;
+  });
 }
 
 /** A template whose build produced nothing for this long is abandoned (its messages were lost or dead-lettered). */
 const abandonedAfterInMs = 6 * 60 * 60_000;
+/** A run that succeeded this long ago without its version taken over lost its publish message. */
+const publishStalledAfterInMs = 15 * 60_000;
 
 /**
- * Removes templates and staging images of builds that ended: the version they produced was promoted or failed, the
- * run failed and nobody cleaned up, or the build was abandoned. Crash-safe cleanup does not depend on any message.
+ * Removes the templates of builds that ended (Image Builder deletes a template's staging resource group, with its
+ * customization log, together with it): at once when the version was promoted; a failed build's only once its
+ * evidence retention window has passed. It also finishes what lost messages left undone: a version distributed but
+ * never taken over is published, a build that ended without a version or was never run is recorded as failed.
+ * Crash-safe cleanup depends on no message.
  */
-async function sweepLeftovers(deps: PipelineDeps, versionsByImage: Map<string, VersionSummary[]>): Promise<string[]> {
-  const { imageBuilder, gallery, settings, clock, log } = deps;
+async function sweepLeftovers(
+  deps: PipelineDeps,
+  versionsByImage: Map<string, VersionSummary[]>,
+  result: MonitorResult,
+): Promise<void> {
+  const { imageBuilder, settings, clock, log } = deps;
   const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
-  const swept: string[] = [];
   const now = clock.now().getTime();
-  const allVersions = [...versionsByImage.values()].flat();
-  const versionOfBuild = (buildId: string | undefined) =>
-    buildId ? allVersions.find((v) => v.tags[tagNames.buildId] === buildId) : undefined;
-
-  // Staging images are listed before templates: an image in this list was made by a run whose template existed
-  // before it, so it is in the template list unless it really ended. The other order would let a build that
-  // started and finished between the two lists lose its fresh staging image.
-  const stagingImages = await gallery.listManagedImages(subscriptionId, resourceGroup);
+  const retentionInMs = settings.failedBuildRetentionInHours * 3_600_000;
   const templates = (await imageBuilder.listTemplates(subscriptionId, resourceGroup)).filter((t) => isManaged(t.tags));
-  const liveTemplates: TemplateSummary[] = [];
-  for (const template of templates) {
-    const buildId = template.tags[tagNames.buildId];
-    const version = versionOfBuild(buildId);
-    const state = version?.tags[tagNames.state];
-    const run = template.lastRunStatus;
-    const endedAt = run?.endTime?.getTime();
-    const createdAt = Date.parse(template.tags[tagNames.createdAt] ?? "") || undefined;
-    const image = deps.catalog.images.find((i) => i.name === template.tags[tagNames.image]);
-    // Why the template is a leftover, and whether its build still needs a recorded failure.
-    let why: string | undefined;
-    let recordFailure = false;
-    const runEndedLongAgo = (ms: number) => endedAt !== undefined && now - endedAt > ms;
-    if (state === "promoted" || state === "failed") why = `its version ${version?.name} is ${state}`;
-    else if (!image) why = "its image is no longer in the catalog";
-    else if (!version && (run?.runState === "Failed" || run?.runState === "Canceled") && runEndedLongAgo(3_600_000)) {
-      why = `its run ${run.runState.toLowerCase()} over an hour ago: ${run.message ?? "no message"}`;
-      recordFailure = true;
-    } else if (!version && !run?.runState && createdAt && now - createdAt > abandonedAfterInMs) {
-      why = "it was never run";
-      recordFailure = true;
-    } else if (!version && terminalRunStates.has(run?.runState ?? "") && runEndedLongAgo(abandonedAfterInMs)) {
-      why = "its build ended long ago without a version";
-      recordFailure = true;
-    }
-    if (!why) {
-      liveTemplates.push(template);
-      continue;
-    }
-    const leftovers = { templateName: template.name, stagingImageId: template.tags[tagNames.stagingImageId] };
-    log.info("removing leftover template", { template: template.name, buildId, reason: why });
-    if (image && recordFailure) {
-      await failBuild(deps, image, { buildId: buildId ?? template.name, ...leftovers }, `build abandoned: ${why}`);
-    } else {
-      await cleanUpBuild(deps, leftovers);
-    }
-    swept.push(template.name);
-  }
+  const remove = async (template: TemplateSummary, why: string) => {
+    log.info("removing template of an ended build", { template: template.name, reason: why });
+    await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, template.name);
+    result.swept.push(template.name);
+  };
 
-  // Staging images whose template is gone are leftovers unless a version still replicates from them.
-  const referenced = new Set<string>();
-  for (const t of liveTemplates) referenced.add((t.tags[tagNames.stagingImageId] ?? "").toLowerCase());
-  for (const v of allVersions) {
-    if (v.tags[tagNames.state] === "replicating") referenced.add((v.tags[tagNames.stagingImageId] ?? "").toLowerCase());
-  }
-  for (const staging of stagingImages) {
-    if (!isManaged(staging.tags) || referenced.has(staging.id.toLowerCase())) continue;
-    if (templates.some((t) => (t.tags[tagNames.stagingImageId] ?? "").toLowerCase() === staging.id.toLowerCase())) {
-      // Its template was removed in this sweep, together with it.
-      continue;
-    }
-    log.info("removing leftover staging image", { stagingImageId: staging.id });
-    await gallery.deleteManagedImage(staging.id);
-    swept.push(staging.name);
-  }
-  return swept;
+  const failures = await forEachIsolated(
+    templates,
+    (t) => ({ template: t.name }),
+    log,
+    async (template) => {
+      const buildId = template.tags[tagNames.buildId] ?? template.name;
+      const image = deps.catalog.images.find((i) => i.name === template.tags[tagNames.image]);
+      if (!image) return remove(template, "its image is no longer in the catalog");
+      const versions = versionsByImage.get(image.name);
+      // The image's versions could not be read this sweep: nothing about its templates can be decided.
+      if (!versions) return;
+      const version = versions.find((v) => v.tags[tagNames.buildId] === buildId);
+      const state = version?.tags[tagNames.state];
+      const run = template.lastRunStatus;
+      const endedAt = run?.endTime?.getTime();
+      const failedAt = Date.parse(template.tags[tagNames.failedAt] ?? "");
+      const createdAt = Date.parse(template.tags[tagNames.createdAt] ?? "");
+      const since = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? 0 : now - ms);
+
+      if (state === "promoted") return remove(template, `its version ${version?.name} is promoted`);
+      if (!Number.isNaN(failedAt)) {
+        if (since(failedAt) > retentionInMs) {
+          return remove(template, `its build failed over ${settings.failedBuildRetentionInHours} h ago`);
+        }
+        return;
+      }
+      const ref = definitionRefOf(image, settings);
+      const fail = async (reason: string) =>
+        recordBuildFailure(deps, image, { buildId, reason, templateName: template.name, version: version?.name });
+      if (state === "failed") return void (await fail("its version failed"));
+      if (run?.runState === "Failed" || run?.runState === "Canceled" || template.provisioningState === "Failed") {
+        // watchBuild records these; its message was lost if we get here.
+        const reason = run?.message || template.provisioningErrorMessage || "no message";
+        return void (await fail(`Image Builder run ${(run?.runState ?? "provisioning").toLowerCase()}: ${reason}`));
+      }
+      if (
+        state === "distributing" &&
+        succeededRunStates.has(run?.runState ?? "") &&
+        since(endedAt) > publishStalledAfterInMs
+      ) {
+        log.warn("a distributed version was never taken over: publishing it now", { template: template.name, buildId });
+        const published = await expandVersion(deps, image, ref, version!, {
+          baseImageVersion: template.sourceExactVersion,
+          templateName: template.name,
+        });
+        if (published.outcome === "published") result.published.push(label(image, version!.name));
+        return;
+      }
+      if (!version && terminalRunStates.has(run?.runState ?? "") && since(endedAt) > abandonedAfterInMs) {
+        return void (await fail("build abandoned: its run ended long ago without a version"));
+      }
+      if (!run?.runState && since(createdAt) > abandonedAfterInMs) {
+        return void (await fail("build abandoned: its template was never run"));
+      }
+    },
+  );
+  result.errors.push(...failures.map((f) => ({ item: f.item, error: messageOf(f.error) })));
 }

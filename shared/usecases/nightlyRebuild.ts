@@ -10,11 +10,15 @@ import { requestBuild } from "./requestBuild.js";
 export type NightlyDecision =
   | { image: string; action: "notDue" }
   | { image: string; action: "skipped"; reason: string }
-  | { image: string; action: "requested"; buildId: string; reason: string };
+  | { image: string; action: "requested"; buildId: string; reason: string }
+  /** The image's check failed (e.g. its source could not be read); the others were still checked. */
+  | { image: string; action: "error"; error: string };
 
 /**
  * For each image whose schedule fell due since the last tick, requests a build, unless nothing changed since the
  * newest published version: same exact base image version and same catalog entry (when the image asks to skip).
+ * Each image is decided in its own error boundary: one that fails is reported (logged with its cause, returned as an
+ * `error` decision) and never keeps the others from their build.
  */
 export async function nightlyRebuild(
   deps: PipelineDeps,
@@ -22,9 +26,16 @@ export async function nightlyRebuild(
 ): Promise<NightlyDecision[]> {
   const decisions: NightlyDecision[] = [];
   for (const image of deps.catalog.images) {
-    const decision = await decide(deps, image, window);
+    let decision: NightlyDecision;
+    try {
+      decision = await decide(deps, image, window);
+    } catch (error) {
+      deps.log.error("nightly: could not decide for this image; the others go on", { image: image.name, error });
+      decision = { image: image.name, action: "error", error: error instanceof Error ? error.message : String(error) };
+    }
     decisions.push(decision);
-    if (decision.action !== "notDue") deps.log.info(`nightly: ${decision.action}`, { ...decision });
+    if (decision.action !== "notDue" && decision.action !== "error")
+      deps.log.info(`nightly: ${decision.action}`, { ...decision });
   }
   return decisions;
 }
@@ -74,29 +85,8 @@ async function decide(
 /** The exact version the build would start from today, where the source has versions. */
 async function currentBaseImageVersion(deps: PipelineDeps, image: CatalogImage): Promise<string | undefined> {
   const source = image.source;
-  if (source.type === "PlatformImage") {
-    if (source.version !== "latest") return source.version;
-    const available = await deps.gallery.listPlatformImageVersions(
-      image.gallery.subscriptionId ?? deps.settings.subscriptionId,
-      image.build.location,
-      source.publisher,
-      source.offer,
-      source.sku,
-    );
-    return [...available].sort(compareDottedNumbers).at(-1);
-  }
-  if (source.type === "SharedImageVersion") return source.imageVersionId.split("/").at(-1);
-  return undefined;
-}
-
-/** Orders Marketplace versions such as `24.04.202411030` (parts may exceed a gallery version's int32). */
-export function compareDottedNumbers(a: string, b: string): number {
-  const pa = a.split(".");
-  const pb = b.split(".");
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = BigInt(/^\d+$/.test(pa[i] ?? "") ? pa[i]! : "0");
-    const y = BigInt(/^\d+$/.test(pb[i] ?? "") ? pb[i]! : "0");
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
+  if (source.type === "PlatformImage" && source.version !== "latest") return source.version;
+  if (source.type === "ManagedImage") return undefined;
+  const facts = await deps.gallery.describeSourceImage(deps.settings.subscriptionId, image.build.location, source);
+  return facts.exactVersion;
 }

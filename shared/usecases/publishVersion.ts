@@ -1,75 +1,88 @@
-import { renderGalleryImageVersion } from "../domain/imageVersion.js";
+import type { CatalogImage } from "../catalog/schema.js";
+import { renderVersionExpansion } from "../domain/imageVersion.js";
 import { tagNames } from "../domain/names.js";
-import { PermanentAzureError } from "../errors.js";
+import { classifyError, VersionConflictError } from "../errors.js";
 import type { PublishVersion } from "../messages/index.js";
+import type { ImageDefinitionRef, VersionSummary } from "../ports.js";
 import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
-import { failBuild } from "./failure.js";
+import { recordBuildFailure } from "./failure.js";
 
 /** What publishVersion did. */
 export type PublishVersionResult =
   | { outcome: "published"; version: string }
   | { outcome: "alreadyPublished"; version: string }
-  | { outcome: "conflict"; reason: string }
   | { outcome: "failed"; reason: string };
 
 /**
- * Creates the gallery image version from the run output, excluded from `latest` until the monitor has seen every
- * target region replicate it. Only submits the creation: replication takes long and is the monitor's to watch.
- * Idempotent: a version that already exists from this build is accepted; one from another build is a conflict.
+ * Takes over the version a successful run wrote to its home region: adds the other target regions, the end-of-life
+ * date and the right to drop and re-add a failing region; it stays excluded from `latest` until the monitor has seen
+ * every target region replicate it. Only submits the update: replication takes long and is the monitor's to watch.
+ * Idempotent: a version this build already took over is accepted; one from another build is a conflict (recorded,
+ * and thrown as {@link VersionConflictError} so the message is dead-lettered with that reason).
  */
 export async function publishVersion(deps: PipelineDeps, message: PublishVersion): Promise<PublishVersionResult> {
-  const { gallery, clock, log, settings } = deps;
+  const { gallery, log, settings } = deps;
   const image = requireImage(deps.catalog, message.image);
   const ref = definitionRefOf(image, settings);
-  const build = {
-    buildId: message.buildId,
-    templateName: message.templateName,
-    stagingImageId: message.stagingImageId,
-  };
+  const failure = { buildId: message.buildId, templateName: message.templateName };
   const fields = { buildId: message.buildId, image: image.name, version: message.version };
 
   const existing = await gallery.getVersion(ref, message.version);
-  if (existing) {
-    const owner = existing.tags[tagNames.buildId];
-    if (owner === message.buildId) {
-      log.info("version already published by this build", fields);
-      return { outcome: "alreadyPublished", version: message.version };
-    }
-    const reason = `version ${message.version} of ${ref.definition} already exists from ${owner ? `build ${owner}` : "outside the pipeline"}`;
-    await failBuild(deps, image, build, reason);
-    return { outcome: "conflict", reason };
-  }
-
-  const source = await gallery.getManagedImage(message.runOutputArtifactId);
-  if (!source) {
-    const reason = `the run output ${message.runOutputArtifactId} does not exist`;
-    await failBuild(deps, image, build, reason);
+  if (!existing) {
+    const reason = `Image Builder reported success but version ${message.version} does not exist in ${ref.definition}`;
+    await recordBuildFailure(deps, image, { ...failure, reason });
     return { outcome: "failed", reason };
   }
-
-  const body = renderGalleryImageVersion(image, {
-    buildId: message.buildId,
-    commit: message.commit,
-    ref: message.ref,
-    catalogHash: message.catalogHash,
-    sourceImageId: message.runOutputArtifactId,
+  const owner = existing.tags[tagNames.buildId];
+  if (owner !== message.buildId) {
+    const reason = `version ${message.version} of ${ref.definition} already exists from ${owner ? `build ${owner}` : "outside the pipeline"}`;
+    await recordBuildFailure(deps, image, { ...failure, reason });
+    // Recorded; the message is dead-lettered too, so the conflict stays visible where operators replay messages.
+    throw new VersionConflictError(reason);
+  }
+  if (existing.tags[tagNames.state] !== "distributing") {
+    log.info("version already published by this build", { ...fields, state: existing.tags[tagNames.state] });
+    return { outcome: "alreadyPublished", version: message.version };
+  }
+  return expandVersion(deps, image, ref, existing, {
     baseImageVersion: message.baseImageVersion,
     templateName: message.templateName,
+  });
+}
+
+/**
+ * Submits the update that adds a distributed version's other target regions (shared by publishVersion and the
+ * leftovers sweep, which finishes a publication whose message was lost). A refusal Azure will repeat fails the build.
+ */
+export async function expandVersion(
+  deps: PipelineDeps,
+  image: CatalogImage,
+  ref: ImageDefinitionRef,
+  version: VersionSummary,
+  build: { baseImageVersion?: string; templateName: string },
+): Promise<PublishVersionResult> {
+  const { gallery, clock, log } = deps;
+  const buildId = version.tags[tagNames.buildId] ?? "unknown";
+  const update = renderVersionExpansion(image, {
+    tags: version.tags,
+    baseImageVersion: build.baseImageVersion,
+    templateName: build.templateName,
     now: clock.now(),
   });
-  body.tags = {
-    ...body.tags,
-    [tagNames.stagingImageId]: message.stagingImageId,
-    [tagNames.requestedBy]: message.requestedBy,
-  };
   try {
-    log.info("creating gallery image version", { ...fields, targetRegions: body.publishingProfile?.targetRegions });
-    await gallery.createVersion(ref, message.version, body);
+    log.info("adding the version's other target regions", {
+      buildId,
+      image: image.name,
+      version: version.name,
+      targetRegions: update.targetRegions?.map((r) => r.name),
+    });
+    await gallery.updateVersion(ref, version.name, update, { wait: false });
   } catch (error) {
-    if (!(error instanceof PermanentAzureError)) throw error;
-    const reason = `the gallery refused version ${message.version}: ${error.message}`;
-    await failBuild(deps, image, build, reason);
+    const { disposition, message } = classifyError(error);
+    if (disposition !== "deadLetter") throw error;
+    const reason = `the gallery refused to replicate version ${version.name}: ${message}`;
+    await recordBuildFailure(deps, image, { buildId, templateName: build.templateName, version: version.name, reason });
     return { outcome: "failed", reason };
   }
-  return { outcome: "published", version: message.version };
+  return { outcome: "published", version: version.name };
 }

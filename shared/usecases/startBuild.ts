@@ -1,15 +1,18 @@
 import { catalogEntryHash } from "../catalog/load.js";
 import type { CatalogImage } from "../catalog/schema.js";
+import { readFailures } from "../domain/failures.js";
+import { homeRegionOf } from "../domain/gallery.js";
 import { renderGalleryImage } from "../domain/imageVersion.js";
-import { managedByValue, stagingImageNameFor, tagNames, templateNameFor } from "../domain/names.js";
+import { managedByValue, tagNames, templateNameFor } from "../domain/names.js";
+import { sourceProblems } from "../domain/sourceImage.js";
 import { renderImageTemplate } from "../domain/template.js";
 import { allocateVersion } from "../domain/versions.js";
-import { PermanentAzureError } from "../errors.js";
+import { classifyError, UnbuildableImageError } from "../errors.js";
 import { queueNames } from "../config/queues.js";
-import { messageIds, type BuildEnvelope, type BuildRequested, type BuildWatch } from "../messages/index.js";
+import { envelopeOf, messageIds, type BuildRequested, type BuildWatch } from "../messages/index.js";
 import type { TemplateSummary, VersionSummary } from "../ports.js";
-import { definitionRefOf, managedImageId, requireImage, type PipelineDeps } from "./context.js";
-import { failBuild, readFailures } from "./failure.js";
+import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
+import { recordBuildFailure } from "./failure.js";
 
 /** What startBuild did with a request. */
 export type StartBuildResult =
@@ -20,12 +23,6 @@ export type StartBuildResult =
   | { outcome: "waiting"; blockingBuildId: string; retryAt: Date }
   | { outcome: "failed"; reason: string };
 
-/** The fields every later message of a build copies from the request. */
-export function envelopeOf(message: BuildEnvelope): BuildEnvelope {
-  const { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent } = message;
-  return { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent };
-}
-
 /** Templates the pipeline created for one catalog image. */
 export function templatesOfImage(templates: TemplateSummary[], imageName: string): TemplateSummary[] {
   return templates.filter((t) => t.tags[tagNames.managedBy] === managedByValue && t.tags[tagNames.image] === imageName);
@@ -33,24 +30,27 @@ export function templatesOfImage(templates: TemplateSummary[], imageName: string
 
 /**
  * A build holds its image until its version exists (replication of version N may overlap the build of N+1, but two
- * Image Builder runs of one image never do, and never allocate the same version). A run that failed or was canceled
- * holds nothing: watchBuild is cleaning it up.
+ * Image Builder runs of one image never do, and never allocate the same version). A build that failed holds nothing:
+ * its template is only kept as evidence.
  */
 function holdsImage(template: TemplateSummary, versions: VersionSummary[]): boolean {
   const buildId = template.tags[tagNames.buildId];
   if (versions.some((v) => v.tags[tagNames.buildId] === buildId)) return false;
+  if (template.tags[tagNames.failedAt] || template.provisioningState === "Failed") return false;
   const runState = template.lastRunStatus?.runState;
   return runState !== "Failed" && runState !== "Canceled";
 }
 
 /**
- * Starts the build a request asks for: ensures the image definition exists, allocates the version, creates the
- * Image Builder template (named from image and version), runs it and schedules the first check.
+ * Starts the build a request asks for: ensures the image definition exists, checks that Azure can build it (the
+ * source's OS type, Hyper-V generation, architecture and security type against the definition's, before any
+ * hours-long run), allocates the version, creates the Image Builder template (named from image and version) that
+ * distributes that version straight into the gallery, runs it and schedules the first check.
  *
  * Idempotent: a redelivered request finds its own template (tagged with the build id) and resumes; a request for a
- * build already published is recognised by the version's tags. Two builds of one image never run at once: a request
- * that finds another in flight is requeued with a delay; two that race allocate the same version, so the same
- * template name, and the loser sees the winner's template.
+ * build already published is recognised by the version's tags, one already failed by the definition's. Two builds of
+ * one image never run at once: a request that finds another in flight is requeued with a delay; two that race
+ * allocate the same version, so the same template name, and the loser sees the winner's template.
  */
 export async function startBuild(deps: PipelineDeps, request: BuildRequested): Promise<StartBuildResult> {
   const { gallery, imageBuilder, settings, clock, log } = deps;
@@ -71,8 +71,8 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
     return { outcome: "alreadyPublished", version: published.name };
   }
 
-  // A build that already failed (and was cleaned up) stays failed: a late redelivery must not start it again.
-  // Building the same commit again is a new build: ask with `force`.
+  // A build that already failed stays failed: a late redelivery must not start it again. Building the same commit
+  // again is a new build: ask with `force`.
   const failed = definition ? readFailures(definition.tags).find((f) => f.buildId === request.buildId) : undefined;
   if (failed) {
     log.info("build already failed: not starting it again", { ...fields, reason: failed.reason });
@@ -87,9 +87,16 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   if (blocking) return requeue(deps, request, blocking.tags[tagNames.buildId] ?? blocking.name);
 
   try {
+    // The definition first: it is what the catalog entry describes, and where a failure of this build is recorded.
     if (!definition) {
       log.info("creating image definition", { ...fields, definition: ref.definition, gallery: ref.gallery });
-      await gallery.createImageDefinition(ref, renderGalleryImage(image));
+      await gallery.createImageDefinition(ref, renderGalleryImage(image, homeRegionOf(image)));
+    }
+    // Checked before the template is created: Azure would refuse the version only at the end of an hours-long run.
+    const source = await gallery.describeSourceImage(subscriptionId, image.build.location, image.source);
+    const problems = sourceProblems(image, source);
+    if (problems.length > 0) {
+      throw new UnbuildableImageError(`image ${image.name} cannot be built from its source: ${problems.join("; ")}`);
     }
     const version = allocateVersion({
       versioning: image.versioning,
@@ -103,25 +110,19 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
       now: clock.now(),
     });
     const templateName = templateNameFor(image.name, version);
-    const stagingImageId = managedImageId(subscriptionId, resourceGroup, stagingImageNameFor(image.name, version));
     const template = renderImageTemplate(image, {
       buildId: request.buildId,
       version,
       commit: request.commit,
       ref: request.ref,
+      requestedBy: request.requestedBy,
       catalogHash: catalogEntryHash(image),
+      createdAt: clock.now(),
       subscriptionId,
-      stagingImageId,
+      definition: ref,
+      homeRegion: definition?.location ?? homeRegionOf(image),
       defaultIdentityId: settings.imageBuilderIdentityId,
     });
-    // A redelivered request resumes from these tags alone.
-    template.tags = {
-      ...template.tags,
-      [tagNames.version]: version,
-      [tagNames.stagingImageId]: stagingImageId,
-      [tagNames.requestedBy]: request.requestedBy,
-      [tagNames.createdAt]: clock.now().toISOString(),
-    };
     log.info("creating image template", { ...fields, version, templateName });
     let created: TemplateSummary;
     try {
@@ -135,15 +136,14 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
       if (!existing) throw error;
       created = existing;
     }
-    return resume(deps, image, request, created, "started");
+    return await resume(deps, image, request, created, "started");
   } catch (error) {
-    if (error instanceof PermanentAzureError) {
-      const reason = `Azure refused the build: ${error.message}`;
-      // Without an image definition (e.g. the gallery is missing) there is nowhere to record it: dead-letter instead.
-      if (!(await failBuild(deps, image, { buildId: request.buildId }, reason))) throw error;
-      return { outcome: "failed", reason };
-    }
-    throw error;
+    const { disposition, message } = classifyError(error);
+    if (disposition !== "deadLetter") throw error;
+    const reason = `Azure refused the build: ${message}`;
+    // Without an image definition (e.g. the gallery is missing) there is nowhere to record it: dead-letter instead.
+    if (!(await recordBuildFailure(deps, image, { buildId: request.buildId, reason }))) throw error;
+    return { outcome: "failed", reason };
   }
 }
 
@@ -158,15 +158,14 @@ async function resume(
   const { imageBuilder, settings, clock, bus, log } = deps;
   const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
   const version = template.tags[tagNames.version];
-  const stagingImageId = template.tags[tagNames.stagingImageId];
   const catalogHash = template.tags[tagNames.catalogHash];
-  if (!version || !stagingImageId || !catalogHash) {
-    throw new Error(`template ${template.name} lacks the pipeline's tags (version, stagingImageId, catalogHash)`);
+  if (!version || !catalogHash) {
+    throw new Error(`template ${template.name} lacks the pipeline's tags (version, catalogHash)`);
   }
-  const build = { buildId: request.buildId, templateName: template.name, stagingImageId };
+  const failure = { buildId: request.buildId, templateName: template.name, version };
   if (template.provisioningState === "Failed") {
     const reason = `Image Builder could not create the template: ${template.provisioningErrorMessage ?? "no reason given"}`;
-    await failBuild(deps, image, build, reason);
+    await recordBuildFailure(deps, image, { ...failure, reason });
     return { outcome: "failed", reason };
   }
   if (!template.lastRunStatus?.runState) {
@@ -177,12 +176,11 @@ async function resume(
       // A redelivered request may find the run it started a moment ago already going.
       const now = await imageBuilder.getTemplate(subscriptionId, resourceGroup, template.name);
       if (!now?.lastRunStatus?.runState) {
-        if (error instanceof PermanentAzureError) {
-          const reason = `Image Builder refused to run the template: ${error.message}`;
-          await failBuild(deps, image, build, reason);
-          return { outcome: "failed", reason };
-        }
-        throw error;
+        const { disposition, message } = classifyError(error);
+        if (disposition !== "deadLetter") throw error;
+        const reason = `Image Builder refused to run the template: ${message}`;
+        await recordBuildFailure(deps, image, { ...failure, reason });
+        return { outcome: "failed", reason };
       }
     }
   }
@@ -195,7 +193,6 @@ async function resume(
     catalogHash,
     templateName: template.name,
     templateResourceGroup: resourceGroup,
-    stagingImageId,
     runStartedAt: (template.lastRunStatus?.startTime ?? now).toISOString(),
     checkCount: 0,
     nextDelayInSeconds: delay,

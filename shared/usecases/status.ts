@@ -1,9 +1,10 @@
 import type { CatalogImage } from "../catalog/schema.js";
+import { customizationLogUriOf, readFailures, type RecordedFailure } from "../domain/failures.js";
+import { latestVersionOf } from "../domain/latest.js";
 import { managedByValue, tagNames } from "../domain/names.js";
 import { compareVersions } from "../domain/versions.js";
-import type { RegionalReplication, TemplateSummary, VersionDetails, VersionSummary } from "../ports.js";
+import type { RegionalReplication, TemplateSummary, VersionDetails } from "../ports.js";
 import { definitionRefOf, type PipelineDeps } from "./context.js";
-import { readFailures, type RecordedFailure } from "./failure.js";
 
 /** Stages of a build, in order; `failed` can follow any of them. */
 export type BuildStage = "building" | "publishing" | "replicating" | "promoted" | "failed";
@@ -15,8 +16,16 @@ export interface BuildStatus {
   stage: BuildStage;
   version?: string;
   commit?: string;
-  /** Image Builder's run state and sub-state while building. */
-  run?: { runState?: string; runSubState?: string; message?: string; startTime?: string; endTime?: string };
+  /** Image Builder's run state and sub-state while building, and its outcome while its template is kept. */
+  run?: {
+    runState?: string;
+    runSubState?: string;
+    message?: string;
+    startTime?: string;
+    endTime?: string;
+    /** Where Image Builder wrote the customization log (kept with the template). */
+    logUri?: string;
+  };
   /** Per-region replication while replicating (and after). */
   regions?: RegionalReplication[];
   endOfLifeDate?: string;
@@ -47,15 +56,6 @@ export interface ImageStatus {
 
 const managed = (tags: Record<string, string>) => tags[tagNames.managedBy] === managedByValue;
 
-/** The version `latest` resolves to: the highest not excluded from latest. */
-export function latestOf(versions: VersionSummary[]): string | undefined {
-  return versions
-    .filter((v) => !v.excludeFromLatest && v.provisioningState !== "Failed")
-    .map((v) => v.name)
-    .sort(compareVersions)
-    .at(-1);
-}
-
 function runOf(template: TemplateSummary): BuildStatus["run"] {
   const r = template.lastRunStatus;
   return {
@@ -64,6 +64,7 @@ function runOf(template: TemplateSummary): BuildStatus["run"] {
     message: r?.message,
     startTime: r?.startTime?.toISOString(),
     endTime: r?.endTime?.toISOString(),
+    logUri: customizationLogUriOf(r?.message),
   };
 }
 
@@ -86,7 +87,15 @@ export async function getBuildStatus(deps: PipelineDeps, buildId: string): Promi
       return {
         buildId,
         image: image.name,
-        stage: state === "promoted" ? "promoted" : state === "failed" ? "failed" : "replicating",
+        stage:
+          state === "promoted"
+            ? "promoted"
+            : state === "failed"
+              ? "failed"
+              : state === "distributing"
+                ? "publishing"
+                : "replicating",
+        ...(template ? { run: runOf(template) } : {}),
         version: version.name,
         commit: version.tags[tagNames.commit],
         regions: (version as VersionDetails).replication?.summary,
@@ -96,15 +105,35 @@ export async function getBuildStatus(deps: PipelineDeps, buildId: string): Promi
     }
   }
   if (template) {
-    const image = template.tags[tagNames.image] ?? "unknown";
+    const imageName = template.tags[tagNames.image] ?? "unknown";
+    const image = deps.catalog.images.find((i) => i.name === imageName);
     const runState = template.lastRunStatus?.runState;
+    // A failed build's template is kept for inspection: its run says why and where the log is.
+    const ended = runState === "Failed" || runState === "Canceled" || template.provisioningState === "Failed";
+    const recorded = template.tags[tagNames.failedAt] && image ? await failureOf(deps, image, buildId) : undefined;
+    const run = runOf(template);
+    const failure: RecordedFailure | undefined =
+      recorded ??
+      (ended
+        ? {
+            buildId,
+            at: run?.endTime ?? "",
+            reason: `Image Builder run ${(runState ?? "provisioning").toLowerCase()}${run?.runSubState ? ` during ${run.runSubState}` : ""}: ${run?.message || template.provisioningErrorMessage || "no message"}`,
+            ...(run?.logUri ? { logUri: run.logUri } : {}),
+          }
+        : undefined);
     return {
       buildId,
-      image,
-      stage: runState === "Succeeded" || runState === "PartiallySucceeded" ? "publishing" : "building",
+      image: imageName,
+      stage: failure
+        ? "failed"
+        : runState === "Succeeded" || runState === "PartiallySucceeded"
+          ? "publishing"
+          : "building",
       version: template.tags[tagNames.version],
       commit: template.tags[tagNames.commit],
-      run: runOf(template),
+      run,
+      ...(failure ? { failure } : {}),
     };
   }
   for (const image of deps.catalog.images) {
@@ -155,11 +184,13 @@ export async function getImageStatus(
     gallery: ref.gallery,
     definition: ref.definition,
     exists: definition !== undefined,
-    latest: latestOf(versions),
+    latest: latestVersionOf(versions)?.name,
     versions: rows,
     buildsInFlight: templates
       .filter((t) => managed(t.tags) && t.tags[tagNames.image] === image.name)
       .filter((t) => !publishedBuilds.has(t.tags[tagNames.buildId]))
+      // A failed build's template is only kept as evidence: the build is no longer in flight.
+      .filter((t) => !t.tags[tagNames.failedAt] && !["Failed", "Canceled"].includes(t.lastRunStatus?.runState ?? ""))
       .map((t) => ({
         buildId: t.tags[tagNames.buildId] ?? t.name,
         version: t.tags[tagNames.version],

@@ -1,21 +1,24 @@
 import { queueNames } from "../config/queues.js";
+import { customizationLogUriOf } from "../domain/failures.js";
+import { imageVersionIdOf } from "../domain/gallery.js";
 import { tagNames } from "../domain/names.js";
-import { messageIds, type BuildWatch, type PublishVersion } from "../messages/index.js";
-import { requireImage, type PipelineDeps } from "./context.js";
-import { failBuild } from "./failure.js";
-import { envelopeOf } from "./startBuild.js";
+import { envelopeOf, messageIds, type BuildWatch, type PublishVersion } from "../messages/index.js";
+import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
+import { recordBuildFailure } from "./failure.js";
 
 /** What watchBuild found. */
 export type WatchBuildResult =
   | { outcome: "running"; runSubState?: string; nextCheckAt: Date }
-  | { outcome: "succeeded"; artifactId: string }
-  | { outcome: "failed"; reason: string }
+  | { outcome: "succeeded"; versionId: string }
+  | { outcome: "failed"; reason: string; logUri?: string }
   | { outcome: "gone" };
 
 /**
  * Reads an Image Builder run's status and moves the build on: a run still going reschedules this check (with
- * backoff, bounded by the build's deadline); a successful run hands its output to publishVersion; a failed, canceled
- * or timed-out run is recorded on the image definition and its template and staging output are removed.
+ * backoff, bounded by the build's deadline); a successful run, which has written the version to its home region,
+ * hands it to publishVersion; a failed, canceled or timed-out run is recorded with its customization log's location,
+ * and its template (with the staging resource group and the log) is kept for inspection until the retention window
+ * ends: the leftovers sweep removes it then.
  */
 export async function watchBuild(deps: PipelineDeps, watch: BuildWatch): Promise<WatchBuildResult> {
   const { imageBuilder, settings, clock, bus, log } = deps;
@@ -27,16 +30,18 @@ export async function watchBuild(deps: PipelineDeps, watch: BuildWatch): Promise
     log.warn("template of this build is gone: the build already ended", fields);
     return { outcome: "gone" };
   }
-  const build = { buildId: watch.buildId, templateName: watch.templateName, stagingImageId: watch.stagingImageId };
+  const failure = { buildId: watch.buildId, templateName: watch.templateName, version: watch.version };
   const run = template.lastRunStatus;
   const now = clock.now();
 
   if (run?.runState === "Succeeded" || run?.runState === "PartiallySucceeded") {
-    const runOutputName = template.runOutputNames[0];
-    const output = runOutputName
-      ? await imageBuilder.getRunOutput(subscriptionId, watch.templateResourceGroup, watch.templateName, runOutputName)
-      : undefined;
-    const artifactId = output?.artifactId ?? watch.stagingImageId;
+    if (run.runState === "PartiallySucceeded") {
+      log.warn("Image Builder run partially succeeded: publishing what it distributed", {
+        ...fields,
+        message: run.message,
+      });
+    }
+    const versionId = imageVersionIdOf(definitionRefOf(image, settings), watch.version);
     const publish: PublishVersion = {
       ...envelopeOf(watch),
       kind: "PublishVersion",
@@ -44,32 +49,33 @@ export async function watchBuild(deps: PipelineDeps, watch: BuildWatch): Promise
       catalogHash: watch.catalogHash,
       templateName: watch.templateName,
       templateResourceGroup: watch.templateResourceGroup,
-      stagingImageId: watch.stagingImageId,
       runStartedAt: watch.runStartedAt,
-      runOutputArtifactId: artifactId,
+      versionId,
+      runState: run.runState,
       baseImageVersion: template.sourceExactVersion,
       runEndedAt: (run.endTime ?? now).toISOString(),
     };
-    log.info("Image Builder run succeeded: publishing", { ...fields, artifactId });
+    log.info("Image Builder run succeeded: publishing", { ...fields, versionId });
     await bus.send(queueNames.versionPublish, publish, {
       messageId: messageIds.publishVersion(publish),
       subject: publish.kind,
     });
-    return { outcome: "succeeded", artifactId };
+    return { outcome: "succeeded", versionId };
   }
 
   if (run?.runState === "Failed" || run?.runState === "Canceled") {
     const where = run.runSubState ? ` during ${run.runSubState}` : "";
     const reason = watch.timedOut
       ? `Image Builder run timed out (deadline ${watch.deadlineAt}) and was canceled${where}`
-      : `Image Builder run ${run.runState.toLowerCase()}${where}: ${run.message ?? "no message"}`;
-    await failBuild(deps, image, build, reason);
-    return { outcome: "failed", reason };
+      : `Image Builder run ${run.runState.toLowerCase()}${where}: ${run.message || "no message"}`;
+    const logUri = customizationLogUriOf(run.message);
+    await recordBuildFailure(deps, image, { ...failure, reason, logUri });
+    return { outcome: "failed", reason, logUri };
   }
 
   if (template.provisioningState === "Failed") {
     const reason = `Image Builder template failed: ${template.provisioningErrorMessage ?? "no reason given"}`;
-    await failBuild(deps, image, build, reason);
+    await recordBuildFailure(deps, image, { ...failure, reason });
     return { outcome: "failed", reason };
   }
 

@@ -1,16 +1,16 @@
-import type { GalleryImageVersion, GalleryImageVersionUpdate } from "@azure/arm-compute";
-import type { ImageTemplate } from "@azure/arm-imagebuilder";
 import type { QueueName } from "../../shared/config/queues.js";
-import { parseArmId } from "../../shared/armIds.js";
 import type {
   GalleryClient,
   ImageBuilderClient,
   ImageDefinitionRef,
+  ImageDefinitionSpec,
+  ImageTemplateSpec,
   Logger,
-  ManagedImageSummary,
   MessageSender,
+  SourceImageFacts,
   TemplateSummary,
   VersionDetails,
+  VersionUpdate,
 } from "../../shared/ports.js";
 
 /**
@@ -21,23 +21,25 @@ import type {
 const key = (ref: ImageDefinitionRef) => `${ref.subscriptionId}/${ref.resourceGroup}/${ref.gallery}/${ref.definition}`;
 
 export class FakeGallery implements GalleryClient {
-  definitions = new Map<string, { tags: Record<string, string> }>();
+  definitions = new Map<string, { location?: string; tags: Record<string, string> }>();
   versions = new Map<string, Map<string, VersionDetails>>();
-  managedImages = new Map<string, ManagedImageSummary>();
   platformVersions: string[] = ["24.04.202410010", "24.04.202411030"];
+  /** What describeSourceImage answers beyond the exact version (tests set a generation, OS type...). */
+  sourceFacts: Omit<SourceImageFacts, "exactVersion"> = {};
   calls: string[] = [];
 
   async getImageDefinition(ref: ImageDefinitionRef) {
     this.calls.push("getImageDefinition");
     return this.definitions.get(key(ref));
   }
-  async createImageDefinition(ref: ImageDefinitionRef) {
+  async createImageDefinition(ref: ImageDefinitionRef, definition: ImageDefinitionSpec) {
     this.calls.push("createImageDefinition");
-    this.definitions.set(key(ref), { tags: {} });
+    this.definitions.set(key(ref), { location: definition.location, tags: definition.tags });
   }
   async updateImageDefinitionTags(ref: ImageDefinitionRef, tags: Record<string, string>) {
     this.calls.push("updateImageDefinitionTags");
-    this.definitions.set(key(ref), { tags });
+    const existing = this.definitions.get(key(ref));
+    this.definitions.set(key(ref), { ...existing, tags });
   }
   async listVersions(ref: ImageDefinitionRef) {
     this.calls.push("listVersions");
@@ -47,56 +49,56 @@ export class FakeGallery implements GalleryClient {
     this.calls.push("getVersion");
     return this.versions.get(key(ref))?.get(version);
   }
-  async createVersion(ref: ImageDefinitionRef, version: string, body: GalleryImageVersion) {
-    this.calls.push("createVersion");
+  /** Test helper (and what Image Builder's SharedImage distribution does): a version in its home region only. */
+  distributeVersion(
+    ref: ImageDefinitionRef,
+    version: string,
+    input: { location: string; tags: Record<string, string>; publishedDate?: Date },
+  ) {
     const versions = this.versions.get(key(ref)) ?? new Map<string, VersionDetails>();
     this.versions.set(key(ref), versions);
-    const regions = (body.publishingProfile?.targetRegions ?? []).map((r) => ({
-      name: r.name,
-      regionalReplicaCount: r.regionalReplicaCount,
-    }));
     versions.set(version, {
       name: version,
-      location: body.location,
-      provisioningState: "Creating",
-      publishedDate: new Date(),
-      endOfLifeDate: body.publishingProfile?.endOfLifeDate,
-      excludeFromLatest: body.publishingProfile?.excludeFromLatest ?? false,
-      targetRegions: regions,
-      tags: body.tags ?? {},
+      location: input.location,
+      provisioningState: "Succeeded",
+      publishedDate: input.publishedDate ?? new Date(),
+      excludeFromLatest: true,
+      targetRegions: [{ name: input.location, regionalReplicaCount: 1 }],
+      tags: input.tags,
       replication: {
-        aggregatedState: "InProgress",
-        summary: regions.map((r) => ({ region: r.name, state: "Replicating", progress: 0 })),
+        aggregatedState: "Completed",
+        summary: [{ region: input.location, state: "Completed", progress: 100 }],
       },
     });
   }
-  async updateVersion(ref: ImageDefinitionRef, version: string, update: GalleryImageVersionUpdate) {
+  updates: { version: string; update: VersionUpdate; wait: boolean }[] = [];
+  async updateVersion(ref: ImageDefinitionRef, version: string, update: VersionUpdate, options: { wait: boolean }) {
     this.calls.push("updateVersion");
+    this.updates.push({ version, update: structuredClone(update), wait: options.wait });
     const v = this.versions.get(key(ref))?.get(version);
     if (!v) throw new Error(`no version ${version}`);
     if (update.tags) v.tags = update.tags;
-    if (update.publishingProfile?.excludeFromLatest !== undefined)
-      v.excludeFromLatest = update.publishingProfile.excludeFromLatest;
+    if (update.excludeFromLatest !== undefined) v.excludeFromLatest = update.excludeFromLatest;
+    if (update.endOfLifeDate !== undefined) v.endOfLifeDate = update.endOfLifeDate;
+    if (update.targetRegions) {
+      const before = new Set(v.targetRegions.map((r) => r.name));
+      v.targetRegions = update.targetRegions.map((r) => ({ ...r }));
+      // New regions start replicating; kept ones keep their state; dropped ones leave the status.
+      const summary = (v.replication?.summary ?? []).filter((s) => v.targetRegions.some((r) => r.name === s.region));
+      for (const r of v.targetRegions) {
+        if (!before.has(r.name)) summary.push({ region: r.name, state: "Replicating", progress: 0 });
+      }
+      v.replication = { aggregatedState: "InProgress", summary };
+      if (v.targetRegions.some((r) => !before.has(r.name))) v.provisioningState = "Updating";
+    }
   }
   async deleteVersion(ref: ImageDefinitionRef, version: string) {
     this.calls.push("deleteVersion");
     this.versions.get(key(ref))?.delete(version);
   }
-  async getManagedImage(id: string) {
-    this.calls.push("getManagedImage");
-    return this.managedImages.get(id.toLowerCase());
-  }
-  async listManagedImages() {
-    this.calls.push("listManagedImages");
-    return [...this.managedImages.values()];
-  }
-  async deleteManagedImage(id: string) {
-    this.calls.push("deleteManagedImage");
-    this.managedImages.delete(id.toLowerCase());
-  }
-  async listPlatformImageVersions() {
-    this.calls.push("listPlatformImageVersions");
-    return this.platformVersions;
+  async describeSourceImage() {
+    this.calls.push("describeSourceImage");
+    return { exactVersion: this.platformVersions.at(-1), ...this.sourceFacts };
   }
 
   /** Test helper: sets a version's replication (and provisioning state) as the gallery would report it. */
@@ -130,9 +132,12 @@ export class FakeGallery implements GalleryClient {
 }
 
 export class FakeImageBuilder implements ImageBuilderClient {
-  templates = new Map<string, TemplateSummary & { body: ImageTemplate }>();
+  templates = new Map<string, TemplateSummary & { body: ImageTemplateSpec }>();
   calls: string[] = [];
-  constructor(private readonly gallery: FakeGallery) {}
+  constructor(
+    private readonly gallery: FakeGallery,
+    private readonly clock: { now(): Date } = { now: () => new Date() },
+  ) {}
 
   async getTemplate(_s: string, _rg: string, name: string) {
     this.calls.push("getTemplate");
@@ -142,44 +147,46 @@ export class FakeImageBuilder implements ImageBuilderClient {
     this.calls.push("listTemplates");
     return [...this.templates.values()];
   }
-  async createTemplate(_s: string, _rg: string, name: string, template: ImageTemplate) {
+  async createTemplate(_s: string, _rg: string, name: string, template: ImageTemplateSpec) {
     this.calls.push("createTemplate");
     if (this.templates.has(name)) throw Object.assign(new Error("update not supported"), { statusCode: 409 });
     const created = {
       name,
       location: template.location,
-      tags: template.tags ?? {},
+      tags: { ...template.tags },
       provisioningState: "Succeeded" as const,
-      runOutputNames: (template.distribute ?? []).map((d) => d.runOutputName),
       body: template,
     };
     this.templates.set(name, created);
     return created;
+  }
+  async updateTemplateTags(_s: string, _rg: string, name: string, tags: Record<string, string>) {
+    this.calls.push("updateTemplateTags");
+    const t = this.templates.get(name);
+    if (!t) throw new Error(`no template ${name}`);
+    t.tags = { ...tags };
   }
   async runTemplate(_s: string, _rg: string, name: string) {
     this.calls.push("runTemplate");
     const t = this.templates.get(name);
     if (!t) throw new Error(`no template ${name}`);
     if (t.lastRunStatus?.runState === "Running") throw new Error("already running");
-    t.lastRunStatus = { runState: "Running", runSubState: "Queued", startTime: new Date() };
+    t.lastRunStatus = { runState: "Running", runSubState: "Queued", startTime: this.clock.now() };
   }
   async cancelRun(_s: string, _rg: string, name: string) {
     this.calls.push("cancelRun");
     const t = this.templates.get(name);
-    if (t?.lastRunStatus) t.lastRunStatus = { ...t.lastRunStatus, runState: "Canceled", endTime: new Date() };
-  }
-  async getRunOutput(_s: string, _rg: string, name: string) {
-    this.calls.push("getRunOutput");
-    const t = this.templates.get(name);
-    const target = t?.body.distribute?.[0] as { imageId?: string } | undefined;
-    return t?.lastRunStatus?.runState === "Succeeded" && target?.imageId ? { artifactId: target.imageId } : undefined;
+    if (t?.lastRunStatus) t.lastRunStatus = { ...t.lastRunStatus, runState: "Canceled", endTime: this.clock.now() };
   }
   async deleteTemplate(_s: string, _rg: string, name: string) {
     this.calls.push("deleteTemplate");
     this.templates.delete(name);
   }
 
-  /** Test helper: ends a template's run as Image Builder would, creating the staging image on success. */
+  /**
+   * Test helper: ends a template's run as Image Builder would; on success its SharedImage distributor has written the
+   * version to its home region (with the distributor's artifact tags).
+   */
   finishRun(name: string, runState: "Succeeded" | "Failed" | "Canceled", message?: string) {
     const t = this.templates.get(name);
     if (!t) throw new Error(`no template ${name}`);
@@ -188,16 +195,21 @@ export class FakeImageBuilder implements ImageBuilderClient {
       runState,
       runSubState: runState === "Failed" ? "Customizing" : "Distributing",
       message,
-      endTime: new Date(),
+      endTime: this.clock.now(),
     };
-    const target = t.body.distribute?.[0] as { imageId?: string; artifactTags?: Record<string, string> } | undefined;
-    if (runState === "Succeeded" && target?.imageId) {
-      const { name: imageName } = parseArmId(target.imageId);
-      this.gallery.managedImages.set(target.imageId.toLowerCase(), {
-        id: target.imageId,
-        name: imageName,
-        tags: target.artifactTags ?? {},
-      });
+    const target = t.body.distribute[0];
+    if (runState === "Succeeded" && target) {
+      const m =
+        /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/galleries\/([^/]+)\/images\/([^/]+)\/versions\/([^/]+)$/i.exec(
+          target.galleryImageId,
+        );
+      if (!m) throw new Error(`not a version id: ${target.galleryImageId}`);
+      const [, subscriptionId, resourceGroup, gallery, definition, version] = m as unknown as string[];
+      this.gallery.distributeVersion(
+        { subscriptionId: subscriptionId!, resourceGroup: resourceGroup!, gallery: gallery!, definition: definition! },
+        version!,
+        { location: target.targetRegions[0]!.name, tags: { ...target.artifactTags }, publishedDate: this.clock.now() },
+      );
     }
   }
 }

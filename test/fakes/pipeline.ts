@@ -13,15 +13,16 @@ export const testSettings: PipelineSettings = {
   buildRequeueDelayInSeconds: 300,
   replicationMaxRetries: 2,
   replicationTimeoutInMinutes: 720,
+  failedBuildRetentionInHours: 72,
   pruneDryRun: false,
 };
 
 /** Use-case dependencies on fakes, with handles on each fake. */
 export function fakePipeline(images: CatalogImage[], settings: Partial<PipelineSettings> = {}) {
   const gallery = new FakeGallery();
-  const imageBuilder = new FakeImageBuilder(gallery);
-  const bus = new FakeBus();
   const clock = new ManualClock();
+  const imageBuilder = new FakeImageBuilder(gallery, clock);
+  const bus = new FakeBus();
   const log = new MemoryLogger();
   const deps: PipelineDeps = {
     catalog: { images },

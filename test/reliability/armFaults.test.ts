@@ -119,7 +119,7 @@ describe("the pipeline under ARM faults", () => {
     expect(queueTotals(stack.serviceBus).deadLettered).toBe(0);
   }, 150_000);
 
-  it("fails a build whose source image does not exist at Building, saying so, without retrying", async () => {
+  it("fails a build whose source image does not exist before any run, saying so, without retrying", async () => {
     const buildId = await requestBuild("fault-gone-source", commitOf(2001));
     const status = await waitFor(
       "the build to fail",
@@ -129,9 +129,12 @@ describe("the pipeline under ARM faults", () => {
       },
       30_000,
     );
-    expect(status.failure.reason).toContain("during Building");
-    expect(status.failure.reason).toContain(`Error getting Managed Image '${missingSourceId}'`);
-    expect((await counters()).operations["VirtualMachineImageTemplates_Run"]).toBe(1);
+    expect(status.failure.reason).toMatch(
+      /^Azure refused the build: read managed image base-that-was-deleted: .*ResourceNotFound/,
+    );
+    const seen = await counters();
+    expect(seen.operations["VirtualMachineImageTemplates_CreateOrUpdate"] ?? 0).toBe(0);
+    expect(seen.operations["VirtualMachineImageTemplates_Run"] ?? 0).toBe(0);
   });
 
   it("fails a build whose template creation is refused with 403, records why, and does not retry it", async () => {
@@ -155,9 +158,9 @@ describe("the pipeline under ARM faults", () => {
     expect(queueTotals(stack.serviceBus).deadLettered).toBe(0);
   });
 
-  it("fails a build whose version the gallery refuses with 400, and removes what the build left", async () => {
+  it("fails a build whose version the gallery refuses to replicate with 400, and keeps its evidence", async () => {
     const image = stack.pipeline.catalog.images[1]!.name;
-    await faults({ scripted: [{ operation: "GalleryImageVersions_CreateOrUpdate", status: 400, count: 1 }] });
+    await faults({ scripted: [{ operation: "GalleryImageVersions_Update", status: 400, count: 1 }] });
     const buildId = await requestBuild(image, commitOf(4001));
     const status = await waitFor(
       "the build to fail",
@@ -167,11 +170,12 @@ describe("the pipeline under ARM faults", () => {
       },
       30_000,
     );
-    expect(status.failure.reason).toMatch(/^the gallery refused version \d+\.\d+\.\d+: .*InvalidParameter/);
-    expect((await counters()).operations["GalleryImageVersions_CreateOrUpdate"]).toBe(1);
+    expect(status.failure.reason).toMatch(
+      /^the gallery refused to replicate version \d+\.\d+\.\d+: .*InvalidParameter/,
+    );
     const snapshot = await armSnapshot(stack.arm);
-    expect(snapshot.versions.filter((v) => v.buildId === buildId)).toEqual([]);
-    expect(snapshot.templates).toBe(0);
-    expect(snapshot.stagingImages).toBe(0);
+    // The version Image Builder wrote is marked failed (never latest; retention removes it) and the template is kept.
+    expect(snapshot.versions.filter((v) => v.buildId === buildId).map((v) => v.state)).toEqual(["failed"]);
+    expect(snapshot.templates).toBe(1);
   });
 });

@@ -147,7 +147,9 @@ describe("pruning under delete failures (property, on fakes)", () => {
               deleting.delete(name);
             }
           }
-          const [result] = await pruneVersions(world.deps);
+          const {
+            images: [result],
+          } = await pruneVersions(world.deps);
           expect(violations).toEqual([]);
           // Every version gets a decision with a reason; nothing is both kept and deleted.
           const decided = [...result!.deleted, ...result!.kept].map((d) => d.version);

@@ -14,7 +14,7 @@ import { loadCatalog } from "../../shared/catalog/load.js";
 import type { Catalog } from "../../shared/catalog/schema.js";
 import { loadQueueConfig, queueNames } from "../../shared/config/queues.js";
 import { tagNames } from "../../shared/domain/names.js";
-import { failureTagPrefix } from "../../shared/usecases/failure.js";
+import { failureTagPrefix } from "../../shared/domain/failures.js";
 import { signBody } from "../../shared/webhook/signature.js";
 import { eventually } from "../e2e/harness.js";
 import { aCatalogImageInput } from "../factories.js";

@@ -23,18 +23,21 @@ function errorsOf(images: unknown[]): CatalogError[] {
   if (result.ok) throw new Error("expected the catalog to be invalid");
   return result.errors;
 }
+function isValid(overrides: unknown): boolean {
+  return parseCatalog(stringify({ images: [deepMerge(aCatalogImageInput(), overrides)] })).ok;
+}
 function errorsFor(overrides: unknown): string[] {
   return errorsOf([deepMerge(aCatalogImageInput(), overrides)]).map((e) => `${e.path}: ${e.message}`);
 }
 
 describe("the sample catalog", () => {
-  it("is valid, with a Linux Gen2 Trusted Launch image in two regions and a Windows Server 2022 image", () => {
+  it("is valid, with a Linux Gen2 image that supports Trusted Launch in two regions and a Windows Server 2022 image", () => {
     const result = parseCatalog(repoFile("images.yaml"));
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     const [linux, windows] = result.catalog.images;
     expect(linux?.definition).toMatchObject({ osType: "Linux", hyperVGeneration: "V2", name: "ubuntu-2404" });
-    expect(linux?.definition.features).toContainEqual({ name: "SecurityType", value: "TrustedLaunch" });
+    expect(linux?.definition.features).toContainEqual({ name: "SecurityType", value: "TrustedLaunchSupported" });
     expect(linux?.distribution.targetRegions).toHaveLength(2);
     expect(windows?.definition.osType).toBe("Windows");
     expect(windows?.source).toMatchObject({ sku: "2022-datacenter-azure-edition" });
@@ -118,10 +121,15 @@ describe("catalog validation", () => {
     ]);
   });
 
-  it("requires the build location among the target regions, each listed once", () => {
+  it("requires the definition's region among the target regions, each listed once", () => {
     expect(errorsFor({ build: { location: "eastus2" } })).toEqual([
-      "images[0].build.location: the build location eastus2 (the version's source region) must be one of distribution.targetRegions",
+      "images[0].build.location: the image definition's region eastus2 (where each version is created) must be one of distribution.targetRegions",
     ]);
+    expect(errorsFor({ gallery: { location: "swedencentral" } })).toEqual([
+      "images[0].gallery.location: the image definition's region swedencentral (where each version is created) must be one of distribution.targetRegions",
+    ]);
+    // The build may run elsewhere: Image Builder copies its output to the definition's region.
+    expect(isValid({ build: { location: "eastus2" }, gallery: { location: "westeurope" } })).toBe(true);
     expect(errorsFor({ distribution: { targetRegions: [{ name: "westeurope" }, { name: "westeurope" }] } })).toEqual([
       "images[0].distribution.targetRegions[1].name: region westeurope is listed twice",
     ]);
@@ -180,14 +188,53 @@ describe("catalog validation", () => {
     ]);
   });
 
-  it("checks Arm64 and Trusted Launch need Gen2, and buildTimeoutInMinutes stays within 1..960", () => {
+  it("checks Arm64 and Trusted Launch support need Gen2, and buildTimeoutInMinutes stays within Image Builder's 6..960", () => {
     expect(errorsFor({ definition: { hyperVGeneration: "V1", architecture: "Arm64" } }).sort()).toEqual([
       "images[0].definition.architecture: Arm64 images must be hyperVGeneration V2",
-      "images[0].definition.features[0].value: SecurityType TrustedLaunch requires hyperVGeneration V2",
+      "images[0].definition.features[0].value: SecurityType TrustedLaunchSupported requires hyperVGeneration V2",
     ]);
-    expect(errorsFor({ build: { buildTimeoutInMinutes: 961 } })).toEqual([
-      expect.stringMatching(/^images\[0\]\.build\.buildTimeoutInMinutes: Too big/),
+    for (const minutes of [5, 961]) {
+      expect(errorsFor({ build: { buildTimeoutInMinutes: minutes } })).toEqual([
+        "images[0].build.buildTimeoutInMinutes: Image Builder's buildTimeoutInMinutes is 6..960 minutes",
+      ]);
+    }
+  });
+
+  it("refuses what Image Builder cannot build: TrustedLaunch and ConfidentialVM definitions, saying what to use", () => {
+    for (const [value, instead] of [
+      ["TrustedLaunch", "TrustedLaunchSupported"],
+      ["ConfidentialVM", "TrustedLaunchAndConfidentialVmSupported"],
+    ]) {
+      expect(errorsFor({ definition: { features: [{ name: "SecurityType", value }] } })).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^images\\[0\\]\\.definition\\.features\\[0\\]\\.value: SecurityType ${value}: Image Builder cannot distribute to .*use ${instead}`,
+          ),
+        ),
+      ]);
+    }
+  });
+
+  it("refuses a fixed staging resource group, which overlapping builds would share, pointing at the prefix", () => {
+    expect(errorsFor({ build: { stagingResourceGroup: "rg-staging" } })).toEqual([
+      expect.stringMatching(
+        /^images\[0\]\.build\.stagingResourceGroup: a fixed staging resource group .*stagingResourceGroupPrefix/,
+      ),
     ]);
+    expect(isValid({ build: { stagingResourceGroupPrefix: "rg-staging" } })).toBe(true);
+  });
+
+  it("refuses PremiumV2_LRS storage in the definition's region, which Image Builder writes", () => {
+    expect(errorsFor({ distribution: { storageAccountType: "PremiumV2_LRS" } })).toEqual([
+      "images[0].distribution.storageAccountType: storage type PremiumV2_LRS in westeurope: Image Builder writes the version there and supports Standard_LRS, Standard_ZRS and Premium_LRS only",
+    ]);
+    expect(
+      isValid({
+        distribution: {
+          targetRegions: [{ name: "westeurope" }, { name: "northeurope", storageAccountType: "PremiumV2_LRS" }],
+        },
+      }),
+    ).toBe(true);
   });
 
   it("keeps semver components within int32 and rejects a bad schedule naming the field", () => {

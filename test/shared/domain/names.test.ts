@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   managedByValue,
   runOutputNameFor,
-  stagingImageNameFor,
+  stagingResourceGroupNameFor,
   tagNames,
   tagPrefix,
   tagsOf,
@@ -11,15 +11,16 @@ import {
   truncateTagValue,
 } from "../../../shared/domain/names.js";
 
-// Image Builder's path parameter pattern (imagebuilder.json 2025-10-01) and the managed image naming rule.
+// Image Builder's path parameter pattern (imagebuilder.json 2025-10-01) and the resource group naming rule
+// ("Naming rules and restrictions for Azure resources", Microsoft.Resources/resourcegroups).
 const templateNameRule = /^[A-Za-z0-9-_.]{1,64}$/;
-const managedImageRule = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,78}[A-Za-z0-9_]$/;
+const resourceGroupRule = /^[-\w._()]{0,89}[-\w_()]$/;
 
 describe("resource names", () => {
   it("are readable for ordinary image names", () => {
     expect(templateNameFor("ubuntu-2404", "1.0.3")).toBe("ubuntu-2404-1.0.3");
-    expect(stagingImageNameFor("ubuntu-2404", "1.0.3")).toBe("ubuntu-2404-1.0.3-staging");
-    expect(runOutputNameFor("ubuntu-2404", "1.0.3")).toBe("ubuntu-2404-1.0.3-staging");
+    expect(stagingResourceGroupNameFor("rg-staging", "ubuntu-2404", "1.0.3")).toBe("rg-staging-ubuntu-2404-1.0.3");
+    expect(runOutputNameFor("ubuntu-2404", "1.0.3")).toBe("ubuntu-2404-1.0.3-gallery");
   });
 
   it("cut long names and add a hash, so two long names sharing a prefix differ", () => {
@@ -38,12 +39,12 @@ describe("resource names", () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1, maxLength: 120 }), version, (imageName, v) => {
         const template = templateNameFor(imageName, v);
-        const staging = stagingImageNameFor(imageName, v);
+        const staging = stagingResourceGroupNameFor("rg-staging", imageName, v);
         expect(template).toMatch(templateNameRule);
         expect(runOutputNameFor(imageName, v)).toMatch(templateNameRule);
-        expect(staging).toMatch(managedImageRule);
+        expect(staging).toMatch(resourceGroupRule);
         expect(templateNameFor(imageName, v)).toBe(template);
-        expect(stagingImageNameFor(imageName, v)).toBe(staging);
+        expect(stagingResourceGroupNameFor("rg-staging", imageName, v)).toBe(staging);
       }),
       { numRuns: 1000 },
     );

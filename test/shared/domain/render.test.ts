@@ -2,8 +2,14 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import { ImageBuilderClient } from "@azure/arm-imagebuilder";
 import { describe, expect, it } from "vitest";
 import { managedByValue, tagNames } from "../../../shared/domain/names.js";
-import { renderGalleryImage, renderGalleryImageVersion } from "../../../shared/domain/imageVersion.js";
-import { MissingIdentityError, renderImageTemplate } from "../../../shared/domain/template.js";
+import { renderGalleryImage, renderVersionExpansion } from "../../../shared/domain/imageVersion.js";
+import {
+  MissingIdentityError,
+  renderImageTemplate,
+  UnsupportedDistributionError,
+} from "../../../shared/domain/template.js";
+import { toSdkDefinition, toSdkVersionUpdate } from "../../../shared/adapters/gallery.js";
+import { toSdkTemplate } from "../../../shared/adapters/imageBuilder.js";
 import type { ImageTemplateBuild } from "../../../shared/domain/template.js";
 import { catalogImageSchema } from "../../../shared/catalog/schema.js";
 import {
@@ -18,20 +24,29 @@ import {
   allowedGalleryImageVersionPaths,
   allowedImageTemplatePaths,
   galleryImageCreateExample,
-  galleryImageVersionCreateExample,
+  galleryImageVersionUpdateExample,
   imageTemplateCreateExample,
 } from "../../fixtures/catalog/specShapes.js";
 import { capturingClientOptions, propertyPaths, stubCredential } from "./wire.js";
 
-const stagingImageId = `/subscriptions/${subscriptionId}/resourceGroups/rg-image-staging/providers/Microsoft.Compute/images/ubuntu-2404-1.0.3-staging`;
+const definition = {
+  subscriptionId,
+  resourceGroup: "rg-golden-images",
+  gallery: "acg_golden",
+  definition: "ubuntu-2404",
+};
+const versionId = `/subscriptions/${subscriptionId}/resourceGroups/rg-golden-images/providers/Microsoft.Compute/galleries/acg_golden/images/ubuntu-2404/versions/1.0.3`;
 const build: ImageTemplateBuild = {
   buildId: "b-20261123-0001",
   version: "1.0.3",
   commit: "4f2c9e1",
   ref: "refs/heads/main",
+  requestedBy: "octocat",
   catalogHash: "c".repeat(64),
+  createdAt: new Date("2026-11-23T09:00:00Z"),
   subscriptionId,
-  stagingImageId,
+  definition,
+  homeRegion: "westeurope",
   defaultIdentityId: identityId,
 };
 const now = new Date("2026-11-23T10:00:00Z");
@@ -59,7 +74,7 @@ function compareShapes(ours: Map<string, string>, example: Map<string, string>, 
 }
 
 describe("renderImageTemplate", () => {
-  it("puts the Linux template on the wire in the shape of the 2025-10-01 create example", async () => {
+  it("puts the Linux template on the wire in the shape of the 2025-10-01 create example, distributing to the gallery", async () => {
     const image = aCatalogImage({
       customize: [
         {
@@ -71,14 +86,15 @@ describe("renderImageTemplate", () => {
         { type: "Shell", name: "updates", inline: ["sudo apt-get update"] },
       ],
       validate: { inVMValidations: [{ type: "Shell", name: "check", inline: ["test -f /etc/os-release"] }] },
-      build: { osDiskSizeGB: 64, stagingResourceGroup: "rg-staging-ubuntu" },
+      build: { osDiskSizeGB: 64, stagingResourceGroupPrefix: "rg-staging" },
+      distribution: { storageAccountType: "Standard_ZRS" },
     });
     const template = renderImageTemplate(image, build);
     const { request, body } = await wireBody((options) =>
       new ImageBuilderClient(stubCredential, subscriptionId, options).virtualMachineImageTemplates.createOrUpdate(
         "rg-image-pipeline",
         "ubuntu-2404-1.0.3",
-        template,
+        toSdkTemplate(template),
       ),
     );
     expect(request.method).toBe("PUT");
@@ -100,6 +116,16 @@ describe("renderImageTemplate", () => {
     ]) {
       expect(ours.has(path), path).toBe(true);
     }
+    const tags = {
+      [tagNames.managedBy]: managedByValue,
+      [tagNames.buildId]: build.buildId,
+      [tagNames.image]: "ubuntu-2404",
+      [tagNames.version]: "1.0.3",
+      [tagNames.commit]: "4f2c9e1",
+      [tagNames.ref]: "refs/heads/main",
+      [tagNames.requestedBy]: "octocat",
+      [tagNames.catalogHash]: build.catalogHash,
+    };
     expect(body).toMatchObject({
       location: "westeurope",
       identity: { type: "UserAssigned", userAssignedIdentities: { [identityId]: {} } },
@@ -111,17 +137,21 @@ describe("renderImageTemplate", () => {
           sku: "server",
           version: "latest",
         },
+        // The version the pipeline allocated, in the definition's region only, excluded from latest.
         distribute: [
           {
-            type: "ManagedImage",
-            imageId: stagingImageId,
-            location: "westeurope",
-            runOutputName: "ubuntu-2404-1.0.3-staging",
+            type: "SharedImage",
+            galleryImageId: versionId,
+            runOutputName: "ubuntu-2404-1.0.3-gallery",
+            targetRegions: [{ name: "westeurope", replicaCount: 2, storageAccountType: "Standard_ZRS" }],
+            excludeFromLatest: true,
+            replicationMode: "Full",
+            artifactTags: { ...tags, [tagNames.state]: "distributing" },
           },
         ],
         vmProfile: { vmSize: "Standard_D2s_v5", osDiskSizeGB: 64 },
         buildTimeoutInMinutes: 90,
-        stagingResourceGroup: `/subscriptions/${subscriptionId}/resourceGroups/rg-staging-ubuntu`,
+        stagingResourceGroup: `/subscriptions/${subscriptionId}/resourceGroups/rg-staging-ubuntu-2404-1.0.3`,
         errorHandling: { onCustomizerError: "cleanup", onValidationError: "cleanup" },
       },
     });
@@ -136,15 +166,22 @@ describe("renderImageTemplate", () => {
       },
       { type: "Shell", name: "updates", inline: ["sudo apt-get update"] },
     ]);
-    expect(body.tags).toEqual({
-      [tagNames.managedBy]: managedByValue,
-      [tagNames.buildId]: build.buildId,
-      [tagNames.image]: "ubuntu-2404",
-      [tagNames.version]: "1.0.3",
-      [tagNames.commit]: "4f2c9e1",
-      [tagNames.ref]: "refs/heads/main",
-      [tagNames.catalogHash]: build.catalogHash,
-    });
+    expect(body.tags).toEqual({ ...tags, [tagNames.createdAt]: "2026-11-23T09:00:00.000Z" });
+  });
+
+  it("lets Image Builder name the staging resource group when the catalog gives no prefix", () => {
+    expect(renderImageTemplate(aCatalogImage(), build).stagingResourceGroupId).toBeUndefined();
+  });
+
+  it("refuses a home region whose storage type Image Builder cannot write", () => {
+    const image = aCatalogImage({ gallery: { location: "northeurope" } });
+    const premiumV2 = {
+      ...image,
+      distribution: { ...image.distribution, storageAccountType: "PremiumV2_LRS" as const },
+    };
+    expect(() => renderImageTemplate(premiumV2, { ...build, homeRegion: "northeurope" })).toThrow(
+      UnsupportedDistributionError,
+    );
   });
 
   it("maps Windows customizers 1:1 as in the Windows create example", async () => {
@@ -153,7 +190,7 @@ describe("renderImageTemplate", () => {
       new ImageBuilderClient(stubCredential, subscriptionId, options).virtualMachineImageTemplates.createOrUpdate(
         "rg",
         "windows-2022-1.0.3",
-        template,
+        toSdkTemplate(template),
       ),
     );
     const { unknown, typeMismatches } = compareShapes(
@@ -179,7 +216,7 @@ describe("renderImageTemplate", () => {
   it("prefers the catalog's identity and fails clearly when there is none", () => {
     const own = `/subscriptions/${subscriptionId}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/own`;
     const withOwn = renderImageTemplate(aCatalogImage({ build: { userAssignedIdentityId: own } }), build);
-    expect(Object.keys(withOwn.identity.userAssignedIdentities ?? {})).toEqual([own]);
+    expect(withOwn.identityId).toBe(own);
     const { defaultIdentityId: _, ...noDefault } = build;
     expect(() => renderImageTemplate(aCatalogImage(), noDefault)).toThrow(MissingIdentityError);
   });
@@ -195,87 +232,83 @@ describe("renderImageTemplate", () => {
   });
 });
 
-describe("renderGalleryImageVersion", () => {
-  const publish = {
-    buildId: build.buildId,
-    commit: "4f2c9e1",
-    ref: "refs/heads/main",
-    catalogHash: build.catalogHash,
-    sourceImageId: stagingImageId,
-    baseImageVersion: "24.04.202611180",
-    templateName: "ubuntu-2404-1.0.3",
-    now,
-  };
-
-  it("puts the version on the wire in the shape of the 2025-12-03 create example, excluded from latest", async () => {
+describe("renderVersionExpansion", () => {
+  it("adds every target region, the end of life and region removal on the wire in the shape of the update example", async () => {
     const image = aCatalogImage({
       distribution: {
         targetRegions: [
           { name: "westeurope", regionalReplicaCount: 2, storageAccountType: "Standard_ZRS" },
           { name: "northeurope", excludeFromLatest: true },
         ],
-        storageAccountType: "Standard_ZRS",
+        storageAccountType: "Standard_LRS",
       },
     });
-    const version = renderGalleryImageVersion(image, publish);
+    const distributedTags = {
+      [tagNames.managedBy]: managedByValue,
+      [tagNames.buildId]: build.buildId,
+      [tagNames.state]: "distributing",
+    };
+    const update = renderVersionExpansion(image, {
+      tags: distributedTags,
+      baseImageVersion: "24.04.202611180",
+      templateName: "ubuntu-2404-1.0.3",
+      now,
+    });
     const { request, body } = await wireBody((options) =>
-      new ComputeManagementClient(stubCredential, subscriptionId, options).galleryImageVersions.createOrUpdate(
+      new ComputeManagementClient(stubCredential, subscriptionId, options).galleryImageVersions.update(
         "rg-golden-images",
         "acg_golden",
         "ubuntu-2404",
         "1.0.3",
-        version,
+        toSdkVersionUpdate(update),
       ),
     );
+    expect(request.method).toBe("PATCH");
     expect(request.url).toContain("api-version=2025-12-03");
     const { unknown, typeMismatches } = compareShapes(
       propertyPaths(body),
-      propertyPaths(galleryImageVersionCreateExample),
+      propertyPaths(galleryImageVersionUpdateExample),
       allowedGalleryImageVersionPaths,
     );
     expect(unknown).toEqual([]);
     expect(typeMismatches).toEqual([]);
     expect(body).toEqual({
-      location: "westeurope",
       tags: {
-        [tagNames.managedBy]: managedByValue,
-        [tagNames.image]: "ubuntu-2404",
-        [tagNames.buildId]: build.buildId,
-        [tagNames.commit]: "4f2c9e1",
-        [tagNames.ref]: "refs/heads/main",
-        [tagNames.catalogHash]: build.catalogHash,
+        ...distributedTags,
         [tagNames.baseImageVersion]: "24.04.202611180",
+        [tagNames.templateName]: "ubuntu-2404-1.0.3",
         [tagNames.state]: "replicating",
         [tagNames.replicationRetries]: "0",
-        [tagNames.templateName]: "ubuntu-2404-1.0.3",
-        [tagNames.stagingImageId]: stagingImageId,
       },
       properties: {
         publishingProfile: {
           targetRegions: [
             { name: "westeurope", regionalReplicaCount: 2, storageAccountType: "Standard_ZRS" },
-            { name: "northeurope", excludeFromLatest: true },
+            {
+              name: "northeurope",
+              regionalReplicaCount: 1,
+              storageAccountType: "Standard_LRS",
+              excludeFromLatest: true,
+            },
           ],
-          replicaCount: 1,
-          storageAccountType: "Standard_ZRS",
-          replicationMode: "Full",
           excludeFromLatest: true,
           endOfLifeDate: "2027-02-21T10:00:00.000Z",
         },
-        storageProfile: { source: { id: stagingImageId } },
         safetyProfile: { allowDeletionOfReplicatedLocations: true },
       },
     });
   });
+});
 
+describe("renderGalleryImage", () => {
   it("renders the image definition in the shape of the GalleryImage create example", async () => {
-    const definition = renderGalleryImage(aCatalogImage({ gallery: { location: "westeurope" } }));
+    const spec = renderGalleryImage(aCatalogImage({ gallery: { location: "westeurope" } }), "westeurope");
     const { body } = await wireBody((options) =>
       new ComputeManagementClient(stubCredential, subscriptionId, options).galleryImages.createOrUpdate(
         "rg-golden-images",
         "acg_golden",
         "ubuntu-2404",
-        definition,
+        toSdkDefinition(spec),
       ),
     );
     const { unknown, typeMismatches } = compareShapes(
@@ -291,7 +324,7 @@ describe("renderGalleryImageVersion", () => {
       hyperVGeneration: "V2",
       architecture: "x64",
       identifier: { publisher: "contoso", offer: "ubuntu-server", sku: "24_04-lts-gen2" },
-      features: [{ name: "SecurityType", value: "TrustedLaunch" }],
+      features: [{ name: "SecurityType", value: "TrustedLaunchSupported" }],
     });
   });
 });

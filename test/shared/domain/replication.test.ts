@@ -10,7 +10,13 @@ const region = (name: string, state: string, progress?: number, details?: string
   ...(progress === undefined ? {} : { progress }),
   ...(details === undefined ? {} : { details }),
 });
-const base = { targetRegions: targets, retriesSoFar: 0, maxRetries: 2 };
+const base = {
+  targetRegions: targets,
+  currentRegions: targets,
+  homeRegion: "westeurope",
+  retriesSoFar: 0,
+  maxRetries: 2,
+};
 
 describe("decideReplication", () => {
   it("promotes once every target region reports Completed, matching display names", () => {
@@ -48,23 +54,63 @@ describe("decideReplication", () => {
     );
   });
 
-  it("retries only the failed regions while retries are left, then fails naming them", () => {
-    const replicationStatus = {
-      aggregatedState: "Failed",
-      summary: [
-        region("West Europe", "Completed"),
-        region("North Europe", "Failed", 0, "Timed out copying blob"),
-        region("East US 2", "Replicating", 70),
-      ],
+  const failedInNorthEurope = {
+    aggregatedState: "Failed",
+    summary: [
+      region("West Europe", "Completed"),
+      region("North Europe", "Failed", 0, "Timed out copying blob"),
+      region("East US 2", "Replicating", 70),
+    ],
+  };
+
+  it("first retries a failed region with the same target regions, as Azure's error asks", () => {
+    expect(decideReplication({ ...base, provisioningState: "Failed", replicationStatus: failedInNorthEurope })).toEqual(
+      {
+        action: "retry",
+        regions: ["northeurope"],
+      },
+    );
+  });
+
+  it("removes a region that a retry did not recover, then adds it back once the removal is done", () => {
+    const failedAgain = {
+      ...base,
+      retriesSoFar: 1,
+      provisioningState: "Failed",
+      replicationStatus: failedInNorthEurope,
     };
-    expect(decideReplication({ ...base, provisioningState: "Failed", replicationStatus })).toEqual({
-      action: "retry",
+    expect(decideReplication(failedAgain)).toEqual({ action: "removeRegions", regions: ["northeurope"] });
+    const withoutIt = { ...base, retriesSoFar: 2, maxRetries: 3, currentRegions: ["westeurope", "eastus2"] };
+    expect(decideReplication({ ...withoutIt, provisioningState: "Updating" }).action).toBe("wait");
+    expect(decideReplication({ ...withoutIt, provisioningState: "Succeeded" })).toEqual({
+      action: "restoreRegions",
       regions: ["northeurope"],
     });
-    const decision = decideReplication({ ...base, retriesSoFar: 2, provisioningState: "Failed", replicationStatus });
+  });
+
+  it("never removes the version's home region: it only retries it", () => {
+    const homeFailed = {
+      summary: [region("West Europe", "Failed", 0, "disk copy failed"), region("North Europe", "Completed")],
+    };
+    const decision = decideReplication({
+      ...base,
+      retriesSoFar: 1,
+      provisioningState: "Failed",
+      replicationStatus: homeFailed,
+    });
+    expect(decision).toEqual({ action: "retry", regions: ["westeurope"] });
+  });
+
+  it("fails naming the region once the recovery attempts are spent", () => {
+    const decision = decideReplication({
+      ...base,
+      retriesSoFar: 2,
+      provisioningState: "Failed",
+      replicationStatus: failedInNorthEurope,
+    });
     expect(decision.action).toBe("fail");
     expect(decision.action === "fail" && decision.reason).toMatch(
-      /northeurope \(Timed out copying blob\) after 2 retries/,
+      /northeurope \(Timed out copying blob\) after 2 recovery attempts/,
     );
   });
 
@@ -83,8 +129,8 @@ describe("decideReplication", () => {
     );
   });
 
-  it("fails a version that is being deleted", () => {
-    expect(decideReplication({ ...base, provisioningState: "Deleting" }).action).toBe("fail");
+  it("leaves alone a version that something else is deleting", () => {
+    expect(decideReplication({ ...base, provisioningState: "Deleting" }).action).toBe("skip");
   });
 
   it("normalizes region names as ARM compares them", () => {
@@ -130,6 +176,8 @@ describe("decideReplication properties", () => {
         (targetRegions, summary, provisioningState, retriesSoFar, maxRetries) => {
           const decision = decideReplication({
             targetRegions,
+            currentRegions: targetRegions,
+            homeRegion: targetRegions[0]!,
             retriesSoFar,
             maxRetries,
             ...(provisioningState === undefined ? {} : { provisioningState }),
@@ -148,11 +196,12 @@ describe("decideReplication properties", () => {
             expect(provisioningState).toBe("Succeeded");
             expect(allCompleted).toBe(true);
           }
-          if (decision.action === "retry") {
+          if (decision.action === "retry" || decision.action === "removeRegions") {
             expect(retriesSoFar).toBeLessThan(maxRetries);
             expect(decision.regions.length).toBeGreaterThan(0);
             for (const r of decision.regions) expect(targetRegions).toContain(r);
           }
+          if (decision.action === "removeRegions") expect(decision.regions).not.toContain(targetRegions[0]);
           if (decision.action === "wait") {
             expect(decision.progress).toBeGreaterThanOrEqual(0);
             expect(decision.progress).toBeLessThanOrEqual(100);

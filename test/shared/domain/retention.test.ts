@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { latestVersionOf } from "../../../shared/domain/latest.js";
 import type { CatalogRetention } from "../../../shared/catalog/schema.js";
 import { managedByValue, tagNames } from "../../../shared/domain/names.js";
 import { isHealthy, planRetention } from "../../../shared/domain/retention.js";
@@ -138,9 +139,17 @@ const snapshotArb: fc.Arbitrary<VersionSnapshot> = fc.record({
   tags: fc.record(
     {
       [tagNames.managedBy]: fc.constantFrom(managedByValue, "someone-else"),
-      [tagNames.state]: fc.constantFrom("replicating", "promoted", "failed"),
+      [tagNames.state]: fc.constantFrom("distributing", "replicating", "promoted", "failed"),
     },
     { requiredKeys: [] },
+  ),
+  // Per-region flags: a region's own excludeFromLatest decides latest there.
+  targetRegions: fc.uniqueArray(
+    fc.record(
+      { name: fc.constantFrom("westeurope", "northeurope", "eastus2"), excludeFromLatest: fc.boolean() },
+      { requiredKeys: ["name"] },
+    ),
+    { selector: (r) => r.name, maxLength: 3 },
   ),
 });
 const galleryArb = fc.uniqueArray(snapshotArb, { selector: (v) => v.name, maxLength: 25 });
@@ -183,6 +192,19 @@ describe("planRetention invariants", () => {
         const latest = byVersionDesc(versions).find((v) => !v.excludeFromLatest)?.name;
         expect(plan.latest).toBe(latest);
         if (latest) expect(deleted(plan).has(latest)).toBe(false);
+      }),
+      runs,
+    );
+  });
+
+  it("never deletes the version latest resolves to in any region", () => {
+    fc.assert(
+      fc.property(input, ({ versions, policy, now }) => {
+        const gone = deleted(planRetention({ versions, policy, now }));
+        for (const region of ["westeurope", "northeurope", "eastus2"]) {
+          const latest = latestVersionOf(versions, region)?.name;
+          if (latest) expect(gone.has(latest), `latest in ${region}`).toBe(false);
+        }
       }),
       runs,
     );

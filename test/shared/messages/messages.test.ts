@@ -11,7 +11,7 @@ import {
 import { queueNames } from "../../../shared/config/queues.js";
 
 const envelope = {
-  schemaVersion: 1 as const,
+  schemaVersion: 2 as const,
   buildId: deriveBuildId({ image: "ubuntu-2404", commit: "9fceb02d0ae598e95dc970b74767f19372d61af8" }),
   image: "ubuntu-2404",
   commit: "9fceb02d0ae598e95dc970b74767f19372d61af8",
@@ -27,8 +27,6 @@ const inFlight = {
   catalogHash: "0123456789abcdef0123",
   templateName: "ubuntu-2404-1.0.4",
   templateResourceGroup: "rg-image-builder",
-  stagingImageId:
-    "/subscriptions/s/resourceGroups/rg-image-builder/providers/Microsoft.Compute/images/ubuntu-2404-1.0.4-staging",
   runStartedAt: "2026-11-23T02:01:00.000Z",
 };
 
@@ -65,17 +63,18 @@ describe("the message contracts", () => {
       publishVersionSchema.parse({
         ...inFlight,
         kind: "PublishVersion",
-        runOutputArtifactId: inFlight.stagingImageId,
+        versionId:
+          "/subscriptions/s/resourceGroups/rg-golden-images/providers/Microsoft.Compute/galleries/g/images/ubuntu-2404/versions/1.0.4",
         runEndedAt: "2026-11-23T02:40:00.000Z",
       }),
-    ).toMatchObject({ version: "1.0.4" });
+    ).toMatchObject({ version: "1.0.4", runState: "Succeeded" });
   });
 
   it("refuse versions outside int32, bad trace contexts and unknown schema versions", () => {
     const bad = [
       { ...inFlight, version: "1.0.2147483648" },
       { ...inFlight, traceparent: "01-xyz" },
-      { ...inFlight, schemaVersion: 2 },
+      { ...inFlight, schemaVersion: 1 },
       { ...inFlight, buildId: "../../etc" },
     ];
     for (const message of bad) {

@@ -35,4 +35,20 @@ describe("the structured logger", () => {
     expect(text).not.toContain("eyJhbGciOi");
     expect(text).not.toContain("a".repeat(64));
   });
+
+  it("keeps an error's code, stack and chain of causes, redacted like any field", () => {
+    const lines: string[] = [];
+    const log = createLogger({ info: (l) => lines.push(l), warn: (l) => lines.push(l), error: (l) => lines.push(l) });
+    const azure = Object.assign(new Error("AuthorizationFailed with Bearer eyJhbGciOi.x.y"), {
+      name: "RestError",
+      code: "AuthorizationFailed",
+      statusCode: 403,
+    });
+    log.error("step failed", { error: new Error("could not read versions", { cause: azure }) });
+    const { error } = JSON.parse(lines[0]!) as { error: Record<string, unknown> & { cause: Record<string, unknown> } };
+    expect(error["message"]).toBe("could not read versions");
+    expect(String(error["stack"])).toContain("logger.test.ts");
+    expect(error.cause).toMatchObject({ name: "RestError", code: "AuthorizationFailed", statusCode: 403 });
+    expect(JSON.stringify(error)).not.toContain("eyJhbGciOi");
+  });
 });

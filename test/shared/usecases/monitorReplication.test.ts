@@ -1,8 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { managedByValue, tagNames } from "../../../shared/domain/names.js";
-import { renderGalleryImageVersion } from "../../../shared/domain/imageVersion.js";
+import { queueNames } from "../../../shared/config/queues.js";
+import { readFailures } from "../../../shared/domain/failures.js";
+import { tagNames } from "../../../shared/domain/names.js";
+import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import { monitorReplication } from "../../../shared/usecases/monitorReplication.js";
-import { readFailures } from "../../../shared/usecases/failure.js";
+import { publishVersion } from "../../../shared/usecases/publishVersion.js";
+import { requestBuild } from "../../../shared/usecases/requestBuild.js";
+import { startBuild } from "../../../shared/usecases/startBuild.js";
+import { watchBuild } from "../../../shared/usecases/watchBuild.js";
 import { aCatalogImage } from "../../factories.js";
 import { fakePipeline } from "../../fakes/pipeline.js";
 
@@ -10,205 +15,176 @@ const image = aCatalogImage({
   name: "ubuntu-2404",
   distribution: { targetRegions: [{ name: "westeurope" }, { name: "northeurope" }, { name: "swedencentral" }] },
 });
-const stagingImageId = `/subscriptions/s/resourceGroups/rg-image-builder/providers/Microsoft.Compute/images/ubuntu-2404-1.0.4-staging`;
+const all = (state: string) => ({ westeurope: state, northeurope: state, swedencentral: state });
 
-/** A world with one version 1.0.4 published by build b-…4, replicating, with its template and staging image. */
-async function publishedVersion() {
-  const world = fakePipeline([image]);
-  const ref = world.refOf(image);
-  await world.gallery.createImageDefinition(ref);
-  const body = renderGalleryImageVersion(image, {
-    buildId: "b-00000000000000000004",
-    catalogHash: "0123456789abcdef",
-    sourceImageId: stagingImageId,
-    templateName: "ubuntu-2404-1.0.4",
-    now: world.clock.now(),
-  });
-  body.tags = { ...body.tags, [tagNames.stagingImageId]: stagingImageId };
-  await world.gallery.createVersion(ref, "1.0.4", body);
-  world.gallery.managedImages.set(stagingImageId.toLowerCase(), {
-    id: stagingImageId,
-    name: "ubuntu-2404-1.0.4-staging",
-    tags: { [tagNames.managedBy]: managedByValue, [tagNames.buildId]: "b-00000000000000000004" },
-  });
-  world.imageBuilder.templates.set("ubuntu-2404-1.0.4", {
-    name: "ubuntu-2404-1.0.4",
-    tags: {
-      [tagNames.managedBy]: managedByValue,
-      [tagNames.buildId]: "b-00000000000000000004",
-      [tagNames.image]: "ubuntu-2404",
-      [tagNames.stagingImageId]: stagingImageId,
-    },
-    runOutputNames: ["out"],
-    lastRunStatus: { runState: "Succeeded", endTime: world.clock.now() },
-    body: {} as never,
-  });
+type World = ReturnType<typeof fakePipeline>;
+
+/** Runs a build of `forImage` through start, a run with the given outcome and watch; returns its template's name. */
+async function runBuild(world: World, forImage = image, outcome: "Succeeded" | "Failed" = "Succeeded", message = "") {
+  await requestBuild(world.deps, { image: forImage.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
+  await startBuild(world.deps, world.bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+  const template = [...world.imageBuilder.templates.values()].find((t) => t.tags[tagNames.image] === forImage.name)!;
+  world.imageBuilder.finishRun(template.name, outcome, message);
+  await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+  return template.name;
+}
+
+/** A world with version 1.0.0 distributed by a build and taken over by the pipeline: replicating to 3 regions. */
+async function publishedVersion(settings = {}) {
+  const world = fakePipeline([image], settings);
+  const templateName = await runBuild(world);
+  await publishVersion(world.deps, world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion);
   world.gallery.calls = [];
-  return { ...world, ref };
+  world.gallery.updates = [];
+  return { ...world, ref: world.refOf(image), templateName };
 }
 
 describe("monitorReplication", () => {
   it("waits while regions are still replicating, and never promotes early", async () => {
     const world = await publishedVersion();
-    world.gallery.setReplication(world.ref, "1.0.4", {
-      westeurope: "Completed",
-      northeurope: "Replicating",
-      swedencentral: "Completed",
-    });
+    world.gallery.setReplication(world.ref, "1.0.0", { ...all("Completed"), northeurope: "Replicating" });
     const result = await monitorReplication(world.deps);
-    expect(result).toMatchObject({ checked: 1, promoted: [], retried: [], failed: [] });
+    expect(result).toMatchObject({ checked: 1, promoted: [], retried: [], failed: [], errors: [] });
     expect(world.gallery.versionsOf(world.ref)[0]).toMatchObject({ excludeFromLatest: true });
     expect(world.imageBuilder.templates.size).toBe(1);
   });
 
-  it("promotes a version every region has, then removes its template and staging image", async () => {
+  it("promotes a version every region has, then removes its template", async () => {
     const world = await publishedVersion();
-    world.gallery.setReplication(world.ref, "1.0.4", {
-      westeurope: "Completed",
-      northeurope: "Completed",
-      swedencentral: "Completed",
-    });
+    world.gallery.setReplication(world.ref, "1.0.0", all("Completed"));
     const result = await monitorReplication(world.deps);
-    expect(result.promoted).toEqual(["ubuntu-2404@1.0.4"]);
+    expect(result.promoted).toEqual(["ubuntu-2404@1.0.0"]);
     const version = world.gallery.versionsOf(world.ref)[0]!;
     expect(version.excludeFromLatest).toBe(false);
     expect(version.tags[tagNames.state]).toBe("promoted");
     expect(world.imageBuilder.templates.size).toBe(0);
-    expect(world.gallery.managedImages.size).toBe(0);
   });
 
-  it("retries a failed region a bounded number of times, then fails the version and keeps it out of latest", async () => {
+  it("recovers a region that fails twice: a same-regions retry, then removal and re-adding, then promotes", async () => {
     const world = await publishedVersion();
-    const failing = { westeurope: "Completed", northeurope: "Failed", swedencentral: "Completed" };
-    for (let retry = 1; retry <= 2; retry++) {
-      world.gallery.setReplication(world.ref, "1.0.4", failing);
-      expect((await monitorReplication(world.deps)).retried).toEqual(["ubuntu-2404@1.0.4"]);
-      expect(world.gallery.versionsOf(world.ref)[0]!.tags[tagNames.replicationRetries]).toBe(String(retry));
-    }
-    world.gallery.setReplication(world.ref, "1.0.4", failing);
-    expect((await monitorReplication(world.deps)).failed).toEqual(["ubuntu-2404@1.0.4"]);
+    const failing = { ...all("Completed"), northeurope: "Failed" };
+    world.gallery.setReplication(world.ref, "1.0.0", failing);
+    expect((await monitorReplication(world.deps)).retried).toEqual(["ubuntu-2404@1.0.0: retry northeurope"]);
+    expect(world.gallery.updates.at(-1)!.update.targetRegions?.map((r) => r.name)).toEqual([
+      "westeurope",
+      "northeurope",
+      "swedencentral",
+    ]);
+
+    world.gallery.setReplication(world.ref, "1.0.0", failing);
+    expect((await monitorReplication(world.deps)).retried).toEqual(["ubuntu-2404@1.0.0: remove northeurope"]);
+    expect(world.gallery.versionsOf(world.ref)[0]!.targetRegions.map((r) => r.name)).toEqual([
+      "westeurope",
+      "swedencentral",
+    ]);
+
+    world.gallery.setReplication(world.ref, "1.0.0", { westeurope: "Completed", swedencentral: "Completed" });
+    expect((await monitorReplication(world.deps)).retried).toEqual(["ubuntu-2404@1.0.0: add northeurope"]);
+    const version = world.gallery.versionsOf(world.ref)[0]!;
+    expect(version.targetRegions.map((r) => r.name)).toContain("northeurope");
+    expect(version.tags[tagNames.replicationAttempt]).toMatch(/^2 add northeurope /);
+
+    world.gallery.setReplication(world.ref, "1.0.0", all("Completed"));
+    expect((await monitorReplication(world.deps)).promoted).toEqual(["ubuntu-2404@1.0.0"]);
+  });
+
+  it("fails a version whose region never recovers, keeps it out of latest and its template for inspection", async () => {
+    const world = await publishedVersion({ replicationMaxRetries: 1 });
+    const failing = { ...all("Completed"), northeurope: "Failed" };
+    world.gallery.setReplication(world.ref, "1.0.0", failing);
+    expect((await monitorReplication(world.deps)).retried).toHaveLength(1);
+    world.gallery.setReplication(world.ref, "1.0.0", failing);
+    expect((await monitorReplication(world.deps)).failed).toEqual(["ubuntu-2404@1.0.0"]);
     const version = world.gallery.versionsOf(world.ref)[0]!;
     expect(version.tags[tagNames.state]).toBe("failed");
     expect(version.excludeFromLatest).toBe(true);
     const failures = readFailures((await world.gallery.getImageDefinition(world.ref))!.tags);
-    expect(failures[0]).toMatchObject({
-      buildId: "b-00000000000000000004",
-      reason: expect.stringContaining("replication failed"),
-    });
-    expect(world.imageBuilder.templates.size).toBe(0);
-  });
-
-  it("promotes a version whose failed region succeeded on retry", async () => {
-    const world = await publishedVersion();
-    world.gallery.setReplication(world.ref, "1.0.4", {
-      westeurope: "Completed",
-      northeurope: "Failed",
-      swedencentral: "Completed",
-    });
-    await monitorReplication(world.deps);
-    world.gallery.setReplication(world.ref, "1.0.4", {
-      westeurope: "Completed",
-      northeurope: "Completed",
-      swedencentral: "Completed",
-    });
-    expect((await monitorReplication(world.deps)).promoted).toEqual(["ubuntu-2404@1.0.4"]);
+    expect(failures[0]).toMatchObject({ reason: expect.stringContaining("replication failed in northeurope") });
+    expect(world.imageBuilder.templates.get(world.templateName)?.tags[tagNames.failedAt]).toBeDefined();
   });
 
   it("reads the status only of versions in flight: one list per image, one GET per replicating version", async () => {
     const world = await publishedVersion();
-    for (const name of ["1.0.1", "1.0.2", "1.0.3"]) {
-      await world.gallery.createVersion(world.ref, name, {
+    for (const name of ["0.9.1", "0.9.2", "0.9.3"]) {
+      world.gallery.distributeVersion(world.ref, name, {
         location: "westeurope",
-        tags: { [tagNames.managedBy]: managedByValue, [tagNames.state]: "promoted" },
+        tags: { [tagNames.managedBy]: "image-pipeline", [tagNames.state]: "promoted" },
       });
     }
+    world.gallery.setReplication(world.ref, "1.0.0", all("Replicating"));
     world.gallery.calls = [];
-    world.gallery.setReplication(world.ref, "1.0.4", {
-      westeurope: "Replicating",
-      northeurope: "Replicating",
-      swedencentral: "Replicating",
-    });
     await monitorReplication(world.deps);
     expect(world.gallery.calls.filter((c) => c === "listVersions")).toHaveLength(1);
     expect(world.gallery.calls.filter((c) => c === "getVersion")).toHaveLength(1);
   });
 
-  it("removes a promoted build's template and staging image as the sweep listed them, without reading them again", async () => {
-    const world = await publishedVersion();
-    world.gallery.setReplication(world.ref, "1.0.4", {
-      westeurope: "Completed",
-      northeurope: "Completed",
-      swedencentral: "Completed",
-    });
-    world.gallery.calls = [];
-    world.imageBuilder.calls = [];
-    const result = await monitorReplication(world.deps);
-    expect(result.promoted).toEqual(["ubuntu-2404@1.0.4"]);
-    expect(world.imageBuilder.templates.size).toBe(0);
-    expect(world.gallery.managedImages.size).toBe(0);
-    expect(world.imageBuilder.calls).not.toContain("getTemplate");
-    expect(world.gallery.calls).not.toContain("getManagedImage");
-  });
-
-  it("sweeps the template and staging image of a build whose run failed long ago and nobody cleaned", async () => {
-    const world = await publishedVersion();
-    world.gallery.versions.clear();
-    const template = world.imageBuilder.templates.get("ubuntu-2404-1.0.4")!;
-    template.lastRunStatus = { runState: "Failed", message: "boom", endTime: world.clock.now() };
-    world.clock.advance(2 * 3_600_000);
-    const result = await monitorReplication(world.deps);
-    expect(result.swept).toContain("ubuntu-2404-1.0.4");
-    expect(world.imageBuilder.templates.size).toBe(0);
-    expect(world.gallery.managedImages.size).toBe(0);
-  });
-
-  it("leaves a build in progress alone", async () => {
-    const world = await publishedVersion();
-    world.gallery.versions.clear();
-    world.imageBuilder.templates.get("ubuntu-2404-1.0.4")!.lastRunStatus = {
-      runState: "Running",
-      runSubState: "Customizing",
+  it("goes on with the other images when one image's calls all fail, and reports it", async () => {
+    const broken = aCatalogImage({ name: "broken", definition: { sku: "broken" } });
+    const world = fakePipeline([broken, image]);
+    await runBuild(world);
+    await publishVersion(world.deps, world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion);
+    world.gallery.setReplication(world.refOf(image), "1.0.0", all("Completed"));
+    const listVersions = world.gallery.listVersions.bind(world.gallery);
+    world.gallery.listVersions = async (ref) => {
+      if (ref.definition === "broken") throw new Error("403 AuthorizationFailed");
+      return listVersions(ref);
     };
     const result = await monitorReplication(world.deps);
-    expect(result.swept).toEqual([]);
-    expect(world.imageBuilder.templates.size).toBe(1);
-    expect(world.gallery.managedImages.size).toBe(1);
+    expect(result.promoted).toEqual(["ubuntu-2404@1.0.0"]);
+    expect(result.errors).toEqual([{ item: { image: "broken" }, error: "403 AuthorizationFailed" }]);
   });
 });
 
-describe("monitorReplication's sweep, racing a fast build", () => {
-  it("never deletes the staging image of a build that started and finished while it was sweeping", async () => {
-    const world = await publishedVersion();
-    world.gallery.setReplication(world.ref, "1.0.4", {
-      westeurope: "Completed",
-      northeurope: "Replicating",
-      swedencentral: "Completed",
-    });
-    const freshId = stagingImageId.replace("1.0.4", "1.0.5");
-    const listTemplates = world.imageBuilder.listTemplates.bind(world.imageBuilder);
-    world.imageBuilder.listTemplates = async (...args) => {
-      const listed = await listTemplates(...args);
-      // Right after the template list was read, a new build's template is created, runs and distributes.
-      world.imageBuilder.templates.set("ubuntu-2404-1.0.5", {
-        name: "ubuntu-2404-1.0.5",
-        tags: {
-          [tagNames.managedBy]: managedByValue,
-          [tagNames.buildId]: "b-00000000000000000005",
-          [tagNames.image]: "ubuntu-2404",
-          [tagNames.stagingImageId]: freshId,
-        },
-        runOutputNames: ["out"],
-        lastRunStatus: { runState: "Succeeded", endTime: world.clock.now() },
-        body: {} as never,
-      });
-      world.gallery.managedImages.set(freshId.toLowerCase(), {
-        id: freshId,
-        name: "ubuntu-2404-1.0.5-staging",
-        tags: { [tagNames.managedBy]: managedByValue, [tagNames.buildId]: "b-00000000000000000005" },
-      });
-      return listed;
-    };
+describe("monitorReplication's leftovers sweep", () => {
+  it("keeps a failed build's template for the retention window, then removes it", async () => {
+    const world = fakePipeline([image], { failedBuildRetentionInHours: 24 });
+    const templateName = await runBuild(world, image, "Failed", "exit status 1");
+    world.clock.advance(23 * 3_600_000);
+    expect((await monitorReplication(world.deps)).swept).toEqual([]);
+    world.clock.advance(2 * 3_600_000);
+    expect((await monitorReplication(world.deps)).swept).toEqual([templateName]);
+    expect(world.imageBuilder.templates.size).toBe(0);
+  });
+
+  it("records a failed run whose watch message was lost, with its log, and starts its retention then", async () => {
+    const world = fakePipeline([image]);
+    await requestBuild(world.deps, { image: image.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
+    await startBuild(world.deps, world.bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    const logUri = "https://st0.blob.core.windows.net/packerlogs/1/customization.log";
+    world.imageBuilder.finishRun(template.name, "Failed", `exit status 1. Image Build log location: ${logUri}. x`);
     await monitorReplication(world.deps);
-    expect(world.gallery.managedImages.has(freshId.toLowerCase())).toBe(true);
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)[0]).toMatchObject({
+      reason: expect.stringContaining("exit status 1"),
+    });
+    expect(template.tags[tagNames.failedAt]).toBe(world.clock.now().toISOString());
+    expect(world.imageBuilder.templates.size).toBe(1);
+  });
+
+  it("publishes a distributed version whose publish message was lost", async () => {
+    const world = fakePipeline([image]);
+    await runBuild(world);
+    world.bus.take(queueNames.versionPublish);
+    world.clock.advance(20 * 60_000);
+    const result = await monitorReplication(world.deps);
+    expect(result.published).toEqual(["ubuntu-2404@1.0.0"]);
+    expect(world.gallery.versionsOf(world.refOf(image))[0]!.tags[tagNames.state]).toBe("replicating");
+  });
+
+  it("leaves a build in progress alone", async () => {
+    const world = fakePipeline([image]);
+    await requestBuild(world.deps, { image: image.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
+    await startBuild(world.deps, world.bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+    world.clock.advance(3 * 3_600_000);
+    const result = await monitorReplication(world.deps);
+    expect(result.swept).toEqual([]);
+    expect(world.imageBuilder.templates.size).toBe(1);
+  });
+
+  it("removes the template of an image no longer in the catalog", async () => {
+    const world = fakePipeline([image]);
+    await runBuild(world);
+    world.deps.catalog = { images: [] };
+    expect((await monitorReplication(world.deps)).swept).toHaveLength(1);
   });
 });

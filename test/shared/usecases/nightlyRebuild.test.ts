@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { catalogEntryHash } from "../../../shared/catalog/load.js";
 import { managedByValue, tagNames } from "../../../shared/domain/names.js";
 import { queueNames } from "../../../shared/config/queues.js";
-import { compareDottedNumbers, nightlyRebuild } from "../../../shared/usecases/nightlyRebuild.js";
+import { compareDottedNumbers } from "../../../shared/domain/versions.js";
+import { nightlyRebuild } from "../../../shared/usecases/nightlyRebuild.js";
 import { aCatalogImage } from "../../factories.js";
 import { fakePipeline } from "../../fakes/pipeline.js";
 

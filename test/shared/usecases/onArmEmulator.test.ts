@@ -97,7 +97,7 @@ describe("the build use-cases on the ARM emulator", () => {
     return publish;
   }
 
-  it("takes a request to a promoted version, and leaves no template or staging image behind", async () => {
+  it("takes a request to a promoted version, and leaves no template behind", async () => {
     const request = await requestBuild(deps, {
       image: image.name,
       commit: "a1b2c3d4",
@@ -158,7 +158,9 @@ describe("the build use-cases on the ARM emulator", () => {
     expect(versions).toEqual([published.version]);
   });
 
-  it("makes a second build of the image wait while the first runs, then gives it the next version", async () => {
+  it("makes a second build of the image wait while the first runs", async () => {
+    // The first run lasts long enough to still be running when the second request comes.
+    await armAdmin(arm, "PUT", "config", { imageBuilder: { phaseDurationsInMs: { Customizing: 600_000 } } });
     await requestBuild(deps, { image: image.name, commit: "aaaa1111", reason: "push", requestedBy: "a" });
     await requestBuild(deps, { image: image.name, commit: "bbbb2222", reason: "push", requestedBy: "b" });
     const [first, second] = bus.take(queueNames.buildRequests).map((m) => m.body as BuildRequested);
@@ -171,7 +173,7 @@ describe("the build use-cases on the ARM emulator", () => {
     expect(requeued[0]!.scheduledEnqueueTimeUtc).toBeInstanceOf(Date);
   });
 
-  it("fails a build whose run fails, records why on the definition, and cleans up", async () => {
+  it("fails a build whose run fails, records why on the definition, and keeps its template for inspection", async () => {
     await armAdmin(arm, "POST", "rules/templates", {
       templateName: "*",
       failAt: "Customizing",
@@ -195,7 +197,7 @@ describe("the build use-cases on the ARM emulator", () => {
       "GET",
       "resources?resourceGroup=rg-image-builder",
     );
-    expect(resources.counts["Microsoft.VirtualMachineImages/imageTemplates"] ?? 0).toBe(0);
+    expect(resources.counts["Microsoft.VirtualMachineImages/imageTemplates"] ?? 0).toBe(1);
     expect(bus.take(queueNames.versionPublish)).toHaveLength(0);
   });
 });

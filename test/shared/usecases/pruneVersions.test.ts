@@ -41,7 +41,9 @@ function gallery(settings = {}) {
 describe("pruneVersions", () => {
   it("deletes expired versions oldest first, within the per-run budget, and says why for each version", async () => {
     const world = gallery();
-    const [result] = await pruneVersions(world.deps);
+    const {
+      images: [result],
+    } = await pruneVersions(world.deps);
     expect(result!.deleted.map((d) => d.version)).toEqual(["1.0.0", "1.0.1"]);
     expect(world.gallery.versionsOf(world.ref).map((v) => v.name)).toEqual(["1.0.2", "1.0.3", "1.0.4", "1.0.5"]);
     const decided = [...result!.deleted, ...result!.kept].map((d) => d.version).sort();
@@ -59,7 +61,9 @@ describe("pruneVersions", () => {
 
   it("only logs the plan in a dry run", async () => {
     const world = gallery({ pruneDryRun: true });
-    const [result] = await pruneVersions(world.deps);
+    const {
+      images: [result],
+    } = await pruneVersions(world.deps);
     expect(result!.dryRun).toBe(true);
     expect(result!.deleted).toHaveLength(2);
     expect(world.gallery.versionsOf(world.ref)).toHaveLength(6);
@@ -73,8 +77,26 @@ describe("pruneVersions", () => {
       if (version === "1.0.0") throw new Error("503 ServiceUnavailable");
       return original(ref, version);
     };
-    const [result] = await pruneVersions(world.deps);
+    const {
+      images: [result],
+    } = await pruneVersions(world.deps);
     expect(result!.errors).toEqual([{ version: "1.0.0", error: "503 ServiceUnavailable" }]);
     expect(result!.deleted.map((d) => d.version)).toEqual(["1.0.1"]);
+  });
+});
+
+describe("pruneVersions across images", () => {
+  it("prunes the other images when one image's versions cannot be read, and reports that image", async () => {
+    const healthy = aCatalogImage({ name: "healthy", definition: { sku: "healthy" } });
+    const broken = aCatalogImage({ name: "broken", definition: { sku: "broken" } });
+    const world = fakePipeline([broken, healthy]);
+    const original = world.gallery.listVersions.bind(world.gallery);
+    world.gallery.listVersions = async (ref) => {
+      if (ref.definition === "broken") throw new Error("403 AuthorizationFailed");
+      return original(ref);
+    };
+    const result = await pruneVersions(world.deps);
+    expect(result.failedImages).toEqual([{ image: "broken", error: "403 AuthorizationFailed" }]);
+    expect(result.images.map((r) => r.image)).toEqual(["healthy"]);
   });
 });

@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { tagNames } from "../../../shared/domain/names.js";
 import { queueNames } from "../../../shared/config/queues.js";
-import { PermanentAzureError, UnknownImageError } from "../../../shared/errors.js";
+import { PermanentAzureError, UnknownImageError, VersionConflictError } from "../../../shared/errors.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
+import { renderGalleryImage } from "../../../shared/domain/imageVersion.js";
 import { publishVersion } from "../../../shared/usecases/publishVersion.js";
 import { requestBuild } from "../../../shared/usecases/requestBuild.js";
 import { startBuild } from "../../../shared/usecases/startBuild.js";
 import { watchBuild } from "../../../shared/usecases/watchBuild.js";
-import { readFailures } from "../../../shared/usecases/failure.js";
+import { readFailures } from "../../../shared/domain/failures.js";
 import { aCatalogImage } from "../../factories.js";
 import { fakePipeline } from "../../fakes/pipeline.js";
 
@@ -26,6 +27,17 @@ describe("startBuild", () => {
     const template = [...world.imageBuilder.templates.values()][0]!;
     expect(template.name).toContain("1.0.0");
     expect(template.lastRunStatus?.runState).toBe("Running");
+    // Image Builder writes that very version into the gallery, in the definition's region only.
+    expect(template.body.distribute).toEqual([
+      expect.objectContaining({
+        type: "SharedImage",
+        galleryImageId: expect.stringMatching(/\/images\/ubuntu-2404\/versions\/1\.0\.0$/),
+        targetRegions: [{ name: "westeurope", replicaCount: 2, storageAccountType: "Standard_LRS" }],
+        excludeFromLatest: true,
+      }),
+    ]);
+    // The source was checked against the definition before the template was created.
+    expect(world.gallery.calls).toContain("describeSourceImage");
     // The create's result is the template: it is not read again.
     expect(world.imageBuilder.calls).not.toContain("getTemplate");
     const [watch] = world.bus.take(queueNames.buildWatch);
@@ -66,6 +78,36 @@ describe("startBuild", () => {
   });
 });
 
+describe("startBuild checking the source first", () => {
+  it("fails a build whose source Azure would refuse, before creating any template", async () => {
+    const world = fakePipeline([image]);
+    await world.gallery.createImageDefinition(world.refOf(image), renderGalleryImage(image, "westeurope"));
+    world.gallery.sourceFacts = { hyperVGeneration: "V1" };
+    const request = await requested(world, "abc1234");
+    const result = await startBuild(world.deps, request);
+    expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("generation V1") });
+    expect(world.imageBuilder.templates.size).toBe(0);
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)[0]).toMatchObject({
+      buildId: request.buildId,
+      reason: expect.stringContaining("image definition is V2"),
+    });
+  });
+
+  it("records it on the definition it creates for the image, so the status says why", async () => {
+    const world = fakePipeline([image]);
+    world.gallery.sourceFacts = { osType: "Windows" };
+    const request = await requested(world, "abc1234");
+    expect(await startBuild(world.deps, request)).toMatchObject({
+      outcome: "failed",
+      reason: expect.stringContaining("the source image is Windows but the image definition is Linux"),
+    });
+    expect(world.imageBuilder.templates.size).toBe(0);
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)[0]?.buildId).toBe(
+      request.buildId,
+    );
+  });
+});
+
 describe("watchBuild", () => {
   it("backs off, doubling the delay up to its maximum, and cancels a run that passes its deadline", async () => {
     const world = fakePipeline([image], { buildWatchInitialDelayInSeconds: 60, buildWatchMaxDelayInSeconds: 200 });
@@ -86,7 +128,30 @@ describe("watchBuild", () => {
     expect(canceled.timedOut).toBe(true);
     const result = await watchBuild(world.deps, canceled);
     expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("timed out") });
-    expect(world.imageBuilder.templates.size).toBe(0);
+  });
+
+  it("keeps a failed build's template, with its staging group and log, and records where the log is", async () => {
+    const world = fakePipeline([image]);
+    const request = await requested(world, "abc1234");
+    await startBuild(world.deps, request);
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    const logUri = "https://a1b2c3.blob.core.windows.net/packerlogs/5f0e/customization.log";
+    world.imageBuilder.finishRun(
+      template.name,
+      "Failed",
+      `Failed while waiting for packerizer: Packer build command has failed: exit status 1. Image Build log location: ${logUri}. OperationId: 42.`,
+    );
+    const result = await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    expect(result).toMatchObject({ outcome: "failed", logUri });
+    expect(world.imageBuilder.templates.get(template.name)?.tags[tagNames.failedAt]).toBe(
+      world.clock.now().toISOString(),
+    );
+    expect(world.imageBuilder.calls).not.toContain("deleteTemplate");
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)[0]).toMatchObject({
+      buildId: request.buildId,
+      logUri,
+      reason: expect.stringContaining("exit status 1"),
+    });
   });
 });
 
@@ -100,31 +165,42 @@ describe("publishVersion", () => {
     return { world, publish: world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion };
   }
 
-  it("creates the version excluded from latest, tagged with the build, commit and catalog hash", async () => {
+  it("takes over the distributed version: every target region, end of life, still excluded from latest", async () => {
     const { world, publish } = await succeeded();
+    expect(publish.versionId).toMatch(/\/versions\/1\.0\.0$/);
     expect(await publishVersion(world.deps, publish)).toEqual({ outcome: "published", version: "1.0.0" });
     const [version] = world.gallery.versionsOf(world.refOf(image));
     expect(version).toMatchObject({ name: "1.0.0", excludeFromLatest: true });
+    expect(version!.targetRegions.map((r) => r.name)).toEqual(["westeurope", "northeurope"]);
+    expect(version!.endOfLifeDate).toEqual(new Date(world.clock.now().getTime() + 90 * 86_400_000));
     expect(version!.tags).toMatchObject({
       [tagNames.buildId]: publish.buildId,
       [tagNames.commit]: "abc1234",
       [tagNames.catalogHash]: publish.catalogHash,
       [tagNames.state]: "replicating",
     });
+    const [update] = world.gallery.updates;
+    expect(update).toMatchObject({ wait: false, update: { allowDeletionOfReplicatedLocations: true } });
   });
 
-  it("accepts a version it already published, and refuses one from another build", async () => {
+  it("accepts a version it already took over, and refuses one from another build", async () => {
     const { world, publish } = await succeeded();
     await publishVersion(world.deps, publish);
     expect(await publishVersion(world.deps, publish)).toEqual({ outcome: "alreadyPublished", version: "1.0.0" });
     const other = { ...publish, buildId: "b-ffffffffffffffffffff" };
-    const result = await publishVersion(world.deps, other);
-    expect(result).toMatchObject({ outcome: "conflict", reason: expect.stringContaining(publish.buildId) });
+    await expect(publishVersion(world.deps, other)).rejects.toBeInstanceOf(VersionConflictError);
     const failures = readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags);
-    expect(failures[0]).toMatchObject({ buildId: other.buildId });
-    expect(world.gallery.versionsOf(world.refOf(image))).toHaveLength(1);
-    // The conflicting message names the first build's staging image: it must survive, the version replicates from it.
-    expect(world.gallery.managedImages.has(publish.stagingImageId.toLowerCase())).toBe(true);
+    expect(failures[0]).toMatchObject({ buildId: other.buildId, reason: expect.stringContaining(publish.buildId) });
+    expect(world.gallery.versionsOf(world.refOf(image))[0]!.tags[tagNames.state]).toBe("replicating");
+  });
+
+  it("fails the build when the run said success but wrote no version", async () => {
+    const { world, publish } = await succeeded();
+    world.gallery.versions.clear();
+    expect(await publishVersion(world.deps, publish)).toMatchObject({
+      outcome: "failed",
+      reason: expect.stringContaining("does not exist"),
+    });
   });
 });
 
@@ -147,7 +223,7 @@ describe("startBuild when Azure refuses for good", () => {
 
   it("records the failure and completes when the definition exists", async () => {
     const world = fakePipeline([image]);
-    await world.gallery.createImageDefinition(world.refOf(image));
+    await world.gallery.createImageDefinition(world.refOf(image), renderGalleryImage(image, "westeurope"));
     world.imageBuilder.createTemplate = async () => {
       throw new PermanentAzureError(
         "create image template: ValidationFailed source image not found",
@@ -174,12 +250,25 @@ describe("startBuild after the build failed", () => {
     const template = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(template.name, "Failed", "harden.sh exited 1");
     await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
-    expect(world.imageBuilder.templates.size).toBe(0);
+    world.imageBuilder.calls = [];
     expect(await startBuild(world.deps, request)).toMatchObject({
       outcome: "alreadyFailed",
       reason: expect.stringContaining("harden.sh"),
     });
-    expect(world.imageBuilder.templates.size).toBe(0);
+    expect(world.imageBuilder.calls).not.toContain("runTemplate");
+    expect(world.imageBuilder.templates.size).toBe(1);
+  });
+
+  it("lets the next build of the image start while the failed one's template is kept", async () => {
+    const world = fakePipeline([image]);
+    await startBuild(world.deps, await requested(world, "abc1234"));
+    const failed = [...world.imageBuilder.templates.values()][0]!;
+    world.imageBuilder.finishRun(failed.name, "Failed", "harden.sh exited 1");
+    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    expect(await startBuild(world.deps, await requested(world, "def5678"))).toMatchObject({
+      outcome: "started",
+      version: "1.0.1",
+    });
   });
 });
 
