@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { getPipeline } from "../shared/composition.js";
+import { webhookSecrets } from "../shared/config/settings.js";
 import { UnknownImageError } from "../shared/errors.js";
 import { requestBuild } from "../shared/usecases/requestBuild.js";
 import { parseWebhook } from "../shared/webhook/parse.js";
@@ -23,6 +24,11 @@ export async function buildWebhook(request: HttpRequest, context: InvocationCont
   const pipeline = getPipeline();
   const { settings } = pipeline;
   const log = invocationLogger(context);
+  const webhook = webhookSecrets(settings);
+  if ("unusable" in webhook) {
+    log.error("webhook disabled: its secret setting is unusable", { reason: webhook.unusable });
+    return errorResponse(503, "WebhookSecretUnavailable", `the webhook is disabled: ${webhook.unusable}`);
+  }
   const body = await readBody(request, settings.WEBHOOK_MAX_BODY_IN_BYTES);
   if (!body)
     return errorResponse(413, "PayloadTooLarge", `the body exceeds ${settings.WEBHOOK_MAX_BODY_IN_BYTES} bytes`);
@@ -30,7 +36,7 @@ export async function buildWebhook(request: HttpRequest, context: InvocationCont
     headers: request.headers,
     query: request.query,
     body,
-    secrets: [settings.WEBHOOK_SECRET, settings.WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => Boolean(s)),
+    secrets: webhook.secrets,
     maxBodyInBytes: settings.WEBHOOK_MAX_BODY_IN_BYTES,
   });
   if (outcome.kind === "error") {

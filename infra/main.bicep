@@ -1,6 +1,6 @@
 // image-pipeline on Azure: `azd up` provisions this (subscription scope) and deploys the Function App.
-// Two resource groups: the pipeline's, and one for Image Builder templates and their staging managed images
-// (the app's IMAGE_BUILDER_RESOURCE_GROUP). Roles: app/rbac.bicep. Docs: docs/deploy.md.
+// Two resource groups: the pipeline's, and one for Image Builder templates (the app's IMAGE_BUILDER_RESOURCE_GROUP).
+// Roles: app/rbac.bicep. Facts, sources and decisions: infra/README.md.
 
 targetScope = 'subscription'
 
@@ -31,8 +31,15 @@ param galleryName string = ''
 param catalogPath string = 'images.yaml'
 
 @secure()
-@description('Webhook secret for X-Hub-Signature-256. Empty: the Key Vault secret is left as it is (set it with az keyvault secret set).')
+@description('Webhook secret for X-Hub-Signature-256. Empty (recommended): the postprovision hook creates one in Key Vault if there is none.')
 param webhookSecret string = ''
+
+@description('Object id of whoever deploys (azd fills AZURE_PRINCIPAL_ID): gets Key Vault Secrets Officer on the vault for the webhook secret.')
+param deployerPrincipalId string = ''
+
+@description('User or ServicePrincipal (azd fills AZURE_PRINCIPAL_TYPE); empty lets ARM look it up.')
+@allowed(['User', 'ServicePrincipal', ''])
+param deployerPrincipalType string = ''
 
 @description('Also accept the previous webhook secret (Key Vault secret webhook-secret-previous) while a rotation is under way.')
 param webhookSecretRotationInProgress bool = false
@@ -168,9 +175,13 @@ module gallery 'core/compute/gallery.bicep' = {
   }
 }
 
+// The app starts as soon as it exists: its roles (Key Vault references, Service Bus, storage) come first.
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
+  dependsOn: [
+    rbac
+  ]
   params: {
     name: functionAppName
     location: location
@@ -193,8 +204,10 @@ module api 'app/api.bicep' = {
   }
 }
 
+// Deployed at subscription scope, where deployment names are shared by every environment of the subscription and
+// bound to the region of their first run: the token keeps this environment's name its own.
 module rbac 'app/rbac.bicep' = {
-  name: 'rbac'
+  name: 'rbac-${resourceToken}'
   params: {
     resourceGroupName: rg.name
     imageBuilderResourceGroupName: imageBuilderRg.name
@@ -207,6 +220,8 @@ module rbac 'app/rbac.bicep' = {
     galleryName: gallery.outputs.name
     galleryReaders: galleryReaders
     roleNameSuffix: '${environmentName}-${resourceToken}'
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
   }
 }
 
@@ -214,6 +229,7 @@ output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output AZURE_FUNCTION_APP_ID string = api.outputs.id
 output SERVICE_API_NAME string = api.outputs.name
 output WEBHOOK_URL string = 'https://${api.outputs.defaultHostName}/api/builds'
 output FUNCTION_APP_IDENTITY_CLIENT_ID string = appIdentity.outputs.clientId

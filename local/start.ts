@@ -7,9 +7,10 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { settingNames } from "../shared/config/settings.js";
+import { settingNames, webhookSecrets } from "../shared/config/settings.js";
 import { createHash } from "node:crypto";
 import { startLocalStack } from "./stack.js";
+import { postBuildRequest } from "./buildRequests.js";
 import type { HostLogger } from "./host/index.js";
 import { configureSimulation, demoSimulation } from "./armAdmin.js";
 import { provisionGalleries } from "./provision.js";
@@ -80,12 +81,17 @@ async function main() {
   console.log(`state            ${stateDir}/ (delete it to start afresh)\n`);
 
   const commit = currentCommit();
+  // Signed with the secret the host checks (WEBHOOK_SECRET from the environment or local.settings.json), if any.
+  const webhook = webhookSecrets(stack.pipeline.settings);
+  if ("unusable" in webhook) throw new Error(`the webhook is disabled: ${webhook.unusable}`);
+  const webhookSecret = webhook.secrets[0];
   const builds = new Map<string, string>();
   for (const image of stack.pipeline.catalog.images) {
-    const response = await fetch(`${stack.host.url}/api/builds`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-functions-key": key },
-      body: JSON.stringify({ image: image.name, commit, reason: "manual", requestedBy: "npm-start" }),
+    const response = await postBuildRequest({
+      hostUrl: stack.host.url,
+      functionKey: key,
+      webhookSecret,
+      request: { image: image.name, commit, reason: "manual", requestedBy: "npm-start" },
     });
     const body = (await response.json()) as { buildId?: string; error?: { message: string } };
     if (!body.buildId) throw new Error(`could not request a build of ${image.name}: ${body.error?.message}`);
@@ -124,6 +130,9 @@ async function main() {
   console.log(
     `  curl -X POST ${stack.host.url}/api/builds -H 'x-functions-key: ${key}' -H 'content-type: application/json' -d '{"image":"${[...builds.keys()][0]}","commit":"0123abc"}'`,
   );
+  if (webhookSecret) {
+    console.log("  (WEBHOOK_SECRET is set: add X-Hub-Signature-256, the body's HMAC-SHA256 with it; see the README)");
+  }
 }
 
 main().catch((error) => {

@@ -1,7 +1,8 @@
 // Every role of the deployment, in one place: which identity gets which role, on what. Least privilege: roles on
-// the resource that needs them (namespace, storage account, vault, gallery, identity) or on the Image Builder
-// resource group, never on the subscription; no Owner, no Contributor. Custom roles hold exactly the actions the
-// pipeline and Image Builder use and can only be assigned in the pipeline's two resource groups.
+// the resource that needs them (queue, storage account, vault, gallery, identity) or on the Image Builder resource
+// group; no Owner, no Contributor. Custom roles hold exactly the actions the pipeline and Image Builder use and can
+// only be assigned in the pipeline's resource groups, except one read-only role for platform image versions, which
+// Azure only serves at subscription scope. Facts and sources: infra/README.md ("Roles").
 // test/infra/consistency.test.ts checks each assignment against this file.
 
 targetScope = 'subscription'
@@ -26,16 +27,25 @@ param galleryReaders array = []
 @description('Makes the custom role names unique in the tenant (role names must be).')
 param roleNameSuffix string
 
+@description('Object id of whoever runs the deployment (azd: AZURE_PRINCIPAL_ID). Empty: no role for the deployer.')
+param deployerPrincipalId string = ''
+
+@description('User or ServicePrincipal (azd: AZURE_PRINCIPAL_TYPE); empty lets ARM look it up.')
+@allowed(['User', 'ServicePrincipal', ''])
+param deployerPrincipalType string = ''
+
 // Built-in roles, by id (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 var builtInRoles = {
-  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
-  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
+  serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419' // Azure Service Bus Data Owner
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // Key Vault Secrets Officer
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
   managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830' // Managed Identity Operator
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7' // Reader
 }
+
+var queueConfig = loadJsonContent('../../shared/config/queues.json')
 
 var pipelineResourceGroupId = '${subscription().id}/resourceGroups/${resourceGroupName}'
 var imageBuilderResourceGroupId = '${subscription().id}/resourceGroups/${imageBuilderResourceGroupName}'
@@ -82,20 +92,18 @@ resource galleryOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01
   }
 }
 
-// The Function App creates, runs and deletes Image Builder templates, and reads and deletes the staging managed
-// images they produce, in the Image Builder resource group.
+// The Function App creates, runs, tags and deletes Image Builder templates in the Image Builder resource group (builds
+// distribute straight into the gallery: there are no staging managed images to manage).
 resource imageBuilderOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, imageBuilderResourceGroupName, 'image-pipeline-image-builder-operator')
   properties: {
     roleName: 'Image pipeline Image Builder operator (${roleNameSuffix})'
-    description: 'Lets the image-pipeline Function App manage Image Builder templates and staging images.'
+    description: 'Lets the image-pipeline Function App manage Image Builder templates.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
           'Microsoft.VirtualMachineImages/imageTemplates/*'
-          'Microsoft.Compute/images/read'
-          'Microsoft.Compute/images/delete'
         ]
         notActions: []
       }
@@ -106,13 +114,17 @@ resource imageBuilderOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-
   }
 }
 
-// What the Image Builder identity needs to distribute a build, as the Image Builder permission docs list it:
-// managed images in the Image Builder resource group, image versions in the gallery's resource group.
-resource imageCreationRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, resourceGroupName, imageBuilderResourceGroupName, 'image-pipeline-image-creation')
+// What the Image Builder identity needs to distribute a build straight into the gallery (SharedImage distributor):
+// the four actions the Image Builder permission docs list for Azure Compute Gallery distribution, on the gallery.
+// The staging resource group Image Builder creates per template (IT_..., or a named group that does not exist yet)
+// gets its Contributor assignment from Image Builder itself, so no role is needed there.
+// A new role (not an edit of the earlier image-creation role, whose scopes still hold assignments in older
+// deployments: ARM refuses to drop an assignable scope that has assignments).
+resource galleryDistributionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, resourceGroupName, 'image-pipeline-gallery-distribution')
   properties: {
-    roleName: 'Image pipeline Image Builder image creation (${roleNameSuffix})'
-    description: 'Lets Image Builder builds of image-pipeline write managed images and gallery image versions.'
+    roleName: 'Image pipeline Image Builder gallery distribution (${roleNameSuffix})'
+    description: 'Lets Image Builder builds of image-pipeline write image versions into the pipeline gallery.'
     type: 'CustomRole'
     permissions: [
       {
@@ -121,45 +133,68 @@ resource imageCreationRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
           'Microsoft.Compute/galleries/images/read'
           'Microsoft.Compute/galleries/images/versions/read'
           'Microsoft.Compute/galleries/images/versions/write'
-          'Microsoft.Compute/images/write'
-          'Microsoft.Compute/images/read'
-          'Microsoft.Compute/images/delete'
         ]
         notActions: []
       }
     ]
     assignableScopes: [
       pipelineResourceGroupId
-      imageBuilderResourceGroupId
     ]
+  }
+}
+
+// Listing and reading platform (Marketplace) image versions, for sources pinned to `latest`: Azure serves these
+// only under /subscriptions/{id}/providers/Microsoft.Compute/locations/..., so the role holds that one read action
+// and is assigned at subscription scope, to the Function App identity only.
+resource platformImageReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, roleNameSuffix, 'image-pipeline-platform-image-reader')
+  properties: {
+    roleName: 'Image pipeline platform image reader (${roleNameSuffix})'
+    description: 'Lets the image-pipeline Function App list and read platform image versions, nothing else.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read'
+        ]
+        notActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+resource appReadsPlatformImages 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, appIdentity.id, platformImageReaderRole.id)
+  properties: {
+    principalId: appIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: platformImageReaderRole.id
+    description: 'Resolve latest platform image versions (nightly rebuild, build sources).'
   }
 }
 
 // --- Function App identity ---
 
-module appSendsMessages '../core/security/role-assignment.bicep' = {
-  name: 'rbac-app-servicebus-sender'
-  scope: pipelineResourceGroup
-  params: {
-    principalId: appIdentity.properties.principalId
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
-    scopeKind: 'serviceBusNamespace'
-    scopeName: serviceBusNamespaceName
-    assignmentDescription: 'Functions send to the pipeline queues.'
+// Send, receive and settle on the pipeline's queues, with the Manage right that lets the platform read queue lengths:
+// Functions scales Service Bus triggers by target (queue length / concurrency) only with Manage, and falls back to
+// slower incremental scaling with Listen alone. Data Owner is the built-in role that carries Manage; it is assigned
+// on each queue of shared/config/queues.json, not on the namespace.
+module appOwnsQueues '../core/security/role-assignment.bicep' = [
+  for queue in queueConfig.queues: {
+    name: 'rbac-app-servicebus-queue-${queue.name}'
+    scope: pipelineResourceGroup
+    params: {
+      principalId: appIdentity.properties.principalId
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataOwner)
+      scopeKind: 'serviceBusQueue'
+      scopeName: '${serviceBusNamespaceName}/${queue.name}'
+      assignmentDescription: 'Send to, trigger on and scale by the queue ${queue.name}.'
+    }
   }
-}
-
-module appReceivesMessages '../core/security/role-assignment.bicep' = {
-  name: 'rbac-app-servicebus-receiver'
-  scope: pipelineResourceGroup
-  params: {
-    principalId: appIdentity.properties.principalId
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
-    scopeKind: 'serviceBusNamespace'
-    scopeName: serviceBusNamespaceName
-    assignmentDescription: 'Service Bus triggers receive from the pipeline queues.'
-  }
-}
+]
 
 // Host storage (timer locks, keys) and the deployment package container. HTTP, timer and Service Bus triggers
 // use blobs only; queue and table roles would be needed only for blob triggers or Durable Functions.
@@ -237,25 +272,32 @@ module appAssignsBuilderIdentity '../core/security/role-assignment.bicep' = {
 
 // --- Image Builder identity ---
 
-module builderWritesGalleryVersions '../core/security/role-assignment.bicep' = {
+module builderDistributesToGallery '../core/security/role-assignment.bicep' = {
   name: 'rbac-builder-image-creation-gallery'
   scope: pipelineResourceGroup
   params: {
     principalId: builderIdentity.properties.principalId
-    roleDefinitionId: imageCreationRole.id
-    scopeKind: 'resourceGroup'
+    roleDefinitionId: galleryDistributionRole.id
+    scopeKind: 'gallery'
+    scopeName: galleryName
     assignmentDescription: 'Image Builder distributes builds as gallery image versions.'
   }
 }
 
-module builderWritesStagingImages '../core/security/role-assignment.bicep' = {
-  name: 'rbac-builder-image-creation-staging'
-  scope: imageBuilderResourceGroup
+// --- Whoever deploys ---
+
+// The postprovision hook (infra/hooks/webhook-secret.mjs) creates the webhook secret when it does not exist yet,
+// straight from a random value in memory, and rotation writes new versions: both need a data role on the vault.
+module deployerWritesSecrets '../core/security/role-assignment.bicep' = if (!empty(deployerPrincipalId)) {
+  name: 'rbac-deployer-keyvault-secrets-officer'
+  scope: pipelineResourceGroup
   params: {
-    principalId: builderIdentity.properties.principalId
-    roleDefinitionId: imageCreationRole.id
-    scopeKind: 'resourceGroup'
-    assignmentDescription: 'Image Builder writes staging managed images.'
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.keyVaultSecretsOfficer)
+    scopeKind: 'keyVault'
+    scopeName: keyVaultName
+    assignmentDescription: 'Create and rotate the webhook secret.'
   }
 }
 

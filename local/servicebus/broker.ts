@@ -119,6 +119,11 @@ export interface Delivered {
   /** Peek-lock only. */
   lockToken?: string;
   lockTokenBytes?: Buffer;
+  /**
+   * Peek-lock only: resolves once the lock is on disk. Transfer the message only then, so that a lock lost to a crash
+   * or a restart of the emulator still counts as a delivery attempt.
+   */
+  written?: Promise<void>;
 }
 
 /** Properties a client may set when settling (abandon/defer/dead-letter "propertiesToModify"). */
@@ -225,16 +230,31 @@ export class Broker {
     }
   }
 
-  /** Starts serving: indexes replayed messages, arms their timers and rewrites the log compactly. */
+  /**
+   * Starts serving: indexes replayed messages, arms their timers and rewrites the log compactly. Locks do not survive
+   * a restart: a message that was locked is replayed with the delivery its lost lock counts for (see {@link hand}), so
+   * one that has now reached the queue's maxDeliveryCount goes to the dead-letter queue, as after a lock expiry.
+   */
   async attachLog(log: MessageLog): Promise<void> {
     this.log = log;
     const now = Date.now();
     for (const queue of this.queues.values()) {
       this.purgeDedupe(queue, now);
-      for (const entity of [queue.main, queue.deadLetter]) {
-        const seqs = [...entity.messages.keys()].sort((a, b) => a - b);
+      const max = queue.settings.maxDeliveryCount;
+      const seqsByEntity = [queue.main, queue.deadLetter].map(
+        (entity) => [entity, [...entity.messages.keys()].sort((a, b) => a - b)] as const,
+      );
+      for (const [entity, seqs] of seqsByEntity) {
         for (const seq of seqs) {
           const message = entity.messages.get(seq) as StoredMessage;
+          if (message.sub === "main" && message.state !== "scheduled" && message.deliveryCount >= max) {
+            this.moveToDeadLetter(
+              message,
+              systemDeadLetterReasons.maxDeliveryCountExceeded,
+              systemDeadLetterReasons.maxDeliveryCountDescription(max),
+            );
+            continue;
+          }
           this.index(message);
         }
       }
@@ -265,7 +285,7 @@ export class Broker {
       enq: m.enqueuedAt,
       exp: Number.isFinite(m.expiresAt) ? m.expiresAt : null,
       ...(m.scheduledAt !== undefined ? { sch: m.scheduledAt } : {}),
-      dc: m.deliveryCount,
+      dc: persistedDeliveryCount(m),
       st: stateCodes[m.state],
       sub: m.sub === "main" ? "m" : "d",
       hdr: m.header,
@@ -275,7 +295,13 @@ export class Broker {
   }
 
   private stateRecord(m: StoredMessage): LogRecord {
-    return { kind: "state", queue: m.queue.settings.name, seq: m.seq, dc: m.deliveryCount, st: stateCodes[m.state] };
+    return {
+      kind: "state",
+      queue: m.queue.settings.name,
+      seq: m.seq,
+      dc: persistedDeliveryCount(m),
+      st: stateCodes[m.state],
+    };
   }
 
   private deleteRecord(m: StoredMessage): LogRecord {
@@ -416,8 +442,9 @@ export class Broker {
     return message.queue.entity(message.sub).messages.get(message.seq) === message;
   }
 
+  /** Deferred messages do not expire: the service keeps them until they are received by sequence number. */
   private expireIfDue(message: StoredMessage): void {
-    if (!this.isCurrent(message) || message.sub !== "main" || message.lock || message.state === "scheduled") return;
+    if (!this.isCurrent(message) || message.sub !== "main" || message.lock || message.state !== "active") return;
     if (message.expiresAt > Date.now()) return;
     this.expire(message);
   }
@@ -525,7 +552,10 @@ export class Broker {
     message.lock = lock;
     this.locks.set(token, lock);
     this.timers.at(lock.lockedUntil, () => this.lockExpired(lock));
-    return { encoded: this.encode(message, lock), lockToken: token, lockTokenBytes: bytes };
+    // The log keeps a locked message with the delivery count its lock leaves behind if it is lost: a restart loses
+    // every lock, and a lost lock counts as a delivery attempt as an expired one does. Settling writes the count again.
+    const written = this.durable.append(this.stateRecord(message));
+    return { encoded: this.encode(message, lock), lockToken: token, lockTokenBytes: bytes, written };
   }
 
   private encode(message: StoredMessage, lock: Lock | undefined): Buffer {
@@ -573,7 +603,7 @@ export class Broker {
         ),
       ];
     }
-    if (message.sub === "main" && message.expiresAt <= Date.now()) {
+    if (message.sub === "main" && message.state === "active" && message.expiresAt <= Date.now()) {
       this.expire(message);
       return [];
     }
@@ -696,6 +726,11 @@ export class Broker {
     for (const m of queue.deadLetter.messages.values()) if (m.lock) stats.locked++;
     return stats;
   }
+}
+
+/** The delivery count a message has if the emulator stops now: a lock held now is lost, which counts as a delivery. */
+function persistedDeliveryCount(m: StoredMessage): number {
+  return m.deliveryCount + (m.lock ? 1 : 0);
 }
 
 /** A 16-byte UUID (RFC 4122 order) as text. */

@@ -84,6 +84,7 @@ export async function handleManagementRequest(
       case "com.microsoft:receive-by-sequence-number": {
         const seqs = list(request, "sequence-numbers").map(sequenceNumber);
         const delivered = broker.receiveDeferred(entity, seqs, receiveMode(request["receiver-settle-mode"]));
+        await Promise.all(delivered.map((d) => d.written));
         return ok({
           messages: delivered.map((d) => ({
             ...(d.lockTokenBytes ? { "lock-token": amqpTypes.wrap_uuid(d.lockTokenBytes) } : {}),

@@ -13,7 +13,15 @@ import {
   rawMessageBytes,
   splitBatch,
 } from "./amqp.js";
-import { BrokerError, conditions, type Broker, type Entity, type ReceiveMode, type Settlement } from "./broker.js";
+import {
+  BrokerError,
+  conditions,
+  type Broker,
+  type Delivered,
+  type Entity,
+  type ReceiveMode,
+  type Settlement,
+} from "./broker.js";
 import { handleManagementRequest } from "./management.js";
 
 /** Standard tier: 256 KB per message (and per batch). */
@@ -40,8 +48,10 @@ interface ReceiveLink {
   sender: Sender;
   entity: Entity;
   mode: ReceiveMode;
-  /** Deliveries handed to rhea on this link (rhea counts them only once transmitted). */
+  /** Deliveries taken from the broker for this link (rhea counts them only once transmitted). */
   sent: number;
+  /** Of those, the peek-locked ones waiting for their lock to reach the log before they are handed to rhea. */
+  inFlight: number;
   echoDrain: boolean;
   closed: boolean;
 }
@@ -257,6 +267,7 @@ export class AmqpServer {
       entity,
       mode: sender.snd_settle_mode === 1 ? "receiveAndDelete" : "peekLock",
       sent: 0,
+      inFlight: 0,
       echoDrain: false,
       closed: false,
     };
@@ -438,8 +449,13 @@ export class AmqpServer {
     if (role?.kind !== "receive") return;
     const link = role.link;
     this.pump(link);
-    const rheaLink = internals(sender);
-    if (rheaLink._draining) {
+    this.answerDrain(link);
+  }
+
+  /** Ends a drain the client asked for, once no delivery is waiting to be transferred (they use its credit first). */
+  private answerDrain(link: ReceiveLink): void {
+    const rheaLink = internals(link.sender);
+    if (rheaLink._draining && link.inFlight === 0 && !link.closed) {
       link.echoDrain = true;
       rheaLink.issue_flow = true;
       rheaLink.connection._register();
@@ -462,17 +478,53 @@ export class AmqpServer {
     if (link.closed || !sender.is_open()) return;
     const rheaLink = internals(sender);
     let budget = rheaLink.credit - (link.sent - rheaLink.delivery_count);
-    while (budget > 0 && rheaLink.session.outgoing.available() > 0) {
+    let room = rheaLink.session.outgoing.available() - link.inFlight;
+    const locked: Delivered[] = [];
+    while (budget > 0 && room > 0) {
       const next = this.broker.receiveNext(link.entity, link.mode);
       if (!next) break;
-      const tag = next.lockTokenBytes
-        ? lockTokenToDeliveryTag(next.lockTokenBytes)
-        : Buffer.from(randomUUID().replace(/-/g, ""), "hex");
-      const delivery = sender.send(next.encoded, tag, 0);
-      if (next.lockToken) this.lockTokens.set(delivery, next.lockToken);
       link.sent++;
       budget--;
+      room--;
+      if (next.written) locked.push(next);
+      else this.transfer(link, next);
     }
+    if (locked.length > 0) this.transferOnceWritten(link, locked);
+  }
+
+  private transfer(link: ReceiveLink, next: Delivered): void {
+    const tag = next.lockTokenBytes
+      ? lockTokenToDeliveryTag(next.lockTokenBytes)
+      : Buffer.from(randomUUID().replace(/-/g, ""), "hex");
+    const delivery = link.sender.send(next.encoded, tag, 0);
+    if (next.lockToken) this.lockTokens.set(delivery, next.lockToken);
+  }
+
+  /**
+   * Transfers peek-locked messages once their locks are in the log (one group commit for the batch). A message whose
+   * link went away meanwhile was never delivered: its lock is released without counting.
+   */
+  private transferOnceWritten(link: ReceiveLink, locked: Delivered[]): void {
+    link.inFlight += locked.length;
+    const finish = (written: boolean): void => {
+      link.inFlight -= locked.length;
+      for (const next of locked) {
+        if (written && !link.closed && link.sender.is_open()) {
+          this.transfer(link, next);
+          continue;
+        }
+        link.sent--;
+        if (next.lockToken) this.broker.settle(next.lockToken, { kind: "release" }).catch(() => undefined);
+      }
+      this.answerDrain(link);
+    };
+    Promise.all(locked.map((d) => d.written)).then(
+      () => finish(true),
+      (error: unknown) => {
+        console.error("servicebus emulator: could not write a lock to the log", error);
+        finish(false);
+      },
+    );
   }
 
   /** The client settled a peek-locked delivery on the link. */

@@ -11,15 +11,25 @@ const bool = z
   .transform((v) => v.trim().toLowerCase())
   .pipe(z.enum(["true", "false", "1", "0", "yes", "no"]))
   .transform((v) => v === "true" || v === "1" || v === "yes");
-/** A secret from a Key Vault reference: when the reference cannot be resolved, Functions leaves its text in place. */
-const secret = z
+/** A webhook secret the webhook cannot use, and why (never the value itself). */
+export interface UnusableSecret {
+  unusable: string;
+}
+
+/**
+ * A webhook secret, a Key Vault reference in Azure. When the reference cannot be resolved, Functions leaves its text
+ * in place: that (or a blank value) disables the webhook only, so it is kept as an {@link UnusableSecret} for the
+ * webhook to answer 503, rather than refused with every other setting (which would stop every function).
+ */
+const webhookSecret = z
   .string()
   .trim()
-  .min(1)
-  .refine(
-    (v) => !v.startsWith("@Microsoft.KeyVault("),
-    "the Key Vault reference did not resolve (check the vault, the secret and the app's access)",
-  );
+  .transform((v): string | UnusableSecret => {
+    if (v.startsWith("@Microsoft.KeyVault(")) {
+      return { unusable: "the Key Vault reference did not resolve (check the vault, the secret and the app's access)" };
+    }
+    return v === "" ? { unusable: "the value is blank" } : v;
+  });
 const positiveInt = z.coerce.number().int().positive();
 const nonEmpty = z.string().trim().min(1);
 
@@ -45,9 +55,9 @@ export const settingsSchema = z.object({
   /** Path of the image catalog. */
   CATALOG_PATH: nonEmpty.default("images.yaml"),
   /** Secret for GitHub webhook signatures (X-Hub-Signature-256), a Key Vault reference in Azure. */
-  WEBHOOK_SECRET: secret.optional(),
+  WEBHOOK_SECRET: webhookSecret.optional(),
   /** The previous secret, still accepted while a rotation is under way. */
-  WEBHOOK_SECRET_PREVIOUS: secret.optional(),
+  WEBHOOK_SECRET_PREVIOUS: webhookSecret.optional(),
   /** Largest webhook body accepted, in bytes. */
   WEBHOOK_MAX_BODY_IN_BYTES: positiveInt.default(1_048_576),
   /** Resource group that holds the Image Builder templates. */
@@ -105,6 +115,20 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     throw new ConfigurationError(`invalid settings: ${problems.join("; ")}`);
   }
   return result.data;
+}
+
+/**
+ * The secrets the webhook checks signatures with (none: the function key alone guards it), or why it cannot serve:
+ * a configured secret that is unusable disables the webhook rather than weakening it.
+ */
+export function webhookSecrets(settings: Settings): { secrets: string[] } | { unusable: string } {
+  const secrets: string[] = [];
+  for (const name of ["WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"] as const) {
+    const value = settings[name];
+    if (typeof value === "object") return { unusable: `${name}: ${value.unusable}` };
+    if (value !== undefined) secrets.push(value);
+  }
+  return { secrets };
 }
 
 let cached: Settings | undefined;

@@ -12,6 +12,7 @@ import {
   resolveObject,
   stringLiteral,
   valueAt,
+  type BicepDeployable,
   type BicepEntry,
   type BicepFile,
 } from "./bicep.js";
@@ -247,16 +248,32 @@ export const forbiddenRoles: Readonly<Record<string, string>> = {
 const builtInRolePattern =
   /^subscriptionResourceId\(\s*'Microsoft\.Authorization\/roleDefinitions'\s*,\s*(\w+)\.(\w+)\s*\)$/;
 
+/** The actions of a custom role definition (string literals of its permissions' `actions`). */
+function customRoleActions(role: BicepDeployable): string[] {
+  const permissions = valueAt(role.body, ["properties", "permissions"]) ?? "";
+  return arrayItems(permissions).flatMap((permission) =>
+    arrayItems(valueAt(permission, ["actions"]) ?? "").map((a) => stringLiteral(a) ?? a),
+  );
+}
+
+/** Whether an assignable scope expression is the subscription itself. */
+function isSubscriptionScope(scope: string): boolean {
+  return /^subscription\(\)\.id$/.test(scope.trim());
+}
+
 /**
  * Roles: every assignment goes through the role-assignment module, called only from rbac.bicep, whose calls name a
- * user-assigned identity defined there (or, for sharing, an external principal with Reader) and a built-in role
- * from its commented table (id and name verified) or a custom role it defines. No Owner, Contributor or access
- * administrator role anywhere; custom roles cannot touch authorization and are assignable to resource groups only.
+ * user-assigned identity defined there (or an external principal given by a parameter, with the one role that
+ * parameter may get) and a built-in role from its commented table (id and name verified) or a custom role it defines.
+ * No Owner, Contributor or access administrator role anywhere; custom roles cannot touch authorization and are
+ * assignable to resource groups only, except a role made only of `subscriptionScopeActions`, which may be assignable
+ * to the subscription and assigned there, by a role assignment declared in rbac.bicep, to an identity it defines.
  */
 export function checkRoles(
   files: SourceFiles,
   verifiedBuiltInRoles: Readonly<Record<string, string>>,
   externalPrincipalParams: Readonly<Record<string, string>>,
+  subscriptionScopeActions: readonly string[] = [],
 ): string[] {
   const problems: string[] = [];
   const parsed = bicepFiles(files);
@@ -271,6 +288,7 @@ export function checkRoles(
   for (const [path, file] of parsed) {
     for (const resource of file.resources) {
       if (resource.target !== roleAssignmentType || resource.existing) continue;
+      if (path === rbacPath) continue; // subscription-scope assignments, checked below
       if (path !== roleAssignmentModulePath) {
         problems.push(`role assignment '${resource.symbol}' in ${path}: assign roles through ${rbacPath}`);
         continue;
@@ -319,20 +337,51 @@ export function checkRoles(
   const customRoles = rbac.resources.filter((r) => r.target === roleDefinitionType && !r.existing);
   const resourceGroups = new Set(rbac.resources.filter((r) => r.target === resourceGroupType).map((r) => r.symbol));
 
+  const subscriptionRoles = new Set<string>();
   for (const role of customRoles) {
-    const permissions = valueAt(role.body, ["properties", "permissions"]) ?? "";
-    for (const permission of arrayItems(permissions)) {
-      for (const action of arrayItems(valueAt(permission, ["actions"]) ?? "").map((a) => stringLiteral(a) ?? a)) {
-        if (action === "*" || action.startsWith("*/") || action.startsWith("Microsoft.Authorization/")) {
-          problems.push(`custom role '${role.symbol}' in ${rbacPath} allows '${action}'`);
-        }
+    const actions = customRoleActions(role);
+    for (const action of actions) {
+      if (action === "*" || action.startsWith("*/") || action.startsWith("Microsoft.Authorization/")) {
+        problems.push(`custom role '${role.symbol}' in ${rbacPath} allows '${action}'`);
       }
     }
     for (const scope of arrayItems(valueAt(role.body, ["properties", "assignableScopes"]) ?? "")) {
       const expanded = rbac.vars.get(scope) ?? scope;
-      if (!expanded.includes("/resourceGroups/")) {
+      if (expanded.includes("/resourceGroups/")) continue;
+      const broader = actions.filter((a) => !subscriptionScopeActions.includes(a));
+      if (isSubscriptionScope(expanded) && actions.length > 0 && broader.length === 0) {
+        subscriptionRoles.add(role.symbol);
+      } else if (isSubscriptionScope(expanded)) {
+        problems.push(
+          `custom role '${role.symbol}' in ${rbacPath} is assignable at the subscription with ${broader.map((a) => `'${a}'`).join(", ") || "no action"}; only ${subscriptionScopeActions.join(", ")} may be`,
+        );
+      } else {
         problems.push(`custom role '${role.symbol}' in ${rbacPath} is assignable at ${scope}, not a resource group`);
       }
+    }
+  }
+
+  for (const assignment of rbac.resources.filter((r) => r.target === roleAssignmentType && !r.existing)) {
+    const where = `role assignment '${assignment.symbol}' in ${rbacPath}`;
+    if (valueAt(assignment.body, ["scope"]) !== undefined) {
+      problems.push(
+        `${where} has a scope: assign on resource groups and resources through ${roleAssignmentModulePath}`,
+      );
+    }
+    if (!/^guid\(/.test(valueAt(assignment.body, ["name"]) ?? "")) problems.push(`${where} is not named with guid()`);
+    const roleId = valueAt(assignment.body, ["properties", "roleDefinitionId"]) ?? "";
+    const role = /^(\w+)\.id$/.exec(roleId)?.[1];
+    if (role === undefined || !subscriptionRoles.has(role)) {
+      problems.push(
+        `${where} is at subscription scope with ${roleId || "no role"}, which is not a custom role made only of ${subscriptionScopeActions.join(", ") || "allowed subscription actions"}`,
+      );
+    }
+    const principal = valueAt(assignment.body, ["properties", "principalId"]) ?? "";
+    const identity = /^(\w+)\.properties\.principalId$/.exec(principal)?.[1];
+    if (identity === undefined || !identities.has(identity)) {
+      problems.push(
+        `${where}: principalId ${principal || "(none)"} is not a user-assigned identity defined in ${rbacPath}`,
+      );
     }
   }
 
@@ -359,7 +408,12 @@ export function checkRoles(
 
     const principal = param("principalId");
     const identity = /^(\w+)\.properties\.principalId$/.exec(principal);
-    const external = module.loop && principal === `${module.loop.item}.principalId` ? module.loop.source : undefined;
+    const external =
+      module.loop && principal === `${module.loop.item}.principalId`
+        ? module.loop.source
+        : /^\w+$/.test(principal) && rbac.params.some((p) => p.name === principal)
+          ? principal
+          : undefined;
     if (identity && identities.has(identity[1]!)) continue;
     if (external !== undefined && external in externalPrincipalParams) {
       if (roleKey !== externalPrincipalParams[external]) {
@@ -476,4 +530,255 @@ export function checkBicepHygiene(files: SourceFiles, verifiedApiVersions: Reado
     }
   }
   return problems;
+}
+
+// --- Issue 14: a deployment that works with azd up defaults ----------------------------------------------------------
+
+/** The role-assignment modules of rbac.bicep, with their params read. */
+function assignmentModules(rbac: BicepFile) {
+  return rbac.modules
+    .filter((m) => resolveFrom(rbacPath, m.target) === roleAssignmentModulePath)
+    .map((module) => {
+      const params = objectEntries(valueAt(module.body, ["params"]) ?? "{}");
+      const param = (key: string): string => params.find((e) => e.key === key)?.value ?? "";
+      return { module, param };
+    });
+}
+
+/** Built-in role key (in rbac.bicep's table) → role id, lower case. */
+function builtInRoleTable(rbac: BicepFile): Map<string, string> {
+  const table = [...rbac.vars.keys()].find((name) =>
+    commentedVarEntries(rbac, name).some((e) => /^'[0-9a-f-]{36}'$/.test(e.value)),
+  );
+  return new Map(
+    (table === undefined ? [] : commentedVarEntries(rbac, table)).map((e) => [
+      e.key,
+      stringLiteral(e.value)?.toLowerCase() ?? "",
+    ]),
+  );
+}
+
+/**
+ * `identity` holds, at subscription scope, a custom role that grants `action` (listing platform image versions is a
+ * subscription-scope read: without it every `latest` source answers 403).
+ */
+export function checkSubscriptionRead(files: SourceFiles, identity: string, action: string): string[] {
+  const text = files.get(rbacPath);
+  if (text === undefined) return [`${rbacPath} is missing`];
+  const rbac = parseBicep(text);
+  const roles = rbac.resources.filter((r) => r.target === roleDefinitionType && !r.existing);
+  const granted = rbac.resources.some((assignment) => {
+    if (assignment.target !== roleAssignmentType || assignment.existing || assignment.condition) return false;
+    if (valueAt(assignment.body, ["scope"]) !== undefined) return false;
+    if (valueAt(assignment.body, ["properties", "principalId"]) !== `${identity}.properties.principalId`) return false;
+    const role = /^(\w+)\.id$/.exec(valueAt(assignment.body, ["properties", "roleDefinitionId"]) ?? "")?.[1];
+    const definition = roles.find((r) => r.symbol === role);
+    return definition !== undefined && customRoleActions(definition).includes(action);
+  });
+  return granted ? [] : [`${identity} is given no role with ${action} at subscription scope in ${rbacPath}`];
+}
+
+/**
+ * Image Builder's identity gets exactly the documented actions for distributing into a gallery, on the gallery, and
+ * no other role (Image Builder grants itself Contributor on the staging group it creates).
+ */
+export function checkBuilderRoles(
+  files: SourceFiles,
+  identity: string,
+  documentedActions: readonly string[],
+): string[] {
+  const text = files.get(rbacPath);
+  if (text === undefined) return [`${rbacPath} is missing`];
+  const rbac = parseBicep(text);
+  const problems: string[] = [];
+  const roles = rbac.resources.filter((r) => r.target === roleDefinitionType && !r.existing);
+  const assignments = assignmentModules(rbac).filter(
+    ({ param }) => param("principalId") === `${identity}.properties.principalId`,
+  );
+  if (assignments.length === 0) problems.push(`${identity} has no role in ${rbacPath}`);
+  for (const { module, param } of assignments) {
+    const where = `role assignment '${module.symbol}' in ${rbacPath}`;
+    const role = roles.find((r) => `${r.symbol}.id` === param("roleDefinitionId"));
+    if (role === undefined) {
+      problems.push(
+        `${where} gives ${identity} ${param("roleDefinitionId")}, not a custom role with the documented actions`,
+      );
+      continue;
+    }
+    const actions = customRoleActions(role);
+    const extra = actions.filter((a) => !documentedActions.includes(a));
+    const missing = documentedActions.filter((a) => !actions.includes(a));
+    if (extra.length > 0) problems.push(`${where}: ${identity} gets undocumented actions ${extra.join(", ")}`);
+    if (missing.length > 0) problems.push(`${where}: ${identity} lacks ${missing.join(", ")}`);
+    if (stringLiteral(param("scopeKind")) !== "gallery") {
+      problems.push(`${where}: ${identity}'s role is assigned on ${param("scopeKind")}, not on the gallery`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * `identity` holds `roleName` (a built-in role of the table) on every queue of the shared definition: each trigger's
+ * scaling reads its queue's length, which needs the Manage right.
+ */
+export function checkQueueRole(
+  files: SourceFiles,
+  identity: string,
+  roleName: string,
+  verifiedBuiltInRoles: Readonly<Record<string, string>>,
+  queueConfigPath: string,
+): string[] {
+  const text = files.get(rbacPath);
+  if (text === undefined) return [`${rbacPath} is missing`];
+  const rbac = parseBicep(text);
+  const table = builtInRoleTable(rbac);
+  const wanted = [...table].find(([, id]) => verifiedBuiltInRoles[id] === roleName)?.[0];
+  const found = assignmentModules(rbac).some(({ module, param }) => {
+    if (param("principalId") !== `${identity}.properties.principalId`) return false;
+    if (wanted === undefined || !param("roleDefinitionId").endsWith(`.${wanted})`)) return false;
+    if (stringLiteral(param("scopeKind")) !== "serviceBusQueue" || !module.loop) return false;
+    const loaded = loadedJsonPath(module.loop.source, rbac);
+    return loaded !== undefined && resolveFrom(rbacPath, loaded.path) === queueConfigPath && loaded.member === "queues";
+  });
+  return found
+    ? []
+    : [
+        `${identity} does not get ${roleName} on each queue of ${queueConfigPath} (a loop with scopeKind 'serviceBusQueue')`,
+      ];
+}
+
+/** The module that deploys the app depends on the module that assigns the roles it uses at start. */
+export function checkAppWaitsForRoles(mainText: string, appModulePath: string, rbacModulePath: string): string[] {
+  const main = parseBicep(mainText);
+  const app = main.modules.find((m) => m.target === appModulePath);
+  const rbac = main.modules.find((m) => m.target === rbacModulePath);
+  if (!app || !rbac) return [`main.bicep deploys no ${app ? rbacModulePath : appModulePath}`];
+  const dependsOn = arrayItems(valueAt(app.body, ["dependsOn"]) ?? "");
+  return dependsOn.includes(rbac.symbol)
+    ? []
+    : [
+        `module '${app.symbol}' (${appModulePath}) does not depend on '${rbac.symbol}': the app could start before its roles exist`,
+      ];
+}
+
+/**
+ * Modules deployed at subscription scope share the subscription's deployment names (and a name is tied to the region
+ * of its first deployment): each name must carry a value unique to the environment and its region.
+ */
+export function checkSubscriptionDeploymentNames(mainText: string): string[] {
+  const main = parseBicep(mainText);
+  if (main.targetScope !== "subscription") return [];
+  const unique = [...main.vars].filter(
+    ([, value]) => /uniqueString\(/.test(value) && /environmentName/.test(value) && /location/.test(value),
+  );
+  return main.modules
+    .filter((m) => valueAt(m.body, ["scope"]) === undefined)
+    .filter((m) => {
+      const name = valueAt(m.body, ["name"]) ?? "";
+      return !unique.some(([variable]) => name.includes(`\${${variable}}`));
+    })
+    .map(
+      (m) =>
+        `module '${m.symbol}' deploys at subscription scope as ${valueAt(m.body, ["name"])}: a second environment (or region) of the subscription would collide`,
+    );
+}
+
+/** Registered by default in every subscription (Microsoft Learn, "Resource providers for Azure services"). */
+export const providersRegisteredByDefault = ["Microsoft.Authorization", "Microsoft.Resources"];
+
+/**
+ * The README's provider registration names every provider the Bicep declares and every one Azure needs beyond it
+ * (`alsoRequired`: Image Builder's own list, types created at run time).
+ */
+export function checkProviders(readmeText: string, files: SourceFiles, alsoRequired: readonly string[]): string[] {
+  const line = readmeText.split("\n").find((l) => /az provider register/.test(l));
+  if (line === undefined) return ["the README has no 'az provider register' command"];
+  const listed = new Set([...line.matchAll(/\bMicrosoft\.[A-Za-z]+/g)].map((m) => m[0].toLowerCase()));
+  const fromBicep = bicepFiles(files).flatMap(([, file]) => file.resources.map((r) => r.target.split("/")[0]!));
+  const required = new Set(
+    [...fromBicep, ...alsoRequired].filter(
+      (p) => !providersRegisteredByDefault.some((d) => d.toLowerCase() === p.toLowerCase()),
+    ),
+  );
+  return [...required]
+    .filter((p) => !listed.has(p.toLowerCase()))
+    .sort()
+    .map((p) => `the README's provider registration misses ${p}`);
+}
+
+/** A feature of azure.yaml or main.parameters.json and the first azd version that supports it. */
+export interface AzdFeature {
+  what: string;
+  since: string;
+  used: (azureYaml: Record<string, unknown>, parametersJson: string) => boolean;
+}
+
+function versionParts(version: string): number[] {
+  return version
+    .split(/[.-]/)
+    .slice(0, 3)
+    .map((n) => Number.parseInt(n, 10) || 0);
+}
+
+function compareVersions(a: string, b: string): number {
+  const [x, y] = [versionParts(a), versionParts(b)];
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+}
+
+/** `requiredVersions.azd` has a lower bound no older than the first azd that supports every feature the project uses. */
+export function checkRequiredAzdVersion(
+  azureYaml: Record<string, unknown>,
+  parametersJson: string,
+  features: readonly AzdFeature[],
+): string[] {
+  const range = (azureYaml.requiredVersions as { azd?: unknown } | undefined)?.azd;
+  const used = features.filter((f) => f.used(azureYaml, parametersJson));
+  if (typeof range !== "string") {
+    return used.length > 0
+      ? [`azure.yaml has no requiredVersions.azd, and it relies on ${used.map((f) => f.what).join(", ")}`]
+      : [];
+  }
+  const lower = /^>=\s*(\d+\.\d+\.\d+)/.exec(range.trim())?.[1];
+  if (lower === undefined) return [`requiredVersions.azd '${range}' has no '>= x.y.z' lower bound`];
+  return used
+    .filter((f) => compareVersions(lower, f.since) < 0)
+    .map((f) => `requiredVersions.azd '${range}' allows azd older than ${f.since}, the first with ${f.what}`);
+}
+
+/**
+ * The webhook secret comes from the postprovision hook: azure.yaml runs it after provisioning, every azd value it reads
+ * is an output of main.bicep (or one azd sets itself), and no secret is generated by the deployment (a Bicep
+ * `newGuid()` default changes at every deployment; an azd-generated parameter is stored in plaintext under .azure/).
+ */
+export function checkWebhookSecretHook(
+  azureYaml: Record<string, unknown>,
+  hookPath: string,
+  hookText: string,
+  mainText: string,
+  infraFiles: SourceFiles,
+  azdSetVariables: readonly string[],
+): string[] {
+  const problems: string[] = [];
+  const hook = (azureYaml.hooks as Record<string, unknown> | undefined)?.postprovision as
+    { run?: string; posix?: { run?: string }; windows?: { run?: string } } | undefined;
+  const runs = [hook?.run, hook?.posix?.run, hook?.windows?.run].filter((r): r is string => typeof r === "string");
+  if (runs.length === 0 || !runs.every((r) => r.trim() === `node ${hookPath}`)) {
+    problems.push(`azure.yaml does not run 'node ${hookPath}' as its postprovision hook on every platform`);
+  }
+  const outputs = new Set(parseBicep(mainText).outputs.map((o) => o.name));
+  for (const match of hookText.matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)) {
+    const name = match[1]!;
+    if (!outputs.has(name) && !azdSetVariables.includes(name)) {
+      problems.push(`${hookPath} reads ${name}, which main.bicep does not output`);
+    }
+  }
+  for (const [path, text] of infraFiles) {
+    if (!path.endsWith(".bicep")) continue;
+    if (/newGuid\(\)/.test(text)) problems.push(`${path} uses newGuid(): a new value at every deployment`);
+    if (/type:\s*'generate'/.test(text)) {
+      problems.push(`${path} asks azd to generate a parameter, which azd stores in plaintext under .azure/`);
+    }
+  }
+  return [...new Set(problems)];
 }

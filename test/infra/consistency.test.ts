@@ -10,13 +10,22 @@ import { parseBicep, valueAt } from "./bicep.js";
 import {
   appSettingEntries,
   checkAppSettings,
+  checkAppWaitsForRoles,
   checkBicepHygiene,
+  checkBuilderRoles,
   checkModules,
   checkOutputs,
   checkParameters,
+  checkProviders,
+  checkQueueRole,
   checkQueues,
+  checkRequiredAzdVersion,
   checkRoles,
   checkSettingDefaults,
+  checkSubscriptionDeploymentNames,
+  checkSubscriptionRead,
+  checkWebhookSecretHook,
+  type AzdFeature,
   rbacPath,
   type SourceFiles,
 } from "./checks.js";
@@ -46,10 +55,12 @@ const localOnlySettings: Record<string, string> = {
  */
 const verifiedBuiltInRoles: Record<string, string> = {
   "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender",
+  "090c5cfd-751d-490a-894a-3ce6f1109419": "Azure Service Bus Data Owner",
   "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
   "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
   "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
   "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+  "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
   "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
   "f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
   "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
@@ -81,7 +92,15 @@ const verifiedApiVersions: Record<string, string> = {
 };
 
 /** Parameters of rbac.bicep that carry principals from outside the deployment, and the one role they may get. */
-const externalPrincipalParams = { galleryReaders: "reader" };
+const externalPrincipalParams = { galleryReaders: "reader", deployerPrincipalId: "keyVaultSecretsOfficer" };
+
+/**
+ * The only actions a role may hold at subscription scope: reading platform image versions, which Azure serves only
+ * under /subscriptions/{id}/providers/Microsoft.Compute/locations/... (Microsoft Learn, "Azure permissions for
+ * Compute": "Get the properties of a Platform Image Version").
+ */
+const platformImageVersionsRead = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read";
+const subscriptionScopeActions = [platformImageVersionsRead];
 
 const requiredOutputs = [
   "AZURE_LOCATION",
@@ -129,7 +148,7 @@ function file(path: string, files: SourceFiles = realFiles): string {
 }
 
 const checkRealRoles = (files: SourceFiles): string[] =>
-  checkRoles(files, verifiedBuiltInRoles, externalPrincipalParams);
+  checkRoles(files, verifiedBuiltInRoles, externalPrincipalParams, subscriptionScopeActions);
 
 describe("Service Bus queues in infra/", () => {
   it("creates every queue of shared/config/queues.json from the loaded JSON, each property mapped", () => {
@@ -236,9 +255,9 @@ describe("roles in infra/", () => {
   });
 
   it("reports a role whose comment does not name it", () => {
-    const mutant = mutate(rbacPath, "// Azure Service Bus Data Receiver", "// Azure Service Bus Data Owner");
+    const mutant = mutate(rbacPath, "// Azure Service Bus Data Owner", "// Azure Service Bus Data Receiver");
     expect(checkRealRoles(mutant)).toEqual([
-      expect.stringContaining("comment says 'Azure Service Bus Data Owner' but 4f6d3b9b"),
+      expect.stringContaining("comment says 'Azure Service Bus Data Receiver' but 090c5cfd"),
     ]);
   });
 
@@ -274,7 +293,7 @@ describe("roles in infra/", () => {
   it("reports a custom role that allows every action", () => {
     const mutant = mutate(
       rbacPath,
-      "'Microsoft.Compute/images/delete'\n        ]\n        notActions: []\n      }\n    ]\n    assignableScopes: [\n      imageBuilderResourceGroupId",
+      "'Microsoft.VirtualMachineImages/imageTemplates/*'\n        ]\n        notActions: []\n      }\n    ]\n    assignableScopes: [\n      imageBuilderResourceGroupId",
       "'*'\n        ]\n        notActions: []\n      }\n    ]\n    assignableScopes: [\n      imageBuilderResourceGroupId",
     );
     expect(checkRealRoles(mutant)).toEqual([
@@ -384,5 +403,181 @@ describe("the Function App in infra/", () => {
     const vault = bodyOf("infra/core/security/keyvault.bicep", "Microsoft.KeyVault/vaults");
     expect(valueAt(vault, ["properties", "enableRbacAuthorization"])).toBe("true");
     expect(valueAt(vault, ["properties", "accessPolicies"])).toBeUndefined();
+  });
+});
+
+describe("a deployment that works with azd up defaults (issue 14)", () => {
+  const azureYamlText = readFileSync(join(root, "azure.yaml"), "utf8");
+  const azureYaml = parseYaml(azureYamlText) as Record<string, unknown>;
+  const mutatedYaml = (from: string, to: string): Record<string, unknown> => {
+    if (!azureYamlText.includes(from)) throw new Error(`azure.yaml has no ${from}`);
+    return parseYaml(azureYamlText.replace(from, to)) as Record<string, unknown>;
+  };
+
+  it("lets the app identity read platform image versions at subscription scope, with that one action", () => {
+    expect(checkSubscriptionRead(realFiles, "appIdentity", platformImageVersionsRead)).toEqual([]);
+    const withoutAssignment = mutate(rbacPath, /\nresource appReadsPlatformImages[\s\S]*?\n}\n/, "\n");
+    expect(checkSubscriptionRead(withoutAssignment, "appIdentity", platformImageVersionsRead)).toEqual([
+      `appIdentity is given no role with ${platformImageVersionsRead} at subscription scope in ${rbacPath}`,
+    ]);
+  });
+
+  it("grants nothing broader at subscription scope", () => {
+    const broader = mutate(
+      rbacPath,
+      `'${platformImageVersionsRead}'\n`,
+      `'${platformImageVersionsRead}'\n          'Microsoft.Compute/virtualMachines/read'\n`,
+    );
+    expect(checkRealRoles(broader)).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining(
+          "'platformImageReaderRole' in infra/app/rbac.bicep is assignable at the subscription with 'Microsoft.Compute/virtualMachines/read'",
+        ),
+        expect.stringContaining(
+          "role assignment 'appReadsPlatformImages' in infra/app/rbac.bicep is at subscription scope",
+        ),
+      ]),
+    );
+    const builtInAtSubscription = mutate(
+      rbacPath,
+      "roleDefinitionId: platformImageReaderRole.id\n    description",
+      "roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.reader)\n    description",
+    );
+    expect(checkRealRoles(builtInAtSubscription)).toEqual([
+      expect.stringContaining(
+        "role assignment 'appReadsPlatformImages' in infra/app/rbac.bicep is at subscription scope with subscriptionResourceId",
+      ),
+    ]);
+  });
+
+  it("gives the app identity Azure Service Bus Data Owner on each queue: trigger scaling reads queue lengths", () => {
+    const check = (files: SourceFiles) =>
+      checkQueueRole(files, "appIdentity", "Azure Service Bus Data Owner", verifiedBuiltInRoles, queueConfigPath);
+    expect(check(realFiles)).toEqual([]);
+    const receiverOnly = mutate(
+      rbacPath,
+      "builtInRoles.serviceBusDataOwner)\n      scopeKind: 'serviceBusQueue'",
+      "builtInRoles.serviceBusDataReceiver)\n      scopeKind: 'serviceBusQueue'",
+    );
+    expect(check(receiverOnly)).toEqual([
+      "appIdentity does not get Azure Service Bus Data Owner on each queue of shared/config/queues.json (a loop with scopeKind 'serviceBusQueue')",
+    ]);
+  });
+
+  it("gives Image Builder's identity the documented gallery distribution actions, on the gallery, and no more", () => {
+    // Microsoft Learn, "Configure Azure VM Image Builder permissions by using the Azure CLI", distributing to an
+    // Azure Compute Gallery; the staging resource group's Contributor comes from Image Builder itself ("VM Image
+    // Builder template reference", stagingResourceGroup).
+    const galleryDistribution = [
+      "Microsoft.Compute/galleries/read",
+      "Microsoft.Compute/galleries/images/read",
+      "Microsoft.Compute/galleries/images/versions/read",
+      "Microsoft.Compute/galleries/images/versions/write",
+    ];
+    expect(checkBuilderRoles(realFiles, "builderIdentity", galleryDistribution)).toEqual([]);
+    const managedImages = mutate(
+      rbacPath,
+      "'Microsoft.Compute/galleries/images/versions/write'\n        ]\n        notActions: []\n      }\n    ]\n    assignableScopes: [\n      pipelineResourceGroupId\n    ]",
+      "'Microsoft.Compute/galleries/images/versions/write'\n          'Microsoft.Compute/images/write'\n        ]\n        notActions: []\n      }\n    ]\n    assignableScopes: [\n      pipelineResourceGroupId\n    ]",
+    );
+    expect(checkBuilderRoles(managedImages, "builderIdentity", galleryDistribution)).toEqual([
+      expect.stringContaining("builderIdentity gets undocumented actions Microsoft.Compute/images/write"),
+    ]);
+    const onResourceGroup = mutate(
+      rbacPath,
+      "roleDefinitionId: galleryDistributionRole.id\n    scopeKind: 'gallery'",
+      "roleDefinitionId: galleryDistributionRole.id\n    scopeKind: 'resourceGroup'",
+    );
+    expect(checkBuilderRoles(onResourceGroup, "builderIdentity", galleryDistribution)).toEqual([
+      expect.stringContaining("builderIdentity's role is assigned on 'resourceGroup', not on the gallery"),
+    ]);
+  });
+
+  it("deploys the app only once its role assignments exist", () => {
+    expect(checkAppWaitsForRoles(file(mainPath), "app/api.bicep", "app/rbac.bicep")).toEqual([]);
+    const mutant = mutate(mainPath, /\n {2}dependsOn: \[\n {4}rbac\n {2}\]/, "");
+    expect(checkAppWaitsForRoles(file(mainPath, mutant), "app/api.bicep", "app/rbac.bicep")).toEqual([
+      "module 'api' (app/api.bicep) does not depend on 'rbac': the app could start before its roles exist",
+    ]);
+  });
+
+  it("names subscription-scope deployments per environment and region", () => {
+    expect(checkSubscriptionDeploymentNames(file(mainPath))).toEqual([]);
+    const mutant = mutate(mainPath, "name: 'rbac-${resourceToken}'", "name: 'rbac'");
+    expect(checkSubscriptionDeploymentNames(file(mainPath, mutant))).toEqual([
+      "module 'rbac' deploys at subscription scope as 'rbac': a second environment (or region) of the subscription would collide",
+    ]);
+  });
+
+  it("lists every resource provider to register in infra/README.md, Image Builder's included", () => {
+    // Image Builder's own list (Microsoft Learn, "How to use Azure Image Builder triggers", Register the providers):
+    // it creates the build VM, its network, storage, Key Vault and container instances in the staging group, none of
+    // which the Bicep declares. Microsoft.VirtualMachineImages also comes only at run time (the app creates templates).
+    const imageBuilderProviders = [
+      "Microsoft.VirtualMachineImages",
+      "Microsoft.Compute",
+      "Microsoft.KeyVault",
+      "Microsoft.Storage",
+      "Microsoft.Network",
+      "Microsoft.ContainerInstance",
+    ];
+    const readme = readFileSync(join(root, "infra/README.md"), "utf8");
+    expect(checkProviders(readme, realFiles, imageBuilderProviders)).toEqual([]);
+    expect(checkProviders(readme.replace(/ Microsoft\.Network\b/, ""), realFiles, imageBuilderProviders)).toEqual([
+      "the README's provider registration misses Microsoft.Network",
+    ]);
+    const withNewType = mutate(
+      serviceBusPath,
+      "output name string",
+      "resource extra 'Microsoft.EventGrid/topics@2022-06-15' = {\n  name: 'x'\n}\n\noutput name string",
+    );
+    expect(checkProviders(readme, withNewType, imageBuilderProviders)).toEqual([
+      "the README's provider registration misses Microsoft.EventGrid",
+    ]);
+  });
+
+  it("requires an azd that supports what azure.yaml and the parameters use", () => {
+    // Azure/azure-dev CHANGELOG: 1.23.5 added remoteBuild for Flex Consumption apps (#6748; before it every
+    // JavaScript/TypeScript function app was built remotely); 1.17.1 introduced AZURE_PRINCIPAL_TYPE (#5285).
+    const features: AzdFeature[] = [
+      {
+        what: "remoteBuild for Flex Consumption function apps",
+        since: "1.23.5",
+        used: (yaml) =>
+          Object.values((yaml.services ?? {}) as Record<string, { host?: string; remoteBuild?: unknown }>).some(
+            (s) => s.host === "function" && s.remoteBuild !== undefined,
+          ),
+      },
+      { what: "AZURE_PRINCIPAL_TYPE", since: "1.17.1", used: (_, p) => p.includes("${AZURE_PRINCIPAL_TYPE}") },
+    ];
+    const parameters = file(parametersPath);
+    expect(checkRequiredAzdVersion(azureYaml, parameters, features)).toEqual([]);
+    expect(checkRequiredAzdVersion(mutatedYaml('azd: ">= 1.23.5"', 'azd: ">= 1.17.1"'), parameters, features)).toEqual([
+      "requiredVersions.azd '>= 1.17.1' allows azd older than 1.23.5, the first with remoteBuild for Flex Consumption function apps",
+    ]);
+    expect(
+      checkRequiredAzdVersion(mutatedYaml('requiredVersions:\n  azd: ">= 1.23.5"\n', ""), parameters, features),
+    ).toEqual([
+      "azure.yaml has no requiredVersions.azd, and it relies on remoteBuild for Flex Consumption function apps, AZURE_PRINCIPAL_TYPE",
+    ]);
+  });
+
+  it("creates the webhook secret in the postprovision hook, from outputs, and nowhere in the deployment", () => {
+    const hookPath = "infra/hooks/webhook-secret.mjs";
+    const hookText = file(hookPath);
+    // azd itself sets these in every environment (Azure/azure-dev, pkg/environment/environment.go).
+    const azdSet = ["AZURE_ENV_NAME", "AZURE_LOCATION", "AZURE_SUBSCRIPTION_ID", "AZURE_PRINCIPAL_ID"];
+    const check = (yaml: Record<string, unknown>, files: SourceFiles = realFiles) =>
+      checkWebhookSecretHook(yaml, hookPath, hookText, file(mainPath, files), files, azdSet);
+    expect(check(azureYaml)).toEqual([]);
+    expect(check(mutatedYaml("postprovision:", "postdeploy:"))).toEqual([
+      `azure.yaml does not run 'node ${hookPath}' as its postprovision hook on every platform`,
+    ]);
+    expect(check(azureYaml, mutate(mainPath, /\noutput AZURE_FUNCTION_APP_ID string = .*/, ""))).toEqual([
+      `${hookPath} reads AZURE_FUNCTION_APP_ID, which main.bicep does not output`,
+    ]);
+    expect(
+      check(azureYaml, mutate(mainPath, "param webhookSecret string = ''", "param webhookSecret string = newGuid()")),
+    ).toEqual(["infra/main.bicep uses newGuid(): a new value at every deployment"]);
   });
 });

@@ -1,12 +1,14 @@
 // Key Vault in RBAC mode (no access policies) holding the webhook secret. The Function App reads it through a
-// Key Vault reference with Key Vault Secrets User (app/rbac.bicep).
+// Key Vault reference with Key Vault Secrets User (app/rbac.bicep). The secret itself is created by the
+// postprovision hook (infra/hooks/webhook-secret.mjs) when none is given, so no secret value passes through a
+// deployment parameter or a file.
 
 param name string
 param location string = resourceGroup().location
 param tags object = {}
 
 @secure()
-@description('Value of the webhook secret. Empty: the secret is left as it is (create or rotate it with az keyvault secret set).')
+@description('Value of the webhook secret. Empty: the secret is left as it is (the postprovision hook creates it when missing).')
 param webhookSecret string = ''
 
 // Names the app settings reference (see app/api.bicep); the previous secret only exists during a rotation.

@@ -5,7 +5,8 @@
 @description('Object (principal) id that receives the role.')
 param principalId string
 
-@allowed(['ServicePrincipal', 'User', 'Group'])
+@description('Type of the principal. Empty: unknown (ARM looks it up), e.g. the deployer outside azd.')
+@allowed(['ServicePrincipal', 'User', 'Group', ''])
 param principalType string = 'ServicePrincipal'
 
 @description('Resource id of the role definition (built-in or custom).')
@@ -16,6 +17,7 @@ param roleDefinitionId string
   'resourceGroup'
   'storageAccount'
   'serviceBusNamespace'
+  'serviceBusQueue'
   'keyVault'
   'applicationInsights'
   'gallery'
@@ -23,7 +25,7 @@ param roleDefinitionId string
 ])
 param scopeKind string
 
-@description('Name of the resource the role is assigned on (ignored for resourceGroup).')
+@description('Name of the resource the role is assigned on (ignored for resourceGroup); a queue is <namespace>/<queue>.')
 param scopeName string = ''
 
 // Not named `description`: a parameter of that name would hide the @description decorator.
@@ -34,8 +36,13 @@ resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing 
   name: scopeName
 }
 
-resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = if (scopeKind == 'serviceBusNamespace') {
-  name: scopeName
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = if (scopeKind == 'serviceBusNamespace' || scopeKind == 'serviceBusQueue') {
+  name: split(scopeName, '/')[0]
+}
+
+resource serviceBusQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = if (scopeKind == 'serviceBusQueue') {
+  parent: serviceBusNamespace
+  name: last(split(scopeName, '/'))
 }
 
 resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = if (scopeKind == 'keyVault') {
@@ -56,7 +63,7 @@ resource userAssignedIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@
 
 var assignment = {
   principalId: principalId
-  principalType: principalType
+  principalType: empty(principalType) ? null : principalType
   roleDefinitionId: roleDefinitionId
   description: assignmentDescription
 }
@@ -75,6 +82,12 @@ resource onStorageAccount 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 resource onServiceBusNamespace 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'serviceBusNamespace') {
   name: guid(serviceBusNamespace.id, principalId, roleDefinitionId)
   scope: serviceBusNamespace
+  properties: assignment
+}
+
+resource onServiceBusQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'serviceBusQueue') {
+  name: guid(serviceBusQueue.id, principalId, roleDefinitionId)
+  scope: serviceBusQueue
   properties: assignment
 }
 

@@ -180,6 +180,8 @@ describe("durability of the Service Bus emulator", () => {
     expect(fx.emulator.stats("restarts")).toMatchObject({ active: 3, scheduled: 1, locked: 0 });
     const received = await receiveAll(receiver, 4, 10_000);
     expect(received.map((m) => m.body)).toEqual(["before-1", "before-2", "after", "scheduled"]);
+    // The lock lost to the restart counted as a delivery attempt.
+    expect(received.map((m) => m.deliveryCount)).toEqual([1, 0, 0, 0]);
     const seqs = received.map((m) => m.sequenceNumber!.toNumber());
     expect(seqs[0]).toBe(locked!.sequenceNumber!.toNumber());
     expect(seqs[2]).toBeGreaterThan(seqs[3]!); // "after" was numbered after the scheduled one
@@ -188,6 +190,44 @@ describe("durability of the Service Bus emulator", () => {
     await receiver.close();
     expect(fx.emulator.stats("restarts")).toMatchObject({ active: 0, scheduled: 0 });
   }, 30_000);
+
+  it("counts every message locked when the emulator was killed (kill -9) as delivered once more", async () => {
+    const state = temporaryStateDir();
+    cleanups.push(() => state.remove());
+    const queuesFile = join(state.path, "queues.json");
+    writeFileSync(queuesFile, JSON.stringify({ queues: [queueDefinition("killed", { lockDuration: "PT1M" })] }));
+    const port = await freePort();
+    const args = ["--port", String(port), "--host", "127.0.0.1", "--state", join(state.path, "state")];
+    const first = await startCli([...args, "--queues", queuesFile]);
+    children.push(first.child);
+    const client = new ServiceBusClient(first.connectionString, {
+      retryOptions: { maxRetries: 5, retryDelayInMs: 200, maxRetryDelayInMs: 1_000, timeoutInMs: 3_000 },
+    });
+    cleanups.push(() => client.close());
+    const sender = client.createSender("killed");
+    await sender.sendMessages([1, 2, 3].map((n) => ({ body: n, messageId: `k${n}` })));
+    const receiver = client.createReceiver("killed", { maxAutoLockRenewalDurationInMs: 0 });
+    // Locked at once, and killed as soon as the client has them: no settlement, no lock expiry, no graceful stop.
+    const locked = await receiveAll(receiver, 2);
+    expect(locked.map((m) => [m.messageId, m.deliveryCount])).toEqual([
+      ["k1", 0],
+      ["k2", 0],
+    ]);
+    first.child.kill("SIGKILL");
+    await exited(first.child);
+
+    const second = await startCli([...args, "--queues", queuesFile]);
+    children.push(second.child);
+    const received = await receiveAll(receiver, 3, 10_000);
+    expect(received.map((m) => [m.messageId, m.deliveryCount])).toEqual([
+      ["k1", 1],
+      ["k2", 1],
+      ["k3", 0],
+    ]);
+    for (const m of received) await receiver.completeMessage(m);
+    await receiver.close();
+    await sender.close();
+  }, 60_000);
 
   it("cuts off a torn record at the end of the log and starts from what was acknowledged", async () => {
     const state = temporaryStateDir();

@@ -13,6 +13,7 @@ describe("locks, delivery counts and expiry in the Service Bus emulator", () => 
       queueDefinition("expires", { deadLetteringOnMessageExpiration: true }),
       queueDefinition("drops", { deadLetteringOnMessageExpiration: false }),
       queueDefinition("short-ttl", { defaultMessageTimeToLive: "PT0.3S" }),
+      queueDefinition("deferred-ttl", { deadLetteringOnMessageExpiration: true }),
     ]);
   });
   afterAll(async () => {
@@ -114,11 +115,120 @@ describe("locks, delivery counts and expiry in the Service Bus emulator", () => 
     expect(dead?.deadLetterErrorDescription).toBe("The message expired and was dead lettered.");
   });
 
+  // Source: "Deferred messages won't be purged and moved to the dead-letter queue after they expire. This behavior is
+  // by design." (Microsoft Learn, Service Bus dead-letter queues, "Time to live").
+  it("keeps a deferred message past its time to live, while an active one sent with it expires", async () => {
+    const sender = fx.client.createSender("deferred-ttl");
+    await sender.sendMessages([
+      { body: "deferred", messageId: "deferred", timeToLive: 1_500 },
+      { body: "active", messageId: "active", timeToLive: 1_500 },
+    ]);
+    await sender.close();
+    const receiver = fx.client.createReceiver("deferred-ttl");
+    const [first] = await receiveAll(receiver, 1);
+    expect(first?.messageId).toBe("deferred");
+    await receiver.deferMessage(first!);
+    await eventually(() => fx.emulator.stats("deferred-ttl").deadLettered === 1); // "active" expired
+    expect(fx.emulator.stats("deferred-ttl")).toMatchObject({ deferred: 1, active: 0 });
+    const [deferred] = await receiver.receiveDeferredMessages(first!.sequenceNumber!);
+    expect(deferred?.messageId).toBe("deferred");
+    await receiver.completeMessage(deferred!);
+    await receiver.close();
+  });
+
   it("applies the queue's default time to live when the message sets none", async () => {
     const sender = fx.client.createSender("short-ttl");
     await sender.sendMessages({ body: "soon gone", messageId: "soon" });
     await sender.close();
     await eventually(() => fx.emulator.stats("short-ttl").deadLettered === 1);
     expect(fx.emulator.stats("short-ttl").active).toBe(0);
+  });
+});
+
+/**
+ * Source: "Whenever a message has been delivered under a peek-lock, but has been either explicitly abandoned or the
+ * lock has expired, the delivery count on the message is incremented. When the delivery count exceeds the limit, the
+ * message is moved to the DLQ" (Microsoft Learn, Service Bus dead-letter queues, "Maximum delivery count"); a lock
+ * does not outlive its connection ("the lock is dropped", Microsoft Learn, Message transfers, locks, and settlement).
+ */
+describe("locks lost to a restart of the Service Bus emulator", () => {
+  let fx: EmulatorFixture;
+
+  beforeAll(async () => {
+    fx = await startEmulator([
+      queueDefinition("restarted", { lockDuration: "PT30S" }),
+      queueDefinition("restarted-poison", { lockDuration: "PT1S", maxDeliveryCount: 3 }),
+    ]);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it("counts a message locked when the emulator restarted as delivered once more", async () => {
+    const sender = fx.client.createSender("restarted");
+    await sender.sendMessages([
+      { body: "locked", messageId: "locked" },
+      { body: "waiting", messageId: "waiting" },
+    ]);
+    await sender.close();
+    const receiver = fx.client.createReceiver("restarted", { maxAutoLockRenewalDurationInMs: 0 });
+    const [locked] = await receiveAll(receiver, 1);
+    expect(locked?.messageId).toBe("locked");
+    expect(locked?.deliveryCount).toBe(0);
+
+    await fx.restart();
+
+    expect(fx.emulator.stats("restarted")).toMatchObject({ active: 2, locked: 0 });
+    await expect(receiver.completeMessage(locked!)).rejects.toMatchObject({ code: "MessageLockLost" });
+    const received = await receiveAll(receiver, 2);
+    expect(received.map((m) => [m.messageId, m.deliveryCount])).toEqual([
+      ["locked", 1],
+      ["waiting", 0],
+    ]);
+    for (const m of received) await receiver.completeMessage(m);
+    await receiver.close();
+  });
+
+  it("dead-letters with MaxDeliveryCountExceeded once locks lost to restarts and to expiry reach maxDeliveryCount", async () => {
+    const sender = fx.client.createSender("restarted-poison");
+    await sender.sendMessages({ body: "poison", messageId: "poison" });
+    await sender.close();
+    const receiver = fx.client.createReceiver("restarted-poison", { maxAutoLockRenewalDurationInMs: 0 });
+    const counts: number[] = [];
+    counts.push((await receiveAll(receiver, 1))[0]!.deliveryCount!);
+    await fx.restart(); // the first lock is lost to the restart
+    counts.push((await receiveAll(receiver, 1))[0]!.deliveryCount!);
+    await eventually(() => fx.emulator.stats("restarted-poison").locked === 0); // the second one expires
+    counts.push((await receiveAll(receiver, 1))[0]!.deliveryCount!);
+    expect(counts).toEqual([0, 1, 2]);
+
+    await fx.restart(); // the third lock is lost to a restart: three delivery attempts
+
+    expect(fx.emulator.stats("restarted-poison")).toMatchObject({ active: 0, deadLettered: 1 });
+    const deadLetters = fx.client.createReceiver("restarted-poison", { subQueueType: "deadLetter" });
+    const [dead] = await receiveAll(deadLetters, 1);
+    expect(dead?.messageId).toBe("poison");
+    expect(dead?.deadLetterReason).toBe("MaxDeliveryCountExceeded");
+    expect(dead?.deadLetterErrorDescription).toBe("Message could not be consumed after 3 delivery attempts.");
+    expect(dead?.deliveryCount).toBe(3);
+    await deadLetters.completeMessage(dead!);
+    await deadLetters.close();
+    await receiver.close();
+  });
+
+  it("does not count a message deferred before the restart: its settlement ended the lock", async () => {
+    const sender = fx.client.createSender("restarted");
+    await sender.sendMessages({ body: "deferred", messageId: "deferred" });
+    await sender.close();
+    const receiver = fx.client.createReceiver("restarted", { maxAutoLockRenewalDurationInMs: 0 });
+    const [first] = await receiveAll(receiver, 1);
+    await receiver.deferMessage(first!);
+
+    await fx.restart();
+
+    const [deferred] = await receiver.receiveDeferredMessages(first!.sequenceNumber!);
+    expect(deferred?.deliveryCount).toBe(0);
+    await receiver.completeMessage(deferred!);
+    await receiver.close();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseSettings } from "../../../shared/config/settings.js";
+import { parseSettings, webhookSecrets } from "../../../shared/config/settings.js";
 import { ConfigurationError } from "../../../shared/errors.js";
 
 const required = {
@@ -38,16 +38,36 @@ describe("parseSettings", () => {
     });
   });
 
-  it("refuses an unresolved Key Vault reference as the webhook secret, without echoing it", () => {
+  it("keeps an unresolved Key Vault reference as an unusable webhook secret, without failing the other settings", () => {
     const reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/webhook/)";
-    expect(() => parseSettings({ ...required, WEBHOOK_SECRET: reference })).toThrowError(
-      /WEBHOOK_SECRET: the Key Vault reference did not resolve/,
+    const settings = parseSettings({ ...required, WEBHOOK_SECRET: reference });
+    expect(settings.IMAGE_BUILDER_RESOURCE_GROUP).toBe("rg-image-builder");
+    const webhook = webhookSecrets(settings);
+    expect(webhook).toEqual({
+      unusable: expect.stringMatching(/^WEBHOOK_SECRET: the Key Vault reference did not resolve/),
+    });
+    expect(JSON.stringify(webhook)).not.toContain("kv.vault.azure.net");
+  });
+
+  it("disables the webhook when the previous secret of a rotation is unresolved or blank, not only the current one", () => {
+    const reference = "@Microsoft.KeyVault(VaultName=kv;SecretName=webhook-secret-previous)";
+    expect(
+      webhookSecrets(parseSettings({ ...required, WEBHOOK_SECRET: "s1", WEBHOOK_SECRET_PREVIOUS: reference })),
+    ).toEqual({
+      unusable: expect.stringMatching(/^WEBHOOK_SECRET_PREVIOUS: /),
+    });
+    expect(webhookSecrets(parseSettings({ ...required, WEBHOOK_SECRET: "   " }))).toEqual({
+      unusable: "WEBHOOK_SECRET: the value is blank",
+    });
+  });
+
+  it("gives the webhook its secrets, current first, and none when no secret is set", () => {
+    expect(webhookSecrets(parseSettings({ ...required, WEBHOOK_SECRET: "s1", WEBHOOK_SECRET_PREVIOUS: "s0" }))).toEqual(
+      {
+        secrets: ["s1", "s0"],
+      },
     );
-    try {
-      parseSettings({ ...required, WEBHOOK_SECRET: reference });
-    } catch (error) {
-      expect((error as Error).message).not.toContain("kv.vault.azure.net");
-    }
+    expect(webhookSecrets(parseSettings(required))).toEqual({ secrets: [] });
   });
 
   it("never echoes a secret value in its errors", () => {
