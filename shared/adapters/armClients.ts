@@ -4,7 +4,7 @@ import type { ComputeManagementClient } from "@azure/arm-compute";
 import type { ImageBuilderClient as ImageBuilderSdkClient } from "@azure/arm-imagebuilder";
 import type { Settings } from "../config/settings.js";
 import { ConfigurationError } from "../errors.js";
-import { armPacingPolicy, RequestPacer } from "./armPacing.js";
+import { armPacers, armPacingPolicy, type ArmRequestKind, type RequestPacer } from "./armPacing.js";
 
 /** The token the local ARM emulator accepts; never sent anywhere but a loopback endpoint. */
 class EmulatorCredential implements TokenCredential {
@@ -19,23 +19,24 @@ function isLoopback(url: string): boolean {
 }
 
 /**
- * Builds the ARM SDK clients once per process (one per subscription), all sharing one credential and one pacer, so
- * that the process as a whole stays under ARM's limits. The SDKs are loaded on first use: the webhook never needs them.
+ * Builds the ARM SDK clients once per process (one per subscription), all sharing one credential and one set of
+ * pacers, so that the process as a whole stays under its share of ARM's limits (and, reading ARM's remaining-tokens
+ * headers, under the subscription's whatever the number of instances). The SDKs are loaded on first use: the webhook never needs them.
  */
 export class ArmClients {
   private credential?: Promise<TokenCredential>;
   private readonly compute = new Map<string, Promise<ComputeManagementClient>>();
   private readonly imageBuilder = new Map<string, Promise<ImageBuilderSdkClient>>();
-  private readonly pacers: { reads: RequestPacer; writes: RequestPacer };
+  private readonly pacers: Record<ArmRequestKind, RequestPacer>;
 
   constructor(private readonly settings: Settings) {
     if (settings.ARM_AUTH === "emulator" && !isLoopback(settings.ARM_ENDPOINT)) {
       throw new ConfigurationError(`ARM_AUTH=emulator is only allowed with a loopback ARM_ENDPOINT`);
     }
-    this.pacers = {
-      reads: new RequestPacer(settings.ARM_MAX_READS_PER_SECOND, settings.ARM_MAX_READS_PER_SECOND),
-      writes: new RequestPacer(settings.ARM_MAX_WRITES_PER_SECOND, settings.ARM_MAX_WRITES_PER_SECOND),
-    };
+    this.pacers = armPacers({
+      readsPerSecond: settings.ARM_MAX_READS_PER_SECOND,
+      writesPerSecond: settings.ARM_MAX_WRITES_PER_SECOND,
+    });
   }
 
   private options() {
