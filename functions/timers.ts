@@ -39,6 +39,7 @@ export async function pruneVersionsTimer(_timer: Timer, context: InvocationConte
   log.info("prune done", {
     deleted: images.reduce((n, r) => n + r.deleted.length, 0),
     errors: images.reduce((n, r) => n + r.errors.length, 0),
+    deferred: images.reduce((n, r) => n + r.deferred.length, 0),
     failedImages,
     dryRun: images.some((r) => r.dryRun),
   });

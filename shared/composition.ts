@@ -36,6 +36,7 @@ export function pipelineSettingsOf(settings: Settings): PipelineSettings {
     replicationTimeoutInMinutes: settings.REPLICATION_TIMEOUT_IN_MINUTES,
     failedBuildRetentionInHours: settings.FAILED_BUILD_RETENTION_IN_HOURS,
     pruneDryRun: settings.PRUNE_DRY_RUN,
+    pruneTimeBudgetInSeconds: settings.PRUNE_TIME_BUDGET_IN_SECONDS,
   };
 }
 

@@ -24,6 +24,7 @@ export const command: CliCommand = {
         io.out(`${r.image}${r.dryRun ? " (dry run)" : ""}`);
         for (const d of r.deleted) io.out(`  ${r.dryRun ? "would delete" : "deleted"} ${d.version}: ${d.reason}`);
         for (const k of r.kept) io.out(`  keep ${k.version}: ${k.reason}`);
+        for (const d of r.deferred) io.out(`  next run: ${d.version}: ${d.reason}`);
         for (const e of r.errors) io.out(`  could not delete ${e.version}: ${e.error}`);
       }
       for (const f of failedImages) io.out(`${f.image}: could not be read: ${f.error}`);

@@ -152,6 +152,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REPLICATION_MONITOR_SCHEDULE: '0 */2 * * * *'
     PRUNE_SCHEDULE: '0 30 3 * * *'
     PRUNE_DRY_RUN: pruneDryRun ? 'true' : 'false'
+    PRUNE_TIME_BUDGET_IN_SECONDS: '480'
     REPLICATION_MAX_RETRIES: '3'
     REPLICATION_TIMEOUT_IN_MINUTES: '720'
     FAILED_BUILD_RETENTION_IN_HOURS: '72'

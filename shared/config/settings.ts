@@ -72,6 +72,11 @@ export const settingsSchema = z.object({
   PRUNE_SCHEDULE: nonEmpty.default("0 30 3 * * *"),
   /** When true, pruning only logs its plan. */
   PRUNE_DRY_RUN: bool.default(false),
+  /**
+   * How long one prune run may delete before it stops and leaves the rest to the next run: below the function's
+   * timeout (10 minutes is Flex Consumption's default).
+   */
+  PRUNE_TIME_BUDGET_IN_SECONDS: positiveInt.default(480),
   /** Times a failed region's replication is retried before the version is marked failed. */
   REPLICATION_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
   /** A version still replicating after this long is marked failed. */

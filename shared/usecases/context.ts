@@ -16,6 +16,8 @@ export interface PipelineSettings {
   /** How long a failed build's template, staging resource group and customization log are kept for inspection. */
   failedBuildRetentionInHours: number;
   pruneDryRun: boolean;
+  /** How long one prune run may delete before it leaves the rest to the next run. */
+  pruneTimeBudgetInSeconds: number;
 }
 
 /** Everything a use-case may touch. Built once per process by the composition root. */

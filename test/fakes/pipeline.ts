@@ -15,6 +15,7 @@ export const testSettings: PipelineSettings = {
   replicationTimeoutInMinutes: 720,
   failedBuildRetentionInHours: 72,
   pruneDryRun: false,
+  pruneTimeBudgetInSeconds: 480,
 };
 
 /** Use-case dependencies on fakes, with handles on each fake. */

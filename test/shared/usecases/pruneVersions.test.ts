@@ -100,3 +100,68 @@ describe("pruneVersions across images", () => {
     expect(result.images.map((r) => r.image)).toEqual(["healthy"]);
   });
 });
+
+describe("pruneVersions within a time budget", () => {
+  /** `count` images, each with six expired promoted versions of which four are due for deletion. */
+  function galleries(count: number) {
+    const images = Array.from({ length: count }, (_, i) =>
+      aCatalogImage({
+        name: `img-${String(i).padStart(3, "0")}`,
+        definition: { sku: `sku-${i}` },
+        retention: { keepLatest: 2, minAgeDays: 7, maxDeletionsPerRun: 10 },
+      }),
+    );
+    const world = fakePipeline(images);
+    const now = world.clock.now().getTime();
+    for (const [i, image] of images.entries()) {
+      const ref = world.refOf(image);
+      const versions = new Map();
+      for (let v = 0; v < 6; v++) {
+        versions.set(`1.0.${v}`, {
+          name: `1.0.${v}`,
+          provisioningState: "Succeeded",
+          // Images later in the catalog expired earlier: fairness must not follow catalog order.
+          publishedDate: new Date(now - (60 - v) * day - i * 3_600_000),
+          endOfLifeDate: new Date(now - (30 - v) * day - i * 3_600_000),
+          excludeFromLatest: false,
+          targetRegions: [],
+          tags: { [tagNames.managedBy]: managedByValue, [tagNames.state]: "promoted" },
+        });
+      }
+      world.gallery.versions.set(
+        `${ref.subscriptionId}/${ref.resourceGroup}/${ref.gallery}/${ref.definition}`,
+        versions,
+      );
+    }
+    // Each deletion takes a second of the run's time.
+    const deleteVersion = world.gallery.deleteVersion.bind(world.gallery);
+    world.gallery.deleteVersion = async (ref, version) => {
+      world.clock.advance(1000);
+      return deleteVersion(ref, version);
+    };
+    return { world, images };
+  }
+
+  it("stops at its budget, defers the rest with a reason, and the next runs finish without starving any image", async () => {
+    const { world, images } = galleries(10);
+    const runs: { deleted: number; stopped: boolean }[] = [];
+    for (let run = 0; run < 10; run++) {
+      const result = await pruneVersions(world.deps, { timeBudgetInMs: 15_000 });
+      const deleted = result.images.reduce((n, r) => n + r.deleted.length, 0);
+      runs.push({ deleted, stopped: result.stoppedAtBudget });
+      if (run === 0) {
+        // Round by round: every image lost one version before any lost two.
+        const perImage = result.images.map((r) => r.deleted.length);
+        expect(Math.max(...perImage) - Math.min(...perImage)).toBeLessThanOrEqual(1);
+        const deferred = result.images.flatMap((r) => r.deferred);
+        expect(deferred.length).toBe(40 - 15);
+        expect(deferred[0]!.reason).toMatch(/time budget \(15 s\) is spent: the next run starts with it/);
+      }
+      if (!result.stoppedAtBudget) break;
+    }
+    expect(runs.map((r) => r.deleted)).toEqual([15, 15, 10]);
+    for (const image of images) {
+      expect(world.gallery.versionsOf(world.refOf(image)).map((v) => v.name)).toEqual(["1.0.4", "1.0.5"]);
+    }
+  });
+});
