@@ -45,13 +45,14 @@ describe("the pipeline's timers on the local stack", () => {
     await buildAndPromote("ubuntu-2404", "aaaaaaa");
     const windows = await buildAndPromote("windows-2022", "aaaaaaa");
     const { images } = await armAdmin<{
-      images: { publisher: string; offer: string; sku: string; versions: string[] }[];
+      images: { publisher: string; offer: string; sku: string; location?: string; versions: string[] }[];
     }>(stack.arm, "GET", "platform-images");
     const current = images.find(
       (i) => i.publisher === windowsSource.publisher && i.offer === windowsSource.offer && i.sku === windowsSource.sku,
     )!;
+    // A new version of the same platform image, with the image's own properties (OS, generation, features).
     await armAdmin(stack.arm, "PUT", "platform-images", {
-      ...windowsSource,
+      ...current,
       versions: [...current.versions, "20348.9999.261123"],
     });
     stack.logs.length = 0;

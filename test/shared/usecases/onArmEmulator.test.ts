@@ -5,6 +5,7 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startArmEmulator, type ArmEmulator } from "../../../local/arm/index.js";
 import { armAdmin, configureSimulation, instantSimulation } from "../../../local/armAdmin.js";
+import { provisionGalleries } from "../../../local/provision.js";
 import { ArmClients } from "../../../shared/adapters/armClients.js";
 import { ArmGalleryClient } from "../../../shared/adapters/gallery.js";
 import { ArmImageBuilderClient } from "../../../shared/adapters/imageBuilder.js";
@@ -19,7 +20,8 @@ import { publishVersion } from "../../../shared/usecases/publishVersion.js";
 import { requestBuild } from "../../../shared/usecases/requestBuild.js";
 import { startBuild } from "../../../shared/usecases/startBuild.js";
 import { watchBuild } from "../../../shared/usecases/watchBuild.js";
-import { aCatalogImage, identityId, subscriptionId } from "../../factories.js";
+import { localAzure } from "../../../local/settings.js";
+import { aCatalogImage } from "../../factories.js";
 import { FakeBus, MemoryLogger } from "../../fakes/azure.js";
 
 /**
@@ -35,7 +37,7 @@ describe("the build use-cases on the ARM emulator", () => {
   const compute = () =>
     new ComputeManagementClient(
       { getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3.6e6 }) },
-      subscriptionId,
+      localAzure.subscriptionId,
       {
         endpoint: arm.endpoint,
         tlsOptions: { ca: arm.caCertPem },
@@ -48,9 +50,9 @@ describe("the build use-cases on the ARM emulator", () => {
     const caPath = join(stateDir, "ca.pem");
     writeFileSync(caPath, arm.caCertPem);
     const settings = parseSettings({
-      AZURE_SUBSCRIPTION_ID: subscriptionId,
+      AZURE_SUBSCRIPTION_ID: localAzure.subscriptionId,
       IMAGE_BUILDER_RESOURCE_GROUP: "rg-image-builder",
-      IMAGE_BUILDER_IDENTITY_ID: identityId,
+      IMAGE_BUILDER_IDENTITY_ID: localAzure.imageBuilderIdentityId,
       ServiceBusConnection: "unused",
       ARM_ENDPOINT: arm.endpoint,
       ARM_AUTH: "emulator",
@@ -78,7 +80,8 @@ describe("the build use-cases on the ARM emulator", () => {
     await armAdmin(arm, "POST", "reset");
     await configureSimulation(arm, instantSimulation);
     await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 50 } });
-    await compute().galleries.createOrUpdate("rg-golden-images", image.gallery.name, { location: "westeurope" });
+    // What azd provision creates: resource groups, the Image Builder identity, the gallery.
+    await provisionGalleries(arm, { images: [image] });
     bus = new FakeBus();
     deps.bus = bus;
   });
