@@ -130,7 +130,7 @@ describe("the pipeline under ARM faults", () => {
       30_000,
     );
     expect(status.failure.reason).toMatch(
-      /^Azure refused the build: read managed image base-that-was-deleted: .*ResourceNotFound/,
+      /^Azure refused the build: read managed image base-that-was-deleted: .*(ResourceGroupNotFound|ResourceNotFound)/,
     );
     const seen = await counters();
     expect(seen.operations["VirtualMachineImageTemplates_CreateOrUpdate"] ?? 0).toBe(0);
