@@ -82,7 +82,7 @@ export const settingsSchema = z.object({
   /** A version still replicating after this long is marked failed. */
   REPLICATION_TIMEOUT_IN_MINUTES: positiveInt.default(720),
   /** How long a failed build's template, staging resource group and customization log are kept for inspection. */
-  FAILED_BUILD_RETENTION_IN_HOURS: positiveInt.default(72),
+  FAILED_BUILD_RETENTION_IN_HOURS: z.coerce.number().positive().default(72),
   /** First delay before watchBuild checks a run, in seconds; it doubles up to the maximum. */
   BUILD_WATCH_INITIAL_DELAY_IN_SECONDS: positiveInt.default(60),
   /** Longest delay between two checks of a run, in seconds. */
