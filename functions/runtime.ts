@@ -72,10 +72,11 @@ export function queueFunction<S extends z.ZodType>(
         await input.actions.deadletter(message, undefined, "SchemaValidationFailed", description);
         continue;
       }
-      const data = parsed.data as { buildId?: string; image?: string };
+      const data = parsed.data as { buildId?: string; image?: string; catalogHash?: string };
       const buildLog = createLoggerWith(log, { buildId: data.buildId, image: data.image });
       try {
-        const result = await run(getPipeline().deps(buildLog), parsed.data);
+        const expectation = data.image ? { image: data.image, catalogHash: data.catalogHash } : undefined;
+        const result = await run(await getPipeline().deps(buildLog, expectation), parsed.data);
         if (result.deadLetter) {
           buildLog.warn("dead-lettering message", { outcome: result.outcome, ...result.deadLetter });
           await input.actions.deadletter(message, undefined, result.deadLetter.reason, result.deadLetter.description);

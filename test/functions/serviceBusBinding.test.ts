@@ -12,6 +12,7 @@ import {
   serviceBusBindingSource,
 } from "../../functions/serviceBusBinding.js";
 import { setPipeline } from "../../shared/composition.js";
+import { MemoryCatalogSource } from "../fakes/catalogSource.js";
 import { fakePipeline } from "../fakes/pipeline.js";
 import { lockToken, modelBindingContent, startSettlementHost, type SettlementHost } from "../fakes/settlementHost.js";
 
@@ -165,7 +166,12 @@ describe("the deferred Service Bus binding", () => {
 
     it("runs the use-case and completes a valid message", async () => {
       const { deps } = fakePipeline([]);
-      setPipeline({ settings: {} as never, catalog: deps.catalog, deps: () => deps, close: async () => {} });
+      setPipeline({
+        settings: {} as never,
+        catalogSource: new MemoryCatalogSource(deps.catalog),
+        deps: async () => deps,
+        close: async () => {},
+      });
       const seen: unknown[] = [];
       const handler = queueFunction(schema, async (_deps, message) => {
         seen.push(message);
