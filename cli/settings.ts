@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ConfigurationError } from "../shared/errors.js";
 import { parseSettings, settingsSchema, type Settings } from "../shared/config/settings.js";
 
@@ -32,10 +33,11 @@ export function cliSettings(env: Record<string, string | undefined> = process.en
  * (Azure: `azd env get-value CATALOG_BLOB_URL`, reached with your Azure CLI or azd sign-in), else the local stack's.
  * Only the catalog's settings are read: publishing needs nothing else of the app's configuration.
  */
-export function cliCatalogSettings(env: Record<string, string | undefined> = process.env) {
+export function cliCatalogSettings(env: Record<string, string | undefined> = process.env, cwd = process.cwd()) {
+  const localPath = join(cwd, localStackSettingsPath);
   const local =
-    !env.CATALOG_BLOB_URL && existsSync(localStackSettingsPath)
-      ? (JSON.parse(readFileSync(localStackSettingsPath, "utf8")) as Record<string, string>)
+    !env.CATALOG_BLOB_URL && existsSync(localPath)
+      ? (JSON.parse(readFileSync(localPath, "utf8")) as Record<string, string>)
       : {};
   const merged = { ...local, ...env };
   const picked = Object.fromEntries(catalogSettingNames.flatMap((n) => (merged[n] ? [[n, merged[n]]] : [])));

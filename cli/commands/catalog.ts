@@ -8,8 +8,8 @@ import { cliCatalogSettings } from "../settings.js";
 import { exitCodes, type CliCommand } from "../command.js";
 import { lines, parse } from "../args.js";
 
-function storeOf(env: Record<string, string | undefined>): BlobCatalogStore {
-  const settings = cliCatalogSettings(env);
+function storeOf(io: { env: Record<string, string | undefined>; cwd: string }): BlobCatalogStore {
+  const settings = cliCatalogSettings(io.env, io.cwd);
   return new BlobCatalogStore({
     blobUrl: settings.CATALOG_BLOB_URL,
     connectionString: settings.CATALOG_STORAGE_CONNECTION_STRING,
@@ -35,7 +35,7 @@ export const command: CliCommand = {
       io.error(`usage: image-pipeline ${this.usage}`);
       return exitCodes.usage;
     }
-    if (verb === "show") return show(storeOf(rawIo.env), io, json);
+    if (verb === "show") return show(storeOf(rawIo), io, json);
 
     const path = file ?? rawIo.env.CATALOG_PATH ?? "images.yaml";
     let text: string;
@@ -47,7 +47,7 @@ export const command: CliCommand = {
     }
     // Validated before anything is asked of the store: an invalid catalog never leaves this machine.
     if (!parseCatalog(text, path).ok) return reportInvalid(text, path, io);
-    const store = storeOf(rawIo.env);
+    const store = storeOf(rawIo);
     try {
       const outcome = await publishCatalog(store, text, path);
       if (outcome.kind === "invalid") return reportInvalid(text, path, io);
