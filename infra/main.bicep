@@ -27,8 +27,15 @@ param imageBuilderResourceGroupName string = ''
 @description('Name of the Compute Gallery. Empty: gal<token>.')
 param galleryName string = ''
 
-@description('Path of the image catalog in the deployed package (CATALOG_PATH).')
-param catalogPath string = 'images.yaml'
+@description('Object id of the principal that runs the deployment (azd sets AZURE_PRINCIPAL_ID): it may publish the catalog.')
+param principalId string = ''
+
+@description('Whether principalId is a user or a service principal (a CI identity): azd env set AZURE_PRINCIPAL_TYPE.')
+@allowed(['User', 'ServicePrincipal'])
+param principalType string = 'User'
+
+@description('Other principals allowed to publish the catalog (e.g. the CI identity of the example workflow): [{ "principalId": "<object id>", "principalType": "User|Group|ServicePrincipal" }].')
+param catalogPublishers catalogPublisher[] = []
 
 @secure()
 @description('Webhook secret for X-Hub-Signature-256. Empty: the Key Vault secret is left as it is (set it with az keyvault secret set).')
@@ -63,6 +70,12 @@ param communityGalleryEula string = ''
 @description('Community gallery: prefix of the public gallery name.')
 param communityGalleryPublicNamePrefix string = ''
 
+type catalogPublisher = {
+  @description('Object id of the user, group or service principal.')
+  principalId: string
+  principalType: ('User' | 'Group' | 'ServicePrincipal')
+}
+
 type galleryReader = {
   @description('Object id of the user, group or service principal.')
   principalId: string
@@ -74,6 +87,8 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var tags = { 'azd-env-name': environmentName }
 
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
+// The catalog the app reads (CATALOG_BLOB_URL), published by `image-pipeline catalog publish`.
+var catalogContainerName = 'catalog'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -128,6 +143,7 @@ module storage 'core/storage/storage-account.bicep' = {
     tags: tags
     containerNames: [
       deploymentContainerName
+      catalogContainerName
     ]
   }
 }
@@ -187,7 +203,7 @@ module api 'app/api.bicep' = {
     webhookSecretRotationInProgress: webhookSecretRotationInProgress
     imageBuilderResourceGroupName: imageBuilderRg.name
     imageBuilderIdentityId: builderIdentity.outputs.id
-    catalogPath: catalogPath
+    catalogBlobUrl: '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'
     pruneDryRun: pruneDryRun
     maximumInstanceCount: maximumInstanceCount
   }
@@ -206,6 +222,11 @@ module rbac 'app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     galleryName: gallery.outputs.name
     galleryReaders: galleryReaders
+    catalogContainerName: catalogContainerName
+    catalogPublishers: concat(
+      empty(principalId) ? [] : [{ principalId: principalId, principalType: principalType }],
+      catalogPublishers
+    )
     roleNameSuffix: '${environmentName}-${resourceToken}'
   }
 }
@@ -226,3 +247,4 @@ output IMAGE_BUILDER_IDENTITY_ID string = builderIdentity.outputs.id
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+output CATALOG_BLOB_URL string = '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'

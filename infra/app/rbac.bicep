@@ -23,6 +23,12 @@ param galleryName string
 @description('Principals ({principalId, principalType}) given Reader on the gallery: sharing by RBAC.')
 param galleryReaders array = []
 
+@description('Blob container of the catalog in the storage account.')
+param catalogContainerName string
+
+@description('Principals ({principalId, principalType}) that may publish the catalog: the deployer, a CI identity.')
+param catalogPublishers array = []
+
 @description('Makes the custom role names unique in the tenant (role names must be).')
 param roleNameSuffix string
 
@@ -31,6 +37,8 @@ var builtInRoles = {
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
   managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830' // Managed Identity Operator
@@ -175,6 +183,20 @@ module appOwnsHostStorage '../core/security/role-assignment.bicep' = {
   }
 }
 
+// The catalog blob (CATALOG_BLOB_URL): read only, on its container. (The host's Storage Blob Data Owner above covers
+// the whole account, as AzureWebJobsStorage needs; this assignment states what the app's own code needs.)
+module appReadsCatalog '../core/security/role-assignment.bicep' = {
+  name: 'rbac-app-catalog-reader'
+  scope: pipelineResourceGroup
+  params: {
+    principalId: appIdentity.properties.principalId
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataReader)
+    scopeKind: 'blobContainer'
+    scopeName: '${storageAccountName}/${catalogContainerName}'
+    assignmentDescription: 'Read the published image catalog.'
+  }
+}
+
 module appReadsSecrets '../core/security/role-assignment.bicep' = {
   name: 'rbac-app-keyvault-secrets-user'
   scope: pipelineResourceGroup
@@ -258,6 +280,23 @@ module builderWritesStagingImages '../core/security/role-assignment.bicep' = {
     assignmentDescription: 'Image Builder writes staging managed images.'
   }
 }
+
+// --- Catalog publishers (image-pipeline catalog publish): write on the catalog container only ---
+
+module catalogPublisherAssignments '../core/security/role-assignment.bicep' = [
+  for publisher in catalogPublishers: {
+    name: 'rbac-catalog-publisher-${uniqueString(publisher.principalId)}'
+    scope: pipelineResourceGroup
+    params: {
+      principalId: publisher.principalId
+      principalType: publisher.principalType
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataContributor)
+      scopeKind: 'blobContainer'
+      scopeName: '${storageAccountName}/${catalogContainerName}'
+      assignmentDescription: 'Publish the image catalog.'
+    }
+  }
+]
 
 // --- Sharing (Compute Gallery docs, "Share using RBAC") ---
 

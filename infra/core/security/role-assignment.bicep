@@ -15,6 +15,7 @@ param roleDefinitionId string
 @allowed([
   'resourceGroup'
   'storageAccount'
+  'blobContainer'
   'serviceBusNamespace'
   'keyVault'
   'applicationInsights'
@@ -23,7 +24,7 @@ param roleDefinitionId string
 ])
 param scopeKind string
 
-@description('Name of the resource the role is assigned on (ignored for resourceGroup).')
+@description('Name of the resource the role is assigned on (ignored for resourceGroup; <account>/<container> for blobContainer).')
 param scopeName string = ''
 
 // Not named `description`: a parameter of that name would hide the @description decorator.
@@ -32,6 +33,20 @@ param assignmentDescription string = ''
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (scopeKind == 'storageAccount') {
   name: scopeName
+}
+
+resource containerAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  name: split(scopeName, '/')[0]
+}
+
+resource containerBlobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  parent: containerAccount
+  name: 'default'
+}
+
+resource blobContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  parent: containerBlobServices
+  name: last(split(scopeName, '/'))
 }
 
 resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = if (scopeKind == 'serviceBusNamespace') {
@@ -69,6 +84,12 @@ resource onResourceGroup 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 resource onStorageAccount 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'storageAccount') {
   name: guid(storageAccount.id, principalId, roleDefinitionId)
   scope: storageAccount
+  properties: assignment
+}
+
+resource onBlobContainer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'blobContainer') {
+  name: guid(blobContainer.id, principalId, roleDefinitionId)
+  scope: blobContainer
   properties: assignment
 }
 
