@@ -5,7 +5,7 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { CliIo } from "../../cli/command.js";
 import { command as catalogCommand } from "../../cli/commands/catalog.js";
-import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { configureSimulation, instantSimulation } from "../../local/armAdmin.js";
 import { provisionGalleries } from "../../local/provision.js";
 import { localAzure } from "../../local/settings.js";
 import { BlobCatalogStore } from "../../shared/adapters/catalogBlob.js";
