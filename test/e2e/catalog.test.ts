@@ -11,6 +11,8 @@ import { localAzure } from "../../local/settings.js";
 import { BlobCatalogStore } from "../../shared/adapters/catalogBlob.js";
 import { catalogEntryHash } from "../../shared/catalog/load.js";
 import type { Catalog } from "../../shared/catalog/schema.js";
+import { queueNames } from "../../shared/config/queues.js";
+import { createPipeline, setPipeline } from "../../shared/composition.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { aCatalogImage } from "../factories.js";
 import { api, eventually, startTestStack } from "./harness.js";
@@ -131,6 +133,25 @@ describe("the catalog on the local stack", () => {
       expect(rejection?.message).toMatch(/images\[0\]\.build\.vmSize: /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("answers 503 CatalogUnavailable, queuing nothing, on an instance that has read no catalog yet", async () => {
+    const before = stack.serviceBus.stats(queueNames.buildRequests);
+    // An instance started against a blob where nothing was published yet.
+    const unpublished = stack.settings.CATALOG_BLOB_URL!.replace(/images\.yaml$/, "nothing-here.yaml");
+    setPipeline(createPipeline({ ...stack.settings, CATALOG_BLOB_URL: unpublished }));
+    try {
+      const refused = await requestBuild(stack, { commit: commit(5) });
+
+      expect(refused.status).toBe(503);
+      expect(refused.body.error).toEqual({
+        code: "CatalogUnavailable",
+        message: expect.stringContaining(`no catalog is published at ${unpublished}`),
+      });
+      expect(stack.serviceBus.stats(queueNames.buildRequests)).toEqual(before);
+    } finally {
+      setPipeline(stack.pipeline);
     }
   });
 });
