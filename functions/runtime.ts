@@ -75,6 +75,8 @@ export function queueFunction<S extends z.ZodType>(
       const data = parsed.data as { buildId?: string; image?: string; catalogHash?: string };
       const buildLog = createLoggerWith(log, { buildId: data.buildId, image: data.image });
       try {
+        // A message that names an entry hash the cached catalog lacks (a build requested right after a publish) makes
+        // the instance read the catalog again before handling it.
         const expectation = data.image ? { image: data.image, catalogHash: data.catalogHash } : undefined;
         const result = await run(await getPipeline().deps(buildLog, expectation), parsed.data);
         if (result.deadLetter) {

@@ -5,7 +5,7 @@ import { BlobCatalogStore, blobCatalogOptionsOf } from "./adapters/catalogBlob.j
 import { ArmGalleryClient } from "./adapters/gallery.js";
 import { ArmImageBuilderClient } from "./adapters/imageBuilder.js";
 import { ServiceBusMessageSender } from "./adapters/serviceBus.js";
-import type { CatalogSource, Logger } from "./ports.js";
+import type { CatalogReader, Logger } from "./ports.js";
 import type { PipelineDeps, PipelineSettings } from "./usecases/context.js";
 
 /** The use-cases' slice of the app settings. */
@@ -29,10 +29,9 @@ export interface CatalogExpectation {
   catalogHash?: string;
 }
 
-/** The process-wide pipeline: settings, the catalog source and clients, built once; deps are built per invocation. */
+/** The process-wide pipeline: settings, the catalog reader and clients, built once; deps are built per invocation. */
 export interface Pipeline {
   settings: Settings;
-  catalogSource: CatalogSource;
   /**
    * The use-cases' dependencies for one invocation, logging to the given logger, with the catalog in use now (read
    * from its store, cached per instance). When the invocation names a catalog entry hash that the cached catalog
@@ -45,12 +44,12 @@ export interface Pipeline {
 }
 
 /** Builds the pipeline from settings. The ARM and Storage SDKs are loaded on first use, not here. */
-export function createPipeline(settings: Settings, options: { catalogSource?: CatalogSource } = {}): Pipeline {
+export function createPipeline(settings: Settings, options: { catalogReader?: CatalogReader } = {}): Pipeline {
   const clients = new ArmClients(settings);
   const gallery = new ArmGalleryClient(clients);
   const imageBuilder = new ArmImageBuilderClient(clients);
   const bus = new ServiceBusMessageSender(settings);
-  const catalogSource = options.catalogSource ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
+  const catalogReader = options.catalogReader ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
   const shared = {
     gallery,
     imageBuilder,
@@ -60,13 +59,12 @@ export function createPipeline(settings: Settings, options: { catalogSource?: Ca
   };
   return {
     settings,
-    catalogSource,
     async deps(log, expectation) {
-      let snapshot = await catalogSource.current(log);
+      let snapshot = await catalogReader.current(log);
       if (expectation?.catalogHash) {
         const image = findImage(snapshot.catalog, expectation.image);
         if (!image || catalogEntryHash(image) !== expectation.catalogHash) {
-          snapshot = await catalogSource.current(log, { revalidate: true });
+          snapshot = await catalogReader.current(log, { revalidate: true });
         }
       }
       return { ...shared, catalog: snapshot.catalog, log };

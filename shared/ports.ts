@@ -172,7 +172,7 @@ export interface CatalogSnapshot {
 }
 
 /** Where the running app reads the catalog it works from. */
-export interface CatalogSource {
+export interface CatalogReader {
   /**
    * The catalog in use: read from the store at most once per cache window, then revalidated with a conditional read.
    * A published catalog that does not validate is never used (the one in use is kept and the rejection logged).

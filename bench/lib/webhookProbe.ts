@@ -83,7 +83,7 @@ if (mode === "tsc") {
   const { readFileSync } = await import("node:fs");
   const { catalog } = parseCatalog(readFileSync("images.yaml", "utf8"));
   const snapshot = { catalog, etag: '"probe"', hash: catalogHash(catalog) };
-  const pipeline = createPipeline(settings, { catalogSource: { current: async () => snapshot } });
+  const pipeline = createPipeline(settings, { catalogReader: { current: async () => snapshot } });
   const sent = [];
   const bus = { send: async (queue, body) => void sent.push({ queue, body }), close: async () => {} };
   setPipeline({ ...pipeline, deps: async (log, expectation) => ({ ...(await pipeline.deps(log, expectation)), bus }) });

@@ -2,7 +2,7 @@ import type { BlockBlobClient } from "@azure/storage-blob";
 import { catalogHash, formatCatalogError, parseCatalog } from "../catalog/load.js";
 import type { Settings } from "../config/settings.js";
 import { CatalogConflictError, CatalogUnavailableError, ConfigurationError } from "../errors.js";
-import type { CatalogSnapshot, CatalogSource, CatalogStore, Logger, PublishedCatalogText } from "../ports.js";
+import type { CatalogSnapshot, CatalogReader, CatalogStore, Logger, PublishedCatalogText } from "../ports.js";
 import { isLoopback } from "./loopback.js";
 
 /** Where the catalog blob is and how to reach it. */
@@ -50,11 +50,11 @@ async function readText(body: NodeJS.ReadableStream | undefined): Promise<string
  * The catalog as a blob in the app's storage account, on `@azure/storage-blob` (loaded on first use): the app's
  * identity in Azure, an account key only for a loopback emulator.
  *
- * As a {@link CatalogSource} it keeps the catalog it read for `maxAgeInSeconds`, then revalidates it with a
+ * As a {@link CatalogReader} it keeps the catalog it read for `maxAgeInSeconds`, then revalidates it with a
  * conditional GET (`If-None-Match` with the last ETag seen): 304 keeps the parsed catalog, 200 brings a new text that
  * is used only if it validates. As a {@link CatalogStore} it reads and writes the text with ETag conditions.
  */
-export class BlobCatalogStore implements CatalogSource, CatalogStore {
+export class BlobCatalogStore implements CatalogReader, CatalogStore {
   private client?: Promise<BlockBlobClient>;
   private readonly now: () => number;
   private inUse?: CatalogSnapshot;

@@ -12,7 +12,6 @@ import {
   serviceBusBindingSource,
 } from "../../functions/serviceBusBinding.js";
 import { setPipeline } from "../../shared/composition.js";
-import { MemoryCatalogSource } from "../fakes/catalogSource.js";
 import { fakePipeline } from "../fakes/pipeline.js";
 import { lockToken, modelBindingContent, startSettlementHost, type SettlementHost } from "../fakes/settlementHost.js";
 
@@ -168,7 +167,6 @@ describe("the deferred Service Bus binding", () => {
       const { deps } = fakePipeline([]);
       setPipeline({
         settings: {} as never,
-        catalogSource: new MemoryCatalogSource(deps.catalog),
         deps: async () => deps,
         close: async () => {},
       });

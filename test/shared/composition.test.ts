@@ -4,7 +4,7 @@ import { parseSettings } from "../../shared/config/settings.js";
 import { createPipeline } from "../../shared/composition.js";
 import { aCatalogImage, identityId, subscriptionId } from "../factories.js";
 import { MemoryLogger } from "../fakes/azure.js";
-import { MemoryCatalogSource } from "../fakes/catalogSource.js";
+import { MemoryCatalogReader } from "../fakes/catalogReader.js";
 
 const settings = parseSettings({
   AZURE_SUBSCRIPTION_ID: subscriptionId,
@@ -18,8 +18,8 @@ describe("the pipeline's deps per invocation", () => {
   const after = aCatalogImage({ name: "ubuntu-2404", build: { vmSize: "Standard_D4s_v5" } });
 
   it("give each invocation the catalog in use now, so a published change is used without a restart", async () => {
-    const source = new MemoryCatalogSource({ images: [before] });
-    const pipeline = createPipeline(settings, { catalogSource: source });
+    const source = new MemoryCatalogReader({ images: [before] });
+    const pipeline = createPipeline(settings, { catalogReader: source });
 
     const first = await pipeline.deps(new MemoryLogger());
     source.publish({ images: [after] });
@@ -31,8 +31,8 @@ describe("the pipeline's deps per invocation", () => {
   });
 
   it("ask the store again when an invocation names an entry hash the cached catalog does not have", async () => {
-    const source = new MemoryCatalogSource({ images: [before] }, { visibleOnRevalidate: true });
-    const pipeline = createPipeline(settings, { catalogSource: source });
+    const source = new MemoryCatalogReader({ images: [before] }, { visibleOnRevalidate: true });
+    const pipeline = createPipeline(settings, { catalogReader: source });
     await pipeline.deps(new MemoryLogger());
     source.publish({ images: [after] });
 
@@ -47,8 +47,8 @@ describe("the pipeline's deps per invocation", () => {
   });
 
   it("do not ask again when the cached entry is the one named", async () => {
-    const source = new MemoryCatalogSource({ images: [before] }, { visibleOnRevalidate: true });
-    const pipeline = createPipeline(settings, { catalogSource: source });
+    const source = new MemoryCatalogReader({ images: [before] }, { visibleOnRevalidate: true });
+    const pipeline = createPipeline(settings, { catalogReader: source });
 
     await pipeline.deps(new MemoryLogger(), { image: "UBUNTU-2404", catalogHash: catalogEntryHash(before) });
 

@@ -1,9 +1,9 @@
 import { catalogHash } from "../../shared/catalog/load.js";
 import type { Catalog } from "../../shared/catalog/schema.js";
-import type { CatalogSnapshot, CatalogSource } from "../../shared/ports.js";
+import type { CatalogSnapshot, CatalogReader } from "../../shared/ports.js";
 
 /** A catalog source holding a catalog in memory; each read is recorded, and `publish` replaces the catalog. */
-export class MemoryCatalogSource implements CatalogSource {
+export class MemoryCatalogReader implements CatalogReader {
   reads: { revalidate: boolean }[] = [];
   private snapshot: CatalogSnapshot;
   private published: CatalogSnapshot;
