@@ -97,6 +97,8 @@ export class BlobCatalogStore implements CatalogReader, CatalogStore {
   async current(log: Logger, options: { revalidate?: boolean } = {}): Promise<CatalogSnapshot> {
     const fresh = this.checkedAt !== undefined && this.now() - this.checkedAt < this.options.maxAgeInSeconds * 1000;
     if (options.revalidate || !fresh) {
+      // A read already under way may have started before what the caller wants to see: wait for it, then read again.
+      if (options.revalidate && this.refreshing) await this.refreshing;
       this.refreshing ??= this.refresh(log).finally(() => {
         this.refreshing = undefined;
       });
