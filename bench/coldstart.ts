@@ -18,7 +18,10 @@ import { bundleApp, bundleDir } from "../scripts/bundle.js";
 import { distribution, ratio, table } from "./lib/stats.js";
 import { writeResult } from "./lib/results.js";
 import { webhookProbeSource } from "./lib/webhookProbe.js";
+import { startAzurite } from "../local/azurite/index.js";
+import { provisionCatalogContainer } from "../local/provision.js";
 import { startServiceBusEmulator } from "../local/servicebus/index.js";
+import { BlobCatalogStore } from "../shared/adapters/catalogBlob.js";
 import { localAzure } from "../local/settings.js";
 import { loadQueueConfig } from "../shared/config/queues.js";
 import { loadCatalog } from "../shared/catalog/load.js";
@@ -99,6 +102,7 @@ const webhookSecret = "0".repeat(64);
 async function firstWebhook(
   entry: string,
   serviceBusConnectionString: string,
+  catalogEnv: Record<string, string>,
   image: string,
   commit: string,
   dir: string,
@@ -128,6 +132,7 @@ async function firstWebhook(
       IMAGE_BUILDER_IDENTITY_ID: localAzure.imageBuilderIdentityId,
       ServiceBusConnection: serviceBusConnectionString,
       WEBHOOK_SECRET: webhookSecret,
+      ...catalogEnv,
     },
   });
   const report = JSON.parse(stdout.split("\n").find((l) => l.startsWith("{")) ?? "{}") as {
@@ -233,28 +238,40 @@ async function main() {
     samples.tsc.push(coldStart(tscEntry));
     empty.push(emptyStart());
   }
-  // The first webhook response of a cold process, against the Service Bus emulator (started here, in this process).
+  // The first webhook response of a cold process, against the Service Bus emulator (started here, in this process),
+  // reading the catalog from Azurite (images.yaml published there): the first catalog read is part of the response.
   const stateDir = mkdtempSync(path.join(tmpdir(), "bench-coldstart-sb-"));
   const serviceBus = await startServiceBusEmulator({
     stateDir,
     queues: loadQueueConfig().queues,
     port: 0,
   });
+  const azurite = await startAzurite({ stateDir: path.join(stateDir, "azurite") });
+  const catalogBlobUrl = await provisionCatalogContainer(azurite);
+  await new BlobCatalogStore({
+    blobUrl: catalogBlobUrl,
+    connectionString: azurite.connectionString,
+    maxAgeInSeconds: 0,
+  }).write(readFileSync("images.yaml", "utf8"), { ifNoneMatch: "*" });
+  const catalogEnv = { CATALOG_BLOB_URL: catalogBlobUrl, CATALOG_STORAGE_CONNECTION_STRING: azurite.connectionString };
   const image = loadCatalog("images.yaml").images[0]!.name;
   const firstResponses = { bundle: [] as number[], tsc: [] as number[] };
   try {
     const connection = serviceBus.connectionString;
-    await firstWebhook(bundleEntry, connection, image, "f0000000", stateDir);
-    await firstWebhook(tscEntry, connection, image, "f0000001", stateDir);
+    await firstWebhook(bundleEntry, connection, catalogEnv, image, "f0000000", stateDir);
+    await firstWebhook(tscEntry, connection, catalogEnv, image, "f0000001", stateDir);
     for (let i = 0; i < runs; i++) {
       const commit = (n: number) => (0xa0000000 + i * 2 + n).toString(16);
       firstResponses.bundle.push(
-        (await firstWebhook(bundleEntry, connection, image, commit(0), stateDir)).respondedInMs,
+        (await firstWebhook(bundleEntry, connection, catalogEnv, image, commit(0), stateDir)).respondedInMs,
       );
-      firstResponses.tsc.push((await firstWebhook(tscEntry, connection, image, commit(1), stateDir)).respondedInMs);
+      firstResponses.tsc.push(
+        (await firstWebhook(tscEntry, connection, catalogEnv, image, commit(1), stateDir)).respondedInMs,
+      );
     }
   } finally {
     await serviceBus.stop();
+    await azurite.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
   const firstWebhookTimings = { bundle: distribution(firstResponses.bundle), tsc: distribution(firstResponses.tsc) };

@@ -168,7 +168,7 @@ async function main() {
 
     const seen: Observations = { messages: new Map(), publishedAt: new Map(), promotedAt: new Map() };
     const real = s.pipeline;
-    setPipeline({ ...real, deps: (log) => observe(real.deps(log), seen) });
+    setPipeline({ ...real, deps: async (log, expectation) => observe(await real.deps(log, expectation), seen) });
 
     console.log(`overhead: ${count} concurrent builds through the local stack`);
     const started = performance.now();

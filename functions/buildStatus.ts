@@ -14,7 +14,7 @@ export async function buildStatus(request: HttpRequest, context: InvocationConte
     };
   }
   const pipeline = getPipeline();
-  const status = await getBuildStatus(pipeline.deps(invocationLogger(context)), id.data);
+  const status = await getBuildStatus(await pipeline.deps(invocationLogger(context)), id.data);
   if (!status) {
     return {
       status: 404,

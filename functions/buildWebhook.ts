@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { getPipeline } from "../shared/composition.js";
 import { webhookSecrets } from "../shared/config/settings.js";
-import { UnknownImageError } from "../shared/errors.js";
+import { CatalogEntryChangedError, CatalogUnavailableError, UnknownImageError } from "../shared/errors.js";
 import { requestBuild } from "../shared/usecases/requestBuild.js";
 import { parseWebhook } from "../shared/webhook/parse.js";
 import { invocationLogger } from "./runtime.js";
@@ -49,7 +49,8 @@ export async function buildWebhook(request: HttpRequest, context: InvocationCont
   }
   if (outcome.kind === "ignored") return { status: 200, jsonBody: { ignored: outcome.reason } };
   try {
-    const message = await requestBuild(pipeline.deps(log), {
+    const { image, catalogHash } = outcome.request;
+    const message = await requestBuild(await pipeline.deps(log, { image, catalogHash }), {
       ...outcome.request,
       traceparent: context.traceContext?.traceParent ?? undefined,
     });
@@ -62,6 +63,23 @@ export async function buildWebhook(request: HttpRequest, context: InvocationCont
   } catch (error) {
     if (error instanceof UnknownImageError) {
       return errorResponse(404, "UnknownImage", error.message, "image");
+    }
+    if (error instanceof CatalogEntryChangedError) {
+      const { imageName, requestedCatalogHash, publishedCatalogHash } = error;
+      log.warn("webhook refused", { status: 409, code: error.code, requestedCatalogHash, publishedCatalogHash });
+      return {
+        status: 409,
+        jsonBody: {
+          error: { code: error.code, message: error.message, target: "catalogHash" },
+          image: imageName,
+          requestedCatalogHash,
+          publishedCatalogHash,
+        },
+      };
+    }
+    if (error instanceof CatalogUnavailableError) {
+      log.error("no catalog to serve the request", { error: error.message });
+      return { ...errorResponse(503, error.code, error.message), headers: { "retry-after": "60" } };
     }
     throw error;
   }

@@ -6,11 +6,10 @@ import { invocationLogger } from "./runtime.js";
 
 /** HTTP GET /api/images and /api/images/{name}: versions, `latest`, replication per region, builds in flight. */
 export async function imageStatus(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const pipeline = getPipeline();
-  const deps = pipeline.deps(invocationLogger(context));
+  const deps = await getPipeline().deps(invocationLogger(context));
   const name = request.params.name;
   if (name) {
-    const image = findImage(pipeline.catalog, name);
+    const image = findImage(deps.catalog, name);
     if (!image)
       return {
         status: 404,
@@ -23,7 +22,7 @@ export async function imageStatus(request: HttpRequest, context: InvocationConte
     deps.settings.imageBuilderResourceGroup,
   );
   const images = [];
-  for (const image of pipeline.catalog.images) {
+  for (const image of deps.catalog.images) {
     images.push(await getImageStatus(deps, image, { withReplication: false, templates }));
   }
   return { status: 200, jsonBody: { images } };

@@ -71,10 +71,13 @@ export function queueFunction<S extends z.ZodType>(
         await input.actions.deadletter(message, undefined, "SchemaValidationFailed", description);
         continue;
       }
-      const data = parsed.data as { buildId?: string; image?: string };
+      const data = parsed.data as { buildId?: string; image?: string; catalogHash?: string };
       const buildLog = createLoggerWith(log, { buildId: data.buildId, image: data.image });
       try {
-        const result = await run(getPipeline().deps(buildLog), parsed.data);
+        // A message that names an entry hash the cached catalog lacks (a build requested right after a publish) makes
+        // the instance read the catalog again before handling it.
+        const expectation = data.image ? { image: data.image, catalogHash: data.catalogHash } : undefined;
+        const result = await run(await getPipeline().deps(buildLog, expectation), parsed.data);
         buildLog.info("message handled", { outcome: result.outcome });
         await input.actions.complete(message);
       } catch (error) {

@@ -17,7 +17,7 @@ export async function nightlyRebuildTimer(timer: Timer, context: InvocationConte
   const since = new Date(now.getTime() - Math.min(Math.max(lookBack, 0), 86_400_000));
   lastNightlyTick = now;
   const log = invocationLogger(context);
-  const decisions = await nightlyRebuild(getPipeline().deps(log), { since, now });
+  const decisions = await nightlyRebuild(await getPipeline().deps(log), { since, now });
   log.info("nightly rebuild done", {
     requested: decisions.filter((d) => d.action === "requested").length,
     skipped: decisions.filter((d) => d.action === "skipped").length,
@@ -28,14 +28,14 @@ export async function nightlyRebuildTimer(timer: Timer, context: InvocationConte
 /** Timer `%REPLICATION_MONITOR_SCHEDULE%`: promotes replicated versions, retries failed regions, sweeps leftovers. */
 export async function monitorReplicationTimer(_timer: Timer, context: InvocationContext): Promise<void> {
   const log = invocationLogger(context);
-  const result = await monitorReplication(getPipeline().deps(log));
+  const result = await monitorReplication(await getPipeline().deps(log));
   log.info("replication sweep done", { ...result });
 }
 
 /** Timer `%PRUNE_SCHEDULE%`: applies each image's retention plan. */
 export async function pruneVersionsTimer(_timer: Timer, context: InvocationContext): Promise<void> {
   const log = invocationLogger(context);
-  const { images, failedImages } = await pruneVersions(getPipeline().deps(log));
+  const { images, failedImages } = await pruneVersions(await getPipeline().deps(log));
   log.info("prune done", {
     deleted: images.reduce((n, r) => n + r.deleted.length, 0),
     errors: images.reduce((n, r) => n + r.errors.length, 0),

@@ -27,14 +27,14 @@ param imageBuilderResourceGroupName string = ''
 @description('Name of the Compute Gallery. Empty: gal<token>.')
 param galleryName string = ''
 
-@description('Path of the image catalog in the deployed package (CATALOG_PATH).')
-param catalogPath string = 'images.yaml'
+@description('Other principals allowed to publish the catalog (e.g. the CI identity of the example workflow): [{ "principalId": "<object id>", "principalType": "User|Group|ServicePrincipal" }].')
+param catalogPublishers catalogPublisher[] = []
 
 @secure()
 @description('Webhook secret for X-Hub-Signature-256. Empty (recommended): the postprovision hook creates one in Key Vault if there is none.')
 param webhookSecret string = ''
 
-@description('Object id of whoever deploys (azd fills AZURE_PRINCIPAL_ID): gets Key Vault Secrets Officer on the vault for the webhook secret.')
+@description('Object id of whoever deploys (azd fills AZURE_PRINCIPAL_ID): gets Key Vault Secrets Officer on the vault for the webhook secret, and may publish the catalog.')
 param deployerPrincipalId string = ''
 
 @description('User or ServicePrincipal (azd fills AZURE_PRINCIPAL_TYPE); empty lets ARM look it up.')
@@ -70,6 +70,12 @@ param communityGalleryEula string = ''
 @description('Community gallery: prefix of the public gallery name.')
 param communityGalleryPublicNamePrefix string = ''
 
+type catalogPublisher = {
+  @description('Object id of the user, group or service principal.')
+  principalId: string
+  principalType: ('User' | 'Group' | 'ServicePrincipal')
+}
+
 type galleryReader = {
   @description('Object id of the user, group or service principal.')
   principalId: string
@@ -81,6 +87,8 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var tags = { 'azd-env-name': environmentName }
 
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
+// The catalog the app reads (CATALOG_BLOB_URL), published by `image-pipeline catalog publish`.
+var catalogContainerName = 'catalog'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -135,6 +143,7 @@ module storage 'core/storage/storage-account.bicep' = {
     tags: tags
     containerNames: [
       deploymentContainerName
+      catalogContainerName
     ]
   }
 }
@@ -198,7 +207,7 @@ module api 'app/api.bicep' = {
     webhookSecretRotationInProgress: webhookSecretRotationInProgress
     imageBuilderResourceGroupName: imageBuilderRg.name
     imageBuilderIdentityId: builderIdentity.outputs.id
-    catalogPath: catalogPath
+    catalogBlobUrl: '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'
     pruneDryRun: pruneDryRun
     maximumInstanceCount: maximumInstanceCount
   }
@@ -219,6 +228,13 @@ module rbac 'app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     galleryName: gallery.outputs.name
     galleryReaders: galleryReaders
+    catalogContainerName: catalogContainerName
+    catalogPublishers: concat(
+      empty(deployerPrincipalId)
+        ? []
+        : [{ principalId: deployerPrincipalId, principalType: empty(deployerPrincipalType) ? 'User' : deployerPrincipalType }],
+      catalogPublishers
+    )
     roleNameSuffix: '${environmentName}-${resourceToken}'
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
@@ -242,3 +258,4 @@ output IMAGE_BUILDER_IDENTITY_ID string = builderIdentity.outputs.id
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+output CATALOG_BLOB_URL string = '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'

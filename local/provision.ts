@@ -1,6 +1,7 @@
 import { ComputeManagementClient } from "@azure/arm-compute";
 import type { Catalog } from "../shared/catalog/schema.js";
 import type { ArmEmulator } from "./arm/index.js";
+import type { Azurite } from "./azurite/index.js";
 import { localAzure } from "./settings.js";
 
 /**
@@ -24,4 +25,14 @@ export async function provisionGalleries(arm: ArmEmulator, catalog: Catalog): Pr
       description: "Golden images (local stack)",
     });
   }
+}
+
+/** Creates the catalog's blob container in Azurite, as `azd provision` does in the app's storage account. */
+export async function provisionCatalogContainer(azurite: Azurite): Promise<string> {
+  const { BlobServiceClient } = await import("@azure/storage-blob");
+  const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+    localAzure.catalogContainer,
+  );
+  await container.createIfNotExists();
+  return `${container.url}/${localAzure.catalogBlob}`;
 }

@@ -63,12 +63,13 @@ async function main() {
     ports: {
       arm: Number(process.env.LOCAL_ARM_PORT ?? 7443),
       serviceBus: Number(process.env.LOCAL_SERVICEBUS_PORT ?? 5672),
+      azurite: Number(process.env.LOCAL_AZURITE_PORT ?? 10000),
       host: Number(process.env.LOCAL_HOST_PORT ?? 7071),
     },
     logger: hostLog,
   });
   await configureSimulation(stack.arm, demoSimulation);
-  await provisionGalleries(stack.arm, stack.pipeline.catalog);
+  await provisionGalleries(stack.arm, stack.catalog);
   // The CLI (`npx image-pipeline status`, `dlq list`, ...) talks to this stack through these settings.
   const cliSettings = Object.fromEntries(settingNames.flatMap((n) => (stack.env[n] ? [[n, stack.env[n]]] : [])));
   writeFileSync(join(stateDir, "settings.json"), JSON.stringify(cliSettings, null, 2));
@@ -77,6 +78,7 @@ async function main() {
   console.log(
     `Service Bus      ${stack.serviceBus.connectionString.replace(/SharedAccessKey=[^;]+/, "SharedAccessKey=…")}`,
   );
+  console.log(`Azurite (blob)   ${stack.azurite.blobEndpoint} (catalog: ${stack.settings.CATALOG_BLOB_URL})`);
   console.log(`Functions host   ${stack.host.url}/api (x-functions-key: ${key})`);
   console.log(`state            ${stateDir}/ (delete it to start afresh)\n`);
 
@@ -86,7 +88,7 @@ async function main() {
   if ("unusable" in webhook) throw new Error(`the webhook is disabled: ${webhook.unusable}`);
   const webhookSecret = webhook.secrets[0];
   const builds = new Map<string, string>();
-  for (const image of stack.pipeline.catalog.images) {
+  for (const image of stack.catalog.images) {
     const response = await postBuildRequest({
       hostUrl: stack.host.url,
       functionKey: key,

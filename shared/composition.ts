@@ -1,27 +1,12 @@
-import { existsSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { loadCatalog } from "./catalog/load.js";
-import type { Catalog } from "./catalog/schema.js";
+import { findImage, catalogEntryHash } from "./catalog/load.js";
 import { getSettings, type Settings } from "./config/settings.js";
 import { ArmClients } from "./adapters/armClients.js";
+import { BlobCatalogStore, blobCatalogOptionsOf } from "./adapters/catalogBlob.js";
 import { ArmGalleryClient } from "./adapters/gallery.js";
 import { ArmImageBuilderClient } from "./adapters/imageBuilder.js";
 import { ServiceBusMessageSender } from "./adapters/serviceBus.js";
-import type { Logger } from "./ports.js";
+import type { CatalogReader, Logger } from "./ports.js";
 import type { PipelineDeps, PipelineSettings } from "./usecases/context.js";
-
-/**
- * Resolves a relative path against the app's root (the folder of its package.json): the Functions worker's working
- * directory is not guaranteed to be the package root on every plan.
- */
-export function resolveFromAppRoot(path: string, from: string = dirname(fileURLToPath(import.meta.url))): string {
-  if (isAbsolute(path)) return path;
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "package.json"))) return join(dir, path);
-    if (dirname(dir) === dir) return path;
-  }
-}
 
 /** The use-cases' slice of the app settings. */
 export function pipelineSettingsOf(settings: Settings): PipelineSettings {
@@ -40,26 +25,34 @@ export function pipelineSettingsOf(settings: Settings): PipelineSettings {
   };
 }
 
-/** The process-wide pipeline: settings, catalog and clients, built once; a logger is given per invocation. */
+/** What an invocation works on: the catalog entry hash a request or message names, when it names one. */
+export interface CatalogExpectation {
+  image: string;
+  catalogHash?: string;
+}
+
+/** The process-wide pipeline: settings, the catalog reader and clients, built once; deps are built per invocation. */
 export interface Pipeline {
   settings: Settings;
-  catalog: Catalog;
-  /** The use-cases' dependencies, logging to the given logger. */
-  deps(log: Logger): PipelineDeps;
+  /**
+   * The use-cases' dependencies for one invocation, logging to the given logger, with the catalog in use now (read
+   * from its store, cached per instance). When the invocation names a catalog entry hash that the cached catalog
+   * does not have, the store is asked again first: a build request that follows a publish is never served the
+   * catalog from before it.
+   * @throws CatalogUnavailableError when no valid catalog can be read
+   */
+  deps(log: Logger, expectation?: CatalogExpectation): Promise<PipelineDeps>;
   close(): Promise<void>;
 }
 
-/** Builds the pipeline from settings. ARM SDKs are loaded on the first ARM call, not here. */
-export function createPipeline(
-  settings: Settings,
-  catalog: Catalog = loadCatalog(resolveFromAppRoot(settings.CATALOG_PATH)),
-): Pipeline {
+/** Builds the pipeline from settings. The ARM and Storage SDKs are loaded on first use, not here. */
+export function createPipeline(settings: Settings, options: { catalogReader?: CatalogReader } = {}): Pipeline {
   const clients = new ArmClients(settings);
   const gallery = new ArmGalleryClient(clients);
   const imageBuilder = new ArmImageBuilderClient(clients);
   const bus = new ServiceBusMessageSender(settings);
+  const catalogReader = options.catalogReader ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
   const shared = {
-    catalog,
     gallery,
     imageBuilder,
     bus,
@@ -68,8 +61,16 @@ export function createPipeline(
   };
   return {
     settings,
-    catalog,
-    deps: (log) => ({ ...shared, log }),
+    async deps(log, expectation) {
+      let snapshot = await catalogReader.current(log);
+      if (expectation?.catalogHash) {
+        const image = findImage(snapshot.catalog, expectation.image);
+        if (!image || catalogEntryHash(image) !== expectation.catalogHash) {
+          snapshot = await catalogReader.current(log, { revalidate: true });
+        }
+      }
+      return { ...shared, catalog: snapshot.catalog, log };
+    },
     close: () => bus.close(),
   };
 }

@@ -79,6 +79,35 @@ export class ConfigurationError extends PipelineError {
   readonly disposition = "retry" as const;
 }
 
+/** No valid catalog could be read from its store (not published yet, unreachable, or invalid from the start). */
+export class CatalogUnavailableError extends PipelineError {
+  readonly code = "CatalogUnavailable";
+  readonly disposition = "retry" as const;
+}
+
+/** A build request names the catalog entry hash its requester saw, and the published entry differs. */
+export class CatalogEntryChangedError extends PipelineError {
+  readonly code = "CatalogEntryChanged";
+  readonly disposition = "deadLetter" as const;
+  constructor(
+    readonly imageName: string,
+    readonly requestedCatalogHash: string,
+    readonly publishedCatalogHash: string,
+  ) {
+    super(
+      `the published catalog entry of '${imageName}' has hash ${publishedCatalogHash}, not ${requestedCatalogHash} as ` +
+        "requested: publish the catalog you mean to build (image-pipeline catalog publish), then ask again with the " +
+        "hash it prints, or ask without catalogHash to build the published entry",
+    );
+  }
+}
+
+/** A catalog publish found the published catalog changed since it was read: someone else published in between. */
+export class CatalogConflictError extends PipelineError {
+  readonly code = "CatalogConflict";
+  readonly disposition = "retry" as const;
+}
+
 /** How an error is handled, and the code and text to report it with. */
 export interface ErrorClassification {
   disposition: ErrorDisposition;

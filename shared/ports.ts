@@ -1,4 +1,4 @@
-import type { CatalogSource } from "./catalog/schema.js";
+import type { Catalog, CatalogSource } from "./catalog/schema.js";
 import type { QueueName } from "./config/queues.js";
 import type { ImageDefinitionRef } from "./domain/gallery.js";
 import type { ImageDefinitionSpec, VersionUpdate } from "./domain/imageVersion.js";
@@ -150,4 +150,43 @@ export interface Logger {
 
 export interface Clock {
   now(): Date;
+}
+
+/** The catalog as published: the parsed catalog and what identifies this version of it. */
+export interface CatalogSnapshot {
+  catalog: Catalog;
+  /** The store's version of it (the blob's ETag), for conditional reads and writes. */
+  etag: string;
+  /** SHA-256 (hex) of the whole parsed catalog; each entry's own hash is `catalogEntryHash`. */
+  hash: string;
+}
+
+/** Where the running app reads the catalog it works from. */
+export interface CatalogReader {
+  /**
+   * The catalog in use: read from the store at most once per cache window, then revalidated with a conditional read.
+   * A published catalog that does not validate is never used (the one in use is kept and the rejection logged).
+   * `revalidate` asks the store now, whatever the window (a request names an entry newer than the one in use).
+   * @throws CatalogUnavailableError when no valid catalog could be read yet
+   */
+  current(log: Logger, options?: { revalidate?: boolean }): Promise<CatalogSnapshot>;
+}
+
+/** The published catalog text, as the store holds it. */
+export interface PublishedCatalogText {
+  text: string;
+  etag: string;
+  lastModified?: Date;
+}
+
+/** The catalog store as `catalog publish` and `catalog show` use it: the text and its version, written conditionally. */
+export interface CatalogStore {
+  /** The published text, or undefined when nothing was published yet. */
+  read(): Promise<PublishedCatalogText | undefined>;
+  /**
+   * Replaces the published text only if it is still the version read (`ifMatch`), or creates it only if there is
+   * none (`ifNoneMatch: "*"`).
+   * @throws CatalogConflictError when someone else published in between
+   */
+  write(text: string, condition: { ifMatch: string } | { ifNoneMatch: "*" }): Promise<{ etag: string }>;
 }

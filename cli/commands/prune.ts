@@ -17,7 +17,7 @@ export const command: CliCommand = {
     try {
       const dryRun = args.flags["dry-run"] === true;
       const { images, failedImages } = await pruneVersions(
-        pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
+        await pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
         { dryRun },
       );
       for (const r of images) {

@@ -28,8 +28,8 @@ param imageBuilderResourceGroupName string
 @description('Resource id of the user-assigned identity Image Builder builds run as.')
 param imageBuilderIdentityId string
 
-@description('Path of the image catalog in the deployed package.')
-param catalogPath string = 'images.yaml'
+@description('URL of the catalog blob the app reads (a container of its storage account).')
+param catalogBlobUrl string
 
 param pruneDryRun bool = false
 
@@ -142,7 +142,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AZURE_CLIENT_ID: identity.properties.clientId
     ARM_MAX_READS_PER_SECOND: '20'
     ARM_MAX_WRITES_PER_SECOND: '8'
-    CATALOG_PATH: catalogPath
+    CATALOG_BLOB_URL: catalogBlobUrl
+    CATALOG_MAX_AGE_IN_SECONDS: '30'
     WEBHOOK_SECRET: webhookSecretReference
     WEBHOOK_SECRET_PREVIOUS: webhookSecretRotationInProgress ? webhookSecretPreviousReference : ''
     WEBHOOK_MAX_BODY_IN_BYTES: '1048576'

@@ -5,17 +5,13 @@ import type { ImageBuilderClient as ImageBuilderSdkClient } from "@azure/arm-ima
 import type { Settings } from "../config/settings.js";
 import { ConfigurationError } from "../errors.js";
 import { armPacers, armPacingPolicy, type ArmRequestKind, type RequestPacer } from "./armPacing.js";
+import { isLoopback } from "./loopback.js";
 
 /** The token the local ARM emulator accepts; never sent anywhere but a loopback endpoint. */
 class EmulatorCredential implements TokenCredential {
   async getToken() {
     return { token: "local-emulator", expiresOnTimestamp: Date.now() + 3_600_000 };
   }
-}
-
-function isLoopback(url: string): boolean {
-  const host = new URL(url).hostname;
-  return host === "localhost" || host === "[::1]" || host === "::1" || /^127\./.test(host);
 }
 
 /**

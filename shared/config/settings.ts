@@ -52,8 +52,15 @@ export const settingsSchema = z.object({
   ServiceBusConnection__fullyQualifiedNamespace: nonEmpty.optional(),
   /** Service Bus connection string: only for the local emulator (`UseDevelopmentEmulator=true`). */
   ServiceBusConnection: nonEmpty.optional(),
-  /** Path of the image catalog. */
-  CATALOG_PATH: nonEmpty.default("images.yaml"),
+  /**
+   * URL of the published catalog blob (`https://<account>.blob.core.windows.net/catalog/images.yaml`), read with the
+   * app's identity. Optional here so that a missing value fails only what reads the catalog, with its name.
+   */
+  CATALOG_BLOB_URL: z.url().optional(),
+  /** Connection string of the storage emulator's account (Azurite): only for a loopback CATALOG_BLOB_URL. */
+  CATALOG_STORAGE_CONNECTION_STRING: nonEmpty.optional(),
+  /** How long an instance uses the catalog it read before revalidating it with a conditional read, in seconds. */
+  CATALOG_MAX_AGE_IN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
   /** Secret for GitHub webhook signatures (X-Hub-Signature-256), a Key Vault reference in Azure. */
   WEBHOOK_SECRET: webhookSecret.optional(),
   /** The previous secret, still accepted while a rotation is under way. */

@@ -4,6 +4,7 @@ import { queueNames, type QueueName } from "../config/queues.js";
 
 export * from "./common.js";
 
+const catalogHashSchema = z.string().regex(/^[0-9a-f]{16,64}$/);
 const armIdSchema = z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/.+/i, "an ARM id");
 
 /** Queue `build-requests`: a build of one catalog image was asked for. Consumed by startBuild. */
@@ -13,6 +14,8 @@ export const buildRequestedSchema = buildEnvelopeSchema.extend({
   attempt: z.number().int().min(0).max(1000).default(0),
   /** Build even when the nightly check would find nothing changed. */
   force: z.boolean().default(false),
+  /** Hash of the catalog entry when the build was requested: the handler reads the catalog again if it has another. */
+  catalogHash: catalogHashSchema.optional(),
 });
 export type BuildRequested = z.infer<typeof buildRequestedSchema>;
 
@@ -21,7 +24,7 @@ const buildInFlightSchema = buildEnvelopeSchema.extend({
   /** The gallery image version this build will publish. */
   version: imageVersionNameSchema,
   /** Hash of the catalog entry the template was rendered from. */
-  catalogHash: z.string().regex(/^[0-9a-f]{16,64}$/),
+  catalogHash: catalogHashSchema,
   /** Image Builder template name. */
   templateName: z.string().min(1),
   /** Resource group of the template. */

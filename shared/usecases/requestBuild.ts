@@ -1,7 +1,7 @@
 import { queueNames } from "../config/queues.js";
-import { findImage } from "../catalog/load.js";
+import { catalogEntryHash, findImage } from "../catalog/load.js";
 import type { Catalog } from "../catalog/schema.js";
-import { UnknownImageError } from "../errors.js";
+import { CatalogEntryChangedError, UnknownImageError } from "../errors.js";
 import {
   buildRequestedSchema,
   deriveBuildId,
@@ -26,6 +26,8 @@ export interface BuildRequest {
   nonce?: string;
   traceparent?: string;
   force?: boolean;
+  /** Hash of the catalog entry the requester saw (`catalog publish` prints it): refused if the published one differs. */
+  catalogHash?: string;
 }
 
 /** What requestBuild needs: no ARM client, so the webhook stays light. */
@@ -44,6 +46,10 @@ export interface RequestBuildDeps {
 export async function requestBuild(deps: RequestBuildDeps, request: BuildRequest): Promise<BuildRequested> {
   const image = findImage(deps.catalog, request.image);
   if (!image) throw new UnknownImageError(request.image);
+  const catalogHash = catalogEntryHash(image);
+  if (request.catalogHash !== undefined && request.catalogHash !== catalogHash) {
+    throw new CatalogEntryChangedError(image.name, request.catalogHash, catalogHash);
+  }
   const message = buildRequestedSchema.parse({
     schemaVersion: messageSchemaVersion,
     kind: "BuildRequested",
@@ -57,6 +63,7 @@ export async function requestBuild(deps: RequestBuildDeps, request: BuildRequest
     traceparent: request.traceparent ?? newTraceparent(),
     attempt: 0,
     force: request.force ?? false,
+    catalogHash,
   } satisfies BuildRequested);
   await deps.bus.send(queueNames.buildRequests, message, {
     messageId: messageIds.buildRequested(message),

@@ -21,7 +21,7 @@ describe("the pipeline on the local stack", () => {
       localAzure.subscriptionId,
       { endpoint: stack.arm.endpoint, tlsOptions: { ca: stack.arm.caCertPem } },
     );
-  const catalogImage = () => stack.pipeline.catalog.images.find((i) => i.name === image)!;
+  const catalogImage = () => stack.catalog.images.find((i) => i.name === image)!;
   const versionsOf = async () => {
     const i = catalogImage();
     const names = [];
@@ -61,7 +61,7 @@ describe("the pipeline on the local stack", () => {
   beforeEach(async () => {
     await configureSimulation(stack.arm, instantSimulation);
     await armAdmin(stack.arm, "DELETE", "rules");
-    await provisionGalleries(stack.arm, stack.pipeline.catalog);
+    await provisionGalleries(stack.arm, stack.catalog);
   });
 
   it("takes a webhook to a version published in every target region, then promoted to latest", async () => {

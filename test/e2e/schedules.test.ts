@@ -35,7 +35,7 @@ describe("the pipeline's timers on the local stack", () => {
   beforeAll(async () => {
     stack = await startTestStack({ catalog });
     await configureSimulation(stack.arm, instantSimulation);
-    await provisionGalleries(stack.arm, stack.pipeline.catalog);
+    await provisionGalleries(stack.arm, stack.catalog);
   });
   afterAll(async () => {
     await stack?.dispose();

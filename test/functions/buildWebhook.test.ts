@@ -19,7 +19,7 @@ describe("the webhook when WEBHOOK_SECRET is an unresolved Key Vault reference",
   beforeAll(async () => {
     stack = await startTestStack({ overrides: { WEBHOOK_SECRET: `@Microsoft.KeyVault(SecretUri=${vaultUri})` } });
     await configureSimulation(stack.arm, instantSimulation);
-    await provisionGalleries(stack.arm, stack.pipeline.catalog);
+    await provisionGalleries(stack.arm, stack.catalog);
   });
   afterAll(async () => {
     await stack?.dispose();
@@ -41,7 +41,7 @@ describe("the webhook when WEBHOOK_SECRET is an unresolved Key Vault reference",
     expect((await api(stack, "/images")).status).toBe(200);
     await stack.host.invokeTimer("pruneVersions");
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    const requested = await requestBuild(stack.pipeline.deps(log), {
+    const requested = await requestBuild(await stack.pipeline.deps(log), {
       image: "ubuntu-2404",
       commit,
       reason: "manual",

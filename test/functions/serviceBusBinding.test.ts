@@ -165,7 +165,11 @@ describe("the deferred Service Bus binding", () => {
 
     it("runs the use-case and completes a valid message", async () => {
       const { deps } = fakePipeline([]);
-      setPipeline({ settings: {} as never, catalog: deps.catalog, deps: () => deps, close: async () => {} });
+      setPipeline({
+        settings: {} as never,
+        deps: async () => deps,
+        close: async () => {},
+      });
       const seen: unknown[] = [];
       const handler = queueFunction(schema, async (_deps, message) => {
         seen.push(message);

@@ -47,6 +47,8 @@ const localOnlySettings: Record<string, string> = {
   ARM_ENDPOINT: "points the ARM clients at the local ARM emulator; Azure uses the default management endpoint",
   ARM_AUTH: "'emulator' (a fixed token) is only for the local ARM emulator; Azure keeps the default 'azure'",
   ARM_CA_CERT_PATH: "trusts the local ARM emulator's self-signed certificate",
+  CATALOG_STORAGE_CONNECTION_STRING:
+    "account key of the local storage emulator (Azurite); Azure reads the catalog blob with the app's identity",
 };
 
 /**
@@ -58,6 +60,8 @@ const verifiedBuiltInRoles: Record<string, string> = {
   "090c5cfd-751d-490a-894a-3ce6f1109419": "Azure Service Bus Data Owner",
   "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
   "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+  "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+  "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
   "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
   "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
   "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
@@ -92,7 +96,11 @@ const verifiedApiVersions: Record<string, string> = {
 };
 
 /** Parameters of rbac.bicep that carry principals from outside the deployment, and the one role they may get. */
-const externalPrincipalParams = { galleryReaders: "reader", deployerPrincipalId: "keyVaultSecretsOfficer" };
+const externalPrincipalParams = {
+  galleryReaders: "reader",
+  deployerPrincipalId: "keyVaultSecretsOfficer",
+  catalogPublishers: "storageBlobDataContributor",
+};
 
 /**
  * The only actions a role may hold at subscription scope: reading platform image versions, which Azure serves only
@@ -194,7 +202,11 @@ describe("Function App settings in infra/", () => {
   });
 
   it("reports a local-only setting set in Azure", () => {
-    const mutant = mutate(apiPath, "CATALOG_PATH: catalogPath", "CATALOG_PATH: catalogPath\n    ARM_AUTH: 'emulator'");
+    const mutant = mutate(
+      apiPath,
+      "CATALOG_BLOB_URL: catalogBlobUrl",
+      "CATALOG_BLOB_URL: catalogBlobUrl\n    ARM_AUTH: 'emulator'",
+    );
     expect(checkAppSettings(mutant, settingNames, localOnlySettings)).toEqual([
       expect.stringContaining("setting ARM_AUTH is local-only"),
     ]);

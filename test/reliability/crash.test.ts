@@ -9,13 +9,13 @@ import {
   pipelineSettings,
   postBuild,
   provision,
+  publishTestCatalog,
   queueTotals,
   reliabilityCatalogInput,
   startChildHost,
   startEmulators,
   terminalStateOf,
   waitFor,
-  writeCatalog,
   type ChildHost,
   type Emulators,
 } from "./support.js";
@@ -42,9 +42,9 @@ describe("the pipeline when its host is killed mid-build", () => {
 
   it("brings every build of 20 to one promoted version and leaves nothing behind, across 5 SIGKILLs", async () => {
     await configureSimulation(emulators.arm, briefSimulation);
-    const { path, catalog } = writeCatalog(emulators.dir, reliabilityCatalogInput(images, "crash"));
+    const catalog = await publishTestCatalog(emulators, reliabilityCatalogInput(images, "crash"));
     await provision(emulators.arm, catalog);
-    const env = pipelineSettings(emulators, path);
+    const env = pipelineSettings(emulators);
     const cwd = join(emulators.dir, "host");
     host = await startChildHost(env, cwd);
 

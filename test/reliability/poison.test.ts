@@ -62,7 +62,7 @@ describe("poison and bad messages on the local stack", () => {
   beforeAll(async () => {
     stack = await startTestStack({ catalog: { images: [current] } });
     await configureSimulation(stack.arm, instantSimulation);
-    await provision(stack.arm, stack.pipeline.catalog);
+    await provision(stack.arm, stack.catalog);
     client = new ServiceBusClient(stack.settings.ServiceBusConnection!);
   });
   afterAll(async () => {
@@ -122,7 +122,7 @@ describe("poison and bad messages on the local stack", () => {
     expect(list.stdout()).toMatch(/poison-schema\n\s+reason: SchemaValidationFailed\n\s+description: requestedAt: /);
 
     // The image comes back to the catalog: its dead-lettered request can now be built.
-    stack.pipeline.catalog.images.push(retired);
+    await stack.publishCatalog({ images: [...stack.catalog.images, retired] });
     const retiredRequest = (await deadLetters(queueNames.buildRequests)).find((m) => m.messageId === "poison-retired")!;
     const replay = cliIo(stack.env);
     expect(await dlq.run(["replay", queueNames.buildRequests, String(retiredRequest.sequenceNumber)], replay.io)).toBe(

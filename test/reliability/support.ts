@@ -7,10 +7,13 @@ import { stringify } from "yaml";
 import { startArmEmulator, type ArmEmulator } from "../../local/arm/index.js";
 import { armAdmin } from "../../local/armAdmin.js";
 import type { LogRecord } from "../../local/host/index.js";
-import { provisionGalleries } from "../../local/provision.js";
+import { startAzurite, type Azurite } from "../../local/azurite/index.js";
+import { provisionCatalogContainer, provisionGalleries } from "../../local/provision.js";
 import { localAzure } from "../../local/settings.js";
 import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
-import { loadCatalog } from "../../shared/catalog/load.js";
+import { BlobCatalogStore } from "../../shared/adapters/catalogBlob.js";
+import { loadCatalog, parseCatalog } from "../../shared/catalog/load.js";
+import { publishCatalog } from "../../shared/catalog/publish.js";
 import type { Catalog } from "../../shared/catalog/schema.js";
 import { loadQueueConfig, queueNames } from "../../shared/config/queues.js";
 import { tagNames } from "../../shared/domain/names.js";
@@ -64,11 +67,14 @@ export const briefSimulation = {
   },
 };
 
-/** Both emulators in this process, in a temporary folder, with the pipeline's queues. */
+/** The emulators (ARM and Service Bus in this process, Azurite in its own), in a temporary folder. */
 export interface Emulators {
   dir: string;
   arm: ArmEmulator;
   serviceBus: ServiceBusEmulator;
+  azurite: Azurite;
+  /** The catalog blob in Azurite (its container exists). */
+  catalogBlobUrl: string;
   stop(): Promise<void>;
 }
 
@@ -83,17 +89,37 @@ export async function startEmulators(options: { lockDuration?: string } = {}): P
     name: q.name,
     properties: { ...q.properties, ...(options.lockDuration ? { lockDuration: options.lockDuration } : {}) },
   }));
-  const serviceBus = await startServiceBusEmulator({ stateDir: join(dir, "servicebus"), queues, port: 0 });
+  const [serviceBus, azurite] = await Promise.all([
+    startServiceBusEmulator({ stateDir: join(dir, "servicebus"), queues, port: 0 }),
+    startAzurite({ stateDir: join(dir, "azurite") }),
+  ]);
   return {
     dir,
     arm,
     serviceBus,
+    azurite,
+    catalogBlobUrl: await provisionCatalogContainer(azurite),
     async stop() {
       await serviceBus.stop();
       await arm.stop();
+      await azurite.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Publishes a catalog of these entries to the emulators' catalog blob, as `catalog publish` does; returns it parsed. */
+export async function publishTestCatalog(emulators: Emulators, images: unknown[]): Promise<Catalog> {
+  const text = stringify({ images });
+  const parsed = parseCatalog(text);
+  if (!parsed.ok) throw new Error(`test catalog does not validate: ${JSON.stringify(parsed.errors)}`);
+  const store = new BlobCatalogStore({
+    blobUrl: emulators.catalogBlobUrl,
+    connectionString: emulators.azurite.connectionString,
+    maxAgeInSeconds: 0,
+  });
+  await publishCatalog(store, text, "test catalog");
+  return parsed.catalog;
 }
 
 /** Messages in every queue and dead-letter queue, by queue. */
@@ -113,16 +139,14 @@ export function queueTotals(serviceBus: ServiceBusEmulator) {
  * local.settings.json): the names and values local/settings.ts gives the local stack, with short delays and a
  * replication monitor every second so timers run in a child host.
  */
-export function pipelineSettings(
-  emulators: Emulators,
-  catalogPath: string,
-  overrides: Record<string, string> = {},
-): Record<string, string> {
+export function pipelineSettings(emulators: Emulators, overrides: Record<string, string> = {}): Record<string, string> {
   return {
     AZURE_SUBSCRIPTION_ID: localAzure.subscriptionId,
     IMAGE_BUILDER_RESOURCE_GROUP: localAzure.imageBuilderResourceGroup,
     IMAGE_BUILDER_IDENTITY_ID: localAzure.imageBuilderIdentityId,
-    CATALOG_PATH: catalogPath,
+    CATALOG_BLOB_URL: emulators.catalogBlobUrl,
+    CATALOG_STORAGE_CONNECTION_STRING: emulators.azurite.connectionString,
+    CATALOG_MAX_AGE_IN_SECONDS: "0",
     ARM_ENDPOINT: emulators.arm.endpoint,
     ARM_AUTH: "emulator",
     ARM_CA_CERT_PATH: emulators.arm.caCertPath,

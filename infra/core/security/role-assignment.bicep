@@ -16,6 +16,7 @@ param roleDefinitionId string
 @allowed([
   'resourceGroup'
   'storageAccount'
+  'blobContainer'
   'serviceBusNamespace'
   'serviceBusQueue'
   'keyVault'
@@ -25,7 +26,7 @@ param roleDefinitionId string
 ])
 param scopeKind string
 
-@description('Name of the resource the role is assigned on (ignored for resourceGroup); a queue is <namespace>/<queue>.')
+@description('Name of the resource the role is assigned on (ignored for resourceGroup); a queue is <namespace>/<queue>, a blob container <account>/<container>.')
 param scopeName string = ''
 
 // Not named `description`: a parameter of that name would hide the @description decorator.
@@ -34,6 +35,20 @@ param assignmentDescription string = ''
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (scopeKind == 'storageAccount') {
   name: scopeName
+}
+
+resource containerAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  name: split(scopeName, '/')[0]
+}
+
+resource containerBlobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  parent: containerAccount
+  name: 'default'
+}
+
+resource blobContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  parent: containerBlobServices
+  name: last(split(scopeName, '/'))
 }
 
 resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = if (scopeKind == 'serviceBusNamespace' || scopeKind == 'serviceBusQueue') {
@@ -76,6 +91,12 @@ resource onResourceGroup 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 resource onStorageAccount 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'storageAccount') {
   name: guid(storageAccount.id, principalId, roleDefinitionId)
   scope: storageAccount
+  properties: assignment
+}
+
+resource onBlobContainer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'blobContainer') {
+  name: guid(blobContainer.id, principalId, roleDefinitionId)
+  scope: blobContainer
   properties: assignment
 }
 
