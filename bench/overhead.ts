@@ -14,7 +14,6 @@ import { provisionGalleries } from "../local/provision.js";
 import { localAzure } from "../local/settings.js";
 import { startLocalStack, type LocalStack } from "../local/stack.js";
 import { catalogSchema, type Catalog } from "../shared/catalog/schema.js";
-import { setPipeline } from "../shared/composition.js";
 import { tagNames } from "../shared/domain/names.js";
 import type { GalleryClient, MessageSender } from "../shared/ports.js";
 import type { PipelineDeps } from "../shared/usecases/context.js";
@@ -168,7 +167,7 @@ async function main() {
 
     const seen: Observations = { messages: new Map(), publishedAt: new Map(), promotedAt: new Map() };
     const real = s.pipeline;
-    setPipeline({ ...real, deps: async (log, expectation) => observe(await real.deps(log, expectation), seen) });
+    s.replacePipeline({ ...real, deps: async (log, expectation) => observe(await real.deps(log, expectation), seen) });
 
     console.log(`overhead: ${count} concurrent builds through the local stack`);
     const started = performance.now();
@@ -326,14 +325,13 @@ async function main() {
       leftovers: leftovers.counts,
       hostLogLines: hostLines,
       notes: [
-        "Messages are counted by wrapping the pipeline's message sender (setPipeline from shared/composition), by the buildId in their body; ARM calls by the emulator's counters.",
+        "Messages are counted by wrapping the pipeline's message sender (the local stack's replacePipeline), by the buildId in their body; ARM calls by the emulator's counters.",
         "requestToPublished includes the configured watch delay (BUILD_WATCH_INITIAL_DELAY_IN_SECONDS=1, the smallest allowed).",
         "Promotion happens in the monitorReplication timer, fired by hand once every version was published.",
       ],
     });
     console.log(`results: ${file}`);
   } finally {
-    setPipeline(undefined);
     await stack?.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import type { ArmEmulator } from "../local/arm/index.js";
 import { armAdmin } from "../local/armAdmin.js";
 import { catalogSchema, type Catalog } from "../shared/catalog/schema.js";
-import { createPipeline } from "../shared/composition.js";
+import { createPipeline } from "../functions/composition.js";
 import { MemoryCatalogReader } from "../test/fakes/catalogReader.js";
 import { parseSettings } from "../shared/config/settings.js";
 import { managedByValue, tagNames } from "../shared/domain/names.js";

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import { getPipeline } from "../shared/composition.js";
+import type { PipelineProvider } from "./composition.js";
 import { webhookSecrets } from "../shared/config/settings.js";
 import { CatalogEntryChangedError, CatalogUnavailableError, UnknownImageError } from "../shared/errors.js";
 import { requestBuild } from "../shared/usecases/requestBuild.js";
@@ -20,8 +20,16 @@ const errorResponse = (status: number, code: string, message: string, target?: s
 });
 
 /** HTTP POST /api/builds: a CI system (generic JSON or GitHub delivery) asks for a build. */
-export async function buildWebhook(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const pipeline = getPipeline();
+export const buildWebhook =
+  (pipelineOf: PipelineProvider) => async (request: HttpRequest, context: InvocationContext) =>
+    handleWebhook(pipelineOf, request, context);
+
+async function handleWebhook(
+  pipelineOf: PipelineProvider,
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const pipeline = pipelineOf();
   const { settings } = pipeline;
   const log = invocationLogger(context);
   const webhook = webhookSecrets(settings);

@@ -1,7 +1,7 @@
 import type { InvocationContext } from "@azure/functions";
 import type { ServiceBusReceivedMessage } from "@azure/service-bus";
 import type * as z from "zod";
-import { getPipeline } from "../shared/composition.js";
+import type { PipelineProvider } from "./composition.js";
 import { classifyError } from "../shared/errors.js";
 import { createLogger, type LogSink } from "../shared/observability/logger.js";
 import type { Logger } from "../shared/ports.js";
@@ -49,6 +49,7 @@ export interface QueueOutcome {
 export function queueFunction<S extends z.ZodType>(
   schema: S,
   run: (deps: PipelineDeps, message: z.infer<S>) => Promise<QueueOutcome>,
+  pipelineOf: PipelineProvider,
 ): SdkBoundQueueHandler {
   return async (trigger, context: InvocationContext) => {
     // If the extension cannot load this throws before anything is settled: the lock lapses and the message returns.
@@ -77,7 +78,7 @@ export function queueFunction<S extends z.ZodType>(
         // A message that names an entry hash the cached catalog lacks (a build requested right after a publish) makes
         // the instance read the catalog again before handling it.
         const expectation = data.image ? { image: data.image, catalogHash: data.catalogHash } : undefined;
-        const result = await run(await getPipeline().deps(buildLog, expectation), parsed.data);
+        const result = await run(await pipelineOf().deps(buildLog, expectation), parsed.data);
         buildLog.info("message handled", { outcome: result.outcome });
         await input.actions.complete(message);
       } catch (error) {

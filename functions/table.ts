@@ -1,12 +1,13 @@
 import type { FunctionDefinition } from "./definitions.js";
 import { buildStatus } from "./buildStatus.js";
 import { buildWebhook } from "./buildWebhook.js";
+import { pipelineFromEnvironment, type PipelineProvider } from "./composition.js";
 import { imageStatus } from "./imageStatus.js";
-import { publishVersionHandler } from "./publishVersion.js";
-import { startBuildHandler } from "./startBuild.js";
+import { queueFunctions } from "./queues.js";
+import { queueFunction } from "./runtime.js";
 import { monitorReplicationTimer, nightlyRebuildTimer, pruneVersionsTimer } from "./timers.js";
-import { watchBuildHandler } from "./watchBuild.js";
-import { queueNames } from "../shared/config/queues.js";
+import type * as z from "zod";
+import { queues, type MessageOf, type QueueName } from "../shared/messages/index.js";
 
 /** Settings name of the Service Bus connection (`ServiceBusConnection__fullyQualifiedNamespace` in Azure). */
 const connection = "ServiceBusConnection";
@@ -14,51 +15,60 @@ const connection = "ServiceBusConnection";
 /** Queue triggers settle explicitly so that a poison message is dead-lettered at once, with its reason. */
 const explicitSettlement = { connection, sdkBinding: true, autoCompleteMessages: false } as const;
 
-/** Every function of the app. `functions/index.ts` registers them with Azure; the local host runs the same table. */
-export const functionTable: FunctionDefinition[] = [
-  {
-    trigger: "http",
-    name: "buildWebhook",
-    options: { methods: ["POST"], route: "builds", authLevel: "function", handler: buildWebhook },
-  },
-  {
-    trigger: "http",
-    name: "buildStatus",
-    options: { methods: ["GET"], route: "builds/{id}", authLevel: "function", handler: buildStatus },
-  },
-  {
-    trigger: "http",
-    name: "imageStatus",
-    options: { methods: ["GET"], route: "images/{name?}", authLevel: "function", handler: imageStatus },
-  },
-  {
-    trigger: "timer",
-    name: "nightlyRebuild",
-    options: { schedule: "%NIGHTLY_SCHEDULE%", handler: nightlyRebuildTimer },
-  },
-  {
-    trigger: "timer",
-    name: "monitorReplication",
-    options: { schedule: "%REPLICATION_MONITOR_SCHEDULE%", handler: monitorReplicationTimer },
-  },
-  {
-    trigger: "timer",
-    name: "pruneVersions",
-    options: { schedule: "%PRUNE_SCHEDULE%", handler: pruneVersionsTimer },
-  },
-  {
+/** The queue trigger of one queue of the registry, bound to its use-case. */
+function queueTrigger<Q extends QueueName>(queue: Q, pipeline: PipelineProvider): FunctionDefinition {
+  const { name, handle } = queueFunctions[queue];
+  return {
     trigger: "serviceBusQueue",
-    name: "startBuild",
-    options: { ...explicitSettlement, queueName: queueNames.buildRequests, handler: startBuildHandler as never },
-  },
-  {
-    trigger: "serviceBusQueue",
-    name: "watchBuild",
-    options: { ...explicitSettlement, queueName: queueNames.buildWatch, handler: watchBuildHandler as never },
-  },
-  {
-    trigger: "serviceBusQueue",
-    name: "publishVersion",
-    options: { ...explicitSettlement, queueName: queueNames.versionPublish, handler: publishVersionHandler as never },
-  },
-];
+    name,
+    options: {
+      ...explicitSettlement,
+      queueName: queue,
+      // The registry pairs each queue with its schema; TypeScript cannot follow that pairing through the index.
+      handler: queueFunction(queues[queue].schema as unknown as z.ZodType<MessageOf<Q>>, handle, pipeline) as never,
+    },
+  };
+}
+
+/**
+ * Every function of the app, each handed the pipeline it works with. `functions/index.ts` registers them with Azure;
+ * the local host and tests build the table on a pipeline of their own.
+ */
+export function createFunctionTable(pipeline: PipelineProvider): FunctionDefinition[] {
+  return [
+    {
+      trigger: "http",
+      name: "buildWebhook",
+      options: { methods: ["POST"], route: "builds", authLevel: "function", handler: buildWebhook(pipeline) },
+    },
+    {
+      trigger: "http",
+      name: "buildStatus",
+      options: { methods: ["GET"], route: "builds/{id}", authLevel: "function", handler: buildStatus(pipeline) },
+    },
+    {
+      trigger: "http",
+      name: "imageStatus",
+      options: { methods: ["GET"], route: "images/{name?}", authLevel: "function", handler: imageStatus(pipeline) },
+    },
+    {
+      trigger: "timer",
+      name: "nightlyRebuild",
+      options: { schedule: "%NIGHTLY_SCHEDULE%", handler: nightlyRebuildTimer(pipeline) },
+    },
+    {
+      trigger: "timer",
+      name: "monitorReplication",
+      options: { schedule: "%REPLICATION_MONITOR_SCHEDULE%", handler: monitorReplicationTimer(pipeline) },
+    },
+    {
+      trigger: "timer",
+      name: "pruneVersions",
+      options: { schedule: "%PRUNE_SCHEDULE%", handler: pruneVersionsTimer(pipeline) },
+    },
+    ...(Object.keys(queueFunctions) as QueueName[]).map((queue) => queueTrigger(queue, pipeline)),
+  ];
+}
+
+/** The app's table on the pipeline of this process's environment: the composition root of the Functions app. */
+export const functionTable: FunctionDefinition[] = createFunctionTable(pipelineFromEnvironment());

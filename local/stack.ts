@@ -7,14 +7,14 @@ import { startServiceBusEmulator, type ServiceBusEmulator } from "./servicebus/i
 import { startLocalHost, type HostLogger, type LocalHost } from "./host/index.js";
 import { provisionCatalogContainer } from "./provision.js";
 import { localAzure, localSettings } from "./settings.js";
-import { functionTable } from "../functions/table.js";
+import { createFunctionTable } from "../functions/table.js";
 import type { FunctionDefinition } from "../functions/definitions.js";
 import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catalogBlob.js";
 import { formatCatalogError, parseCatalog } from "../shared/catalog/load.js";
 import { publishCatalog, type PublishOutcome } from "../shared/catalog/publish.js";
 import { loadQueueConfig } from "../shared/config/queues.js";
 import { parseSettings, type Settings } from "../shared/config/settings.js";
-import { createPipeline, setPipeline, type Pipeline } from "../shared/composition.js";
+import { createPipeline, type Pipeline } from "../functions/composition.js";
 import type { Catalog } from "../shared/catalog/schema.js";
 
 /**
@@ -26,7 +26,13 @@ export interface LocalStack {
   serviceBus: ServiceBusEmulator;
   azurite: Azurite;
   host: LocalHost;
-  pipeline: Pipeline;
+  /** The pipeline the host's functions use now. */
+  readonly pipeline: Pipeline;
+  /**
+   * Makes the host's functions use another pipeline from their next invocation (e.g. one with other settings);
+   * `undefined` goes back to the stack's own. The caller closes the one it made.
+   */
+  replacePipeline(pipeline: Pipeline | undefined): void;
   settings: Settings;
   env: Record<string, string | undefined>;
   /** The catalog last published through the stack (at start, or by {@link LocalStack.publishCatalog}). */
@@ -45,8 +51,10 @@ export interface LocalStackOptions {
   overrides?: Record<string, string>;
   /** The catalog to publish at start (an object, or YAML text); default the file `$CATALOG_PATH` or images.yaml. */
   catalog?: Catalog | string;
-  /** Functions to run (default: the app's whole table). */
-  functions?: FunctionDefinition[];
+  /** Which of the app's functions to run (default: all). */
+  functions?: (fn: FunctionDefinition) => boolean;
+  /** Wraps the stack's pipeline, e.g. to observe what it sends (benchmarks). */
+  wrapPipeline?: (pipeline: Pipeline) => Pipeline;
   /** Run timers on their schedules (tests trigger them by hand). */
   timers?: boolean;
   /** Where host log lines go (default: the host's console format). */
@@ -97,10 +105,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const catalogPath = env.CATALOG_PATH ?? "images.yaml";
     await publish(options.catalog ?? readFileSync(catalogPath, "utf8"), options.catalog ? "catalog" : catalogPath);
 
-    const pipeline = createPipeline(settings);
-    setPipeline(pipeline);
+    const own = createPipeline(settings);
+    const wrapped = options.wrapPipeline?.(own) ?? own;
+    let current: Pipeline = wrapped;
+    const table = createFunctionTable(() => current);
     const host = await startLocalHost({
-      functions: options.functions ?? functionTable,
+      functions: options.functions ? table.filter(options.functions) : table,
       env,
       port: options.ports?.host ?? 0,
       functionKeys: { default: localAzure.functionKey },
@@ -112,7 +122,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       serviceBus,
       azurite,
       host,
-      pipeline,
+      get pipeline() {
+        return current;
+      },
+      replacePipeline(pipeline) {
+        current = pipeline ?? wrapped;
+      },
       settings,
       env,
       get catalog() {
@@ -121,8 +136,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       publishCatalog: (next) => publish(next, "catalog"),
       async stop() {
         await host.stop();
-        await pipeline.close();
-        setPipeline(undefined);
+        await own.close();
         await stopEmulators();
       },
     };

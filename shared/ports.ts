@@ -1,5 +1,5 @@
 import type { Catalog, CatalogSource } from "./catalog/schema.js";
-import type { QueueName } from "./config/queues.js";
+import type { MessageOf, QueueName } from "./messages/index.js";
 import type { ImageDefinitionRef } from "./domain/gallery.js";
 import type { ImageDefinitionSpec, VersionUpdate } from "./domain/imageVersion.js";
 import type { SourceImageFacts } from "./domain/sourceImage.js";
@@ -132,12 +132,15 @@ export interface ImageBuilderClient {
   deleteTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
 }
 
-/** Sends a pipeline message. The message id makes a repeated send a no-op (duplicate detection). */
+/**
+ * Sends a pipeline message to a queue, typed by the queue's contract (`shared/messages`): the message id and subject
+ * come from the contract, so a repeated send is dropped by duplicate detection.
+ */
 export interface MessageSender {
-  send(
-    queue: QueueName,
-    body: Record<string, unknown>,
-    options: { messageId: string; scheduledEnqueueTimeUtc?: Date; subject?: string },
+  send<Q extends QueueName>(
+    queue: Q,
+    message: MessageOf<Q>,
+    options?: { scheduledEnqueueTimeUtc?: Date },
   ): Promise<void>;
 }
 

@@ -64,7 +64,7 @@ const report = { mode };
 if (mode === "tsc") {
   const dist = process.env.PROBE_DIST;
   const { buildWebhook } = await import(dist + "/functions/buildWebhook.js");
-  const { createPipeline, setPipeline } = await import(dist + "/shared/composition.js");
+  const { createPipeline } = await import(dist + "/functions/composition.js");
   const { parseSettings } = await import(dist + "/shared/config/settings.js");
   // A webpack-built CommonJS package: its exports are on the default export.
   const functions = await import("@azure/functions");
@@ -86,7 +86,7 @@ if (mode === "tsc") {
   const pipeline = createPipeline(settings, { catalogReader: { current: async () => snapshot } });
   const sent = [];
   const bus = { send: async (queue, body) => void sent.push({ queue, body }), close: async () => {} };
-  setPipeline({ ...pipeline, deps: async (log, expectation) => ({ ...(await pipeline.deps(log, expectation)), bus }) });
+  const probed = { ...pipeline, deps: async (log, expectation) => ({ ...(await pipeline.deps(log, expectation)), bus }) };
   const image = catalog.images[0].name;
   const body = JSON.stringify({ image, commit: "0123abcd", ref: "refs/heads/main" });
   const request = new HttpRequest({
@@ -99,7 +99,7 @@ if (mode === "tsc") {
     body: { string: body },
   });
   const context = new InvocationContext({ functionName: "buildWebhook", invocationId: "probe", logHandler: () => {} });
-  const response = await buildWebhook(request, context);
+  const response = await buildWebhook(() => probed)(request, context);
   report.webhook = { status: response.status, messagesSent: sent.length, queue: sent[0]?.queue };
   await flush();
   report.resolvedCount = resolved.length;

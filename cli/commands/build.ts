@@ -1,4 +1,4 @@
-import { createPipeline } from "../../shared/composition.js";
+import { createPipeline } from "../../functions/composition.js";
 import { CatalogEntryChangedError } from "../../shared/errors.js";
 import { createLogger } from "../../shared/observability/logger.js";
 import { requestBuild } from "../../shared/usecases/requestBuild.js";

@@ -1,4 +1,4 @@
-import { createPipeline } from "../../shared/composition.js";
+import { createPipeline } from "../../functions/composition.js";
 import { createLogger } from "../../shared/observability/logger.js";
 import { pruneVersions } from "../../shared/usecases/pruneVersions.js";
 import { cliSettings } from "../settings.js";

@@ -1,4 +1,4 @@
-import { createPipeline } from "../../shared/composition.js";
+import { createPipeline } from "../../functions/composition.js";
 import { createLogger } from "../../shared/observability/logger.js";
 import { getBuildStatus, getImageStatus } from "../../shared/usecases/status.js";
 import { cliSettings } from "../settings.js";

@@ -1,6 +1,6 @@
 import type { ServiceBusClient, ServiceBusSender } from "@azure/service-bus";
 import type { Settings } from "../config/settings.js";
-import type { QueueName } from "../config/queues.js";
+import { queues, type MessageOf, type QueueName } from "../messages/index.js";
 import type { MessageSender } from "../ports.js";
 
 /**
@@ -39,20 +39,20 @@ export class ServiceBusMessageSender implements MessageSender {
     return sender;
   }
 
-  async send(
-    queue: QueueName,
-    body: Record<string, unknown>,
-    options: { messageId: string; scheduledEnqueueTimeUtc?: Date; subject?: string },
+  async send<Q extends QueueName>(
+    queue: Q,
+    message: MessageOf<Q>,
+    options: { scheduledEnqueueTimeUtc?: Date } = {},
   ): Promise<void> {
+    const contract = queues[queue] as { subject: string; messageId(m: MessageOf<Q>): string };
     const sender = await this.sender(queue);
-    const traceparent = typeof body.traceparent === "string" ? body.traceparent : undefined;
     await sender.sendMessages({
-      body,
+      body: message,
       contentType: "application/json",
-      messageId: options.messageId,
-      subject: options.subject,
+      messageId: contract.messageId(message),
+      subject: contract.subject,
       scheduledEnqueueTimeUtc: options.scheduledEnqueueTimeUtc,
-      applicationProperties: traceparent ? { "Diagnostic-Id": traceparent } : undefined,
+      applicationProperties: { "Diagnostic-Id": message.traceparent },
     });
   }
 

@@ -1,6 +1,5 @@
 import * as z from "zod";
 import { buildEnvelopeSchema, imageVersionNameSchema, type BuildEnvelope } from "./common.js";
-import { queueNames, type QueueName } from "../config/queues.js";
 
 export * from "./common.js";
 
@@ -64,22 +63,43 @@ export const publishVersionSchema = buildInFlightSchema.extend({
 });
 export type PublishVersion = z.infer<typeof publishVersionSchema>;
 
-/** Each queue and the one message schema it carries. */
-export const queueMessageSchemas = {
-  [queueNames.buildRequests]: buildRequestedSchema,
-  [queueNames.buildWatch]: buildWatchSchema,
-  [queueNames.versionPublish]: publishVersionSchema,
-} as const satisfies Record<QueueName, z.ZodType>;
-
 /** The fields every later message of a build copies from the request. */
 export function envelopeOf(message: BuildEnvelope): BuildEnvelope {
   const { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent } = message;
   return { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent };
 }
 
-/** Message ids are deterministic so Service Bus duplicate detection turns a repeated send into a no-op. */
-export const messageIds = {
-  buildRequested: (m: Pick<BuildRequested, "buildId" | "attempt">) => `${m.buildId}:request:${m.attempt}`,
-  buildWatch: (m: Pick<BuildWatch, "buildId" | "checkCount">) => `${m.buildId}:watch:${m.checkCount}`,
-  publishVersion: (m: Pick<PublishVersion, "buildId">) => `${m.buildId}:publish`,
-};
+/**
+ * One queue's contract: the one schema its messages follow, how a message's id is derived (deterministic, so that
+ * Service Bus duplicate detection turns a repeated send into a no-op) and its Service Bus `subject`.
+ */
+export interface QueueContract<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  subject: string;
+  messageId(message: z.infer<S>): string;
+}
+
+function contract<S extends z.ZodType>(
+  schema: S,
+  subject: string,
+  messageId: (message: z.infer<S>) => string,
+): QueueContract<S> {
+  return { schema, subject, messageId };
+}
+
+/**
+ * The one registry of the pipeline's queues (their properties are in `shared/config/queues.json`, which the local
+ * Service Bus and Bicep read): what each carries and how its messages are named. Senders are typed by it; the
+ * function table binds one handler per entry (`functions/queues.ts`). Adding a queue is an entry here, its properties
+ * in queues.json, and its handler.
+ */
+export const queues = {
+  "build-requests": contract(buildRequestedSchema, "BuildRequested", (m) => `${m.buildId}:request:${m.attempt}`),
+  "build-watch": contract(buildWatchSchema, "BuildWatch", (m) => `${m.buildId}:watch:${m.checkCount}`),
+  "version-publish": contract(publishVersionSchema, "PublishVersion", (m) => `${m.buildId}:publish`),
+} as const;
+
+/** A queue of the pipeline. */
+export type QueueName = keyof typeof queues;
+/** The message a queue carries. */
+export type MessageOf<Q extends QueueName> = z.infer<(typeof queues)[Q]["schema"]>;

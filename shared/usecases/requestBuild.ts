@@ -1,11 +1,9 @@
-import { queueNames } from "../config/queues.js";
 import { catalogEntryHash, findImage } from "../catalog/load.js";
 import type { Catalog } from "../catalog/schema.js";
 import { CatalogEntryChangedError, UnknownImageError } from "../errors.js";
 import {
   buildRequestedSchema,
   deriveBuildId,
-  messageIds,
   messageSchemaVersion,
   newTraceparent,
   type BuildRequested,
@@ -65,10 +63,7 @@ export async function requestBuild(deps: RequestBuildDeps, request: BuildRequest
     force: request.force ?? false,
     catalogHash,
   } satisfies BuildRequested);
-  await deps.bus.send(queueNames.buildRequests, message, {
-    messageId: messageIds.buildRequested(message),
-    subject: message.kind,
-  });
+  await deps.bus.send("build-requests", message);
   deps.log.info("build requested", {
     buildId: message.buildId,
     image: message.image,

@@ -8,8 +8,7 @@ import { sourceProblems } from "../domain/sourceImage.js";
 import { renderImageTemplate } from "../domain/template.js";
 import { allocateVersion } from "../domain/versions.js";
 import { classifyError, UnbuildableImageError } from "../errors.js";
-import { queueNames } from "../config/queues.js";
-import { envelopeOf, messageIds, type BuildRequested, type BuildWatch } from "../messages/index.js";
+import { envelopeOf, type BuildRequested, type BuildWatch } from "../messages/index.js";
 import type { TemplateSummary, VersionSummary } from "../ports.js";
 import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
 import { recordBuildFailure } from "./failure.js";
@@ -200,11 +199,7 @@ async function resume(
     // The run's own timeout plus a margin for queueing and distribution.
     deadlineAt: new Date(now.getTime() + (image.build.buildTimeoutInMinutes + 30) * 60_000).toISOString(),
   };
-  await bus.send(queueNames.buildWatch, watch, {
-    messageId: messageIds.buildWatch(watch),
-    scheduledEnqueueTimeUtc: new Date(now.getTime() + delay * 1000),
-    subject: watch.kind,
-  });
+  await bus.send("build-watch", watch, { scheduledEnqueueTimeUtc: new Date(now.getTime() + delay * 1000) });
   return { outcome, version, templateName: template.name };
 }
 
@@ -222,10 +217,6 @@ async function requeue(
     blockingBuildId,
     retryAt: retryAt.toISOString(),
   });
-  await deps.bus.send(queueNames.buildRequests, next, {
-    messageId: messageIds.buildRequested(next),
-    scheduledEnqueueTimeUtc: retryAt,
-    subject: next.kind,
-  });
+  await deps.bus.send("build-requests", next, { scheduledEnqueueTimeUtc: retryAt });
   return { outcome: "waiting", blockingBuildId, retryAt };
 }

@@ -1,8 +1,7 @@
-import { queueNames } from "../config/queues.js";
 import { customizationLogUriOf } from "../domain/failures.js";
 import { imageVersionIdOf } from "../domain/gallery.js";
 import { tagNames } from "../domain/names.js";
-import { envelopeOf, messageIds, type BuildWatch, type PublishVersion } from "../messages/index.js";
+import { envelopeOf, type BuildWatch, type PublishVersion } from "../messages/index.js";
 import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
 import { recordBuildFailure } from "./failure.js";
 
@@ -56,10 +55,7 @@ export async function watchBuild(deps: PipelineDeps, watch: BuildWatch): Promise
       runEndedAt: (run.endTime ?? now).toISOString(),
     };
     log.info("Image Builder run succeeded: publishing", { ...fields, versionId });
-    await bus.send(queueNames.versionPublish, publish, {
-      messageId: messageIds.publishVersion(publish),
-      subject: publish.kind,
-    });
+    await bus.send("version-publish", publish);
     return { outcome: "succeeded", versionId };
   }
 
@@ -103,10 +99,6 @@ export async function watchBuild(deps: PipelineDeps, watch: BuildWatch): Promise
     runSubState: run?.runSubState,
     nextCheckAt: nextCheckAt.toISOString(),
   });
-  await bus.send(queueNames.buildWatch, next, {
-    messageId: messageIds.buildWatch(next),
-    scheduledEnqueueTimeUtc: nextCheckAt,
-    subject: next.kind,
-  });
+  await bus.send("build-watch", next, { scheduledEnqueueTimeUtc: nextCheckAt });
   return { outcome: "running", runSubState: run?.runSubState, nextCheckAt };
 }

@@ -11,8 +11,7 @@ import { localAzure } from "../../local/settings.js";
 import { BlobCatalogStore } from "../../shared/adapters/catalogBlob.js";
 import { catalogEntryHash } from "../../shared/catalog/load.js";
 import type { Catalog } from "../../shared/catalog/schema.js";
-import { queueNames } from "../../shared/config/queues.js";
-import { createPipeline, setPipeline } from "../../shared/composition.js";
+import { createPipeline } from "../../functions/composition.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { aCatalogImage } from "../factories.js";
 import { api, eventually, startTestStack } from "./harness.js";
@@ -137,11 +136,11 @@ describe("the catalog on the local stack", () => {
   });
 
   it("answers 503 CatalogUnavailable, queuing nothing, on an instance that has read no catalog yet", async () => {
-    const before = stack.serviceBus.stats(queueNames.buildRequests);
+    const before = stack.serviceBus.stats("build-requests");
     // An instance started against a blob where nothing was published yet.
     const unpublished = stack.settings.CATALOG_BLOB_URL!.replace(/images\.yaml$/, "nothing-here.yaml");
     const cold = createPipeline({ ...stack.settings, CATALOG_BLOB_URL: unpublished });
-    setPipeline(cold);
+    stack.replacePipeline(cold);
     try {
       const refused = await requestBuild(stack, { commit: commit(5) });
 
@@ -150,9 +149,9 @@ describe("the catalog on the local stack", () => {
         code: "CatalogUnavailable",
         message: expect.stringContaining(`no catalog is published at ${unpublished}`),
       });
-      expect(stack.serviceBus.stats(queueNames.buildRequests)).toEqual(before);
+      expect(stack.serviceBus.stats("build-requests")).toEqual(before);
     } finally {
-      setPipeline(stack.pipeline);
+      stack.replacePipeline(undefined);
       await cold.close();
     }
   });
@@ -162,7 +161,7 @@ describe("the catalog on the local stack", () => {
     // keeps what it read for an hour; a request that names the new entry's hash makes it read the catalog again first.
     await stack.publishCatalog(catalogWith("Standard_D2s_v5"));
     const cached = createPipeline({ ...stack.settings, CATALOG_MAX_AGE_IN_SECONDS: 3600 });
-    setPipeline(cached);
+    stack.replacePipeline(cached);
     try {
       const warm = await requestBuild(stack, { commit: commit(11) });
       expect(await builtCatalogHash(stack, warm.body.buildId)).toBe(catalogEntryHash(entryWith("Standard_D2s_v5")));
@@ -175,7 +174,7 @@ describe("the catalog on the local stack", () => {
       expect(named.status).toBe(202);
       expect(await builtCatalogHash(stack, named.body.buildId)).toBe(fresh);
     } finally {
-      setPipeline(stack.pipeline);
+      stack.replacePipeline(undefined);
       await cached.close();
     }
   });

@@ -1,4 +1,4 @@
-import type { QueueName } from "../../shared/config/queues.js";
+import { queues, type MessageOf, type QueueName } from "../../shared/messages/index.js";
 import type {
   GalleryClient,
   ImageBuilderClient,
@@ -225,14 +225,12 @@ export interface SentMessage {
 export class FakeBus implements MessageSender {
   sent: SentMessage[] = [];
   private seen = new Set<string>();
-  async send(
-    queue: QueueName,
-    body: Record<string, unknown>,
-    options: { messageId: string; scheduledEnqueueTimeUtc?: Date },
-  ) {
-    if (this.seen.has(`${queue}/${options.messageId}`)) return;
-    this.seen.add(`${queue}/${options.messageId}`);
-    this.sent.push({ queue, body: structuredClone(body), ...options });
+  async send<Q extends QueueName>(queue: Q, message: MessageOf<Q>, options: { scheduledEnqueueTimeUtc?: Date } = {}) {
+    // The id the real sender derives from the queue's contract.
+    const messageId = (queues[queue] as { messageId(m: MessageOf<Q>): string }).messageId(message);
+    if (this.seen.has(`${queue}/${messageId}`)) return;
+    this.seen.add(`${queue}/${messageId}`);
+    this.sent.push({ queue, body: structuredClone(message) as Record<string, unknown>, messageId, ...options });
   }
   take(queue: QueueName): SentMessage[] {
     const taken = this.sent.filter((m) => m.queue === queue);

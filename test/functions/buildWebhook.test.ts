@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configureSimulation, instantSimulation } from "../../local/armAdmin.js";
 import { provisionGalleries } from "../../local/provision.js";
-import { queueNames } from "../../shared/config/queues.js";
 import { requestBuild } from "../../shared/usecases/requestBuild.js";
 import { api, eventually, startTestStack } from "../e2e/harness.js";
 
@@ -34,7 +33,7 @@ describe("the webhook when WEBHOOK_SECRET is an unresolved Key Vault reference",
     expect(response.body.error.code).toBe("WebhookSecretUnavailable");
     expect(response.body.error.message).toMatch(/WEBHOOK_SECRET: the Key Vault reference did not resolve/);
     expect(JSON.stringify(response.body)).not.toContain("kv-unresolved");
-    expect(stack.serviceBus.stats(queueNames.buildRequests).active).toBe(0);
+    expect(stack.serviceBus.stats("build-requests").active).toBe(0);
   });
 
   it("runs every other function: status reads, timers and queue triggers", async () => {

@@ -15,7 +15,8 @@ import { BlobCatalogStore } from "../../shared/adapters/catalogBlob.js";
 import { loadCatalog, parseCatalog } from "../../shared/catalog/load.js";
 import { publishCatalog } from "../../shared/catalog/publish.js";
 import type { Catalog } from "../../shared/catalog/schema.js";
-import { loadQueueConfig, queueNames } from "../../shared/config/queues.js";
+import { loadQueueConfig } from "../../shared/config/queues.js";
+import { queues, type QueueName } from "../../shared/messages/index.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { failureTagPrefix } from "../../shared/domain/failures.js";
 import { signBody } from "../../shared/webhook/signature.js";
@@ -27,7 +28,7 @@ export const repoRoot = resolve(import.meta.dirname, "../..");
 const tsxLoader = pathToFileURL(join(repoRoot, "node_modules", "tsx", "dist", "loader.mjs")).href;
 
 /** Every queue of the pipeline. */
-export const allQueues = Object.values(queueNames);
+export const allQueues = Object.keys(queues) as QueueName[];
 
 /**
  * Catalog entries for reliability runs: `count` Linux images in one gallery, each its own definition (distinct

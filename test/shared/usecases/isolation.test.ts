@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { queueNames } from "../../../shared/config/queues.js";
 import { tagNames } from "../../../shared/domain/names.js";
 import { PermanentAzureError } from "../../../shared/errors.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
@@ -52,7 +51,7 @@ describe("one image whose every call fails, beside two that work", () => {
         ["broken", "requested"],
         ["gamma", "requested"],
       ]);
-      for (const request of world.bus.take(queueNames.buildRequests)) {
+      for (const request of world.bus.take("build-requests")) {
         const started = await startBuild(world.deps, request.body as BuildRequested).catch((error: unknown) => error);
         if ((request.body as BuildRequested).image === "broken") {
           // Nowhere to record it (its definition cannot be read or written): dead-lettered with the reason.
@@ -62,8 +61,8 @@ describe("one image whose every call fails, beside two that work", () => {
       for (const template of world.imageBuilder.templates.values()) {
         if (!template.lastRunStatus?.endTime) world.imageBuilder.finishRun(template.name, "Succeeded");
       }
-      for (const watch of world.bus.take(queueNames.buildWatch)) await watchBuild(world.deps, watch.body as BuildWatch);
-      for (const publish of world.bus.take(queueNames.versionPublish)) {
+      for (const watch of world.bus.take("build-watch")) await watchBuild(world.deps, watch.body as BuildWatch);
+      for (const publish of world.bus.take("version-publish")) {
         await publishVersion(world.deps, publish.body as PublishVersion);
       }
       for (const image of images.filter((i) => i.name !== "broken")) {
@@ -102,6 +101,6 @@ describe("one image whose every call fails, beside two that work", () => {
       ["broken", "error"],
       ["gamma", "requested"],
     ]);
-    expect(world.bus.take(queueNames.buildRequests)).toHaveLength(2);
+    expect(world.bus.take("build-requests")).toHaveLength(2);
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { catalogEntryHash } from "../../../shared/catalog/load.js";
 import { managedByValue, tagNames } from "../../../shared/domain/names.js";
-import { queueNames } from "../../../shared/config/queues.js";
 import { compareDottedNumbers } from "../../../shared/domain/versions.js";
 import { nightlyRebuild } from "../../../shared/usecases/nightlyRebuild.js";
 import { aCatalogImage } from "../../factories.js";
@@ -59,7 +58,7 @@ describe("nightlyRebuild", () => {
     const world = withPublished("24.04.202410010");
     const [decision] = await nightlyRebuild(world.deps, window);
     expect(decision).toMatchObject({ action: "requested" });
-    expect(world.bus.sent.map((m) => m.queue)).toEqual([queueNames.buildRequests]);
+    expect(world.bus.sent.map((m) => m.queue)).toEqual(["build-requests"]);
     expect(world.bus.sent[0]!.body).toMatchObject({
       image: "ubuntu-2404",
       reason: "schedule",

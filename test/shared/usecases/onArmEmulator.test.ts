@@ -9,9 +9,8 @@ import { provisionGalleries } from "../../../local/provision.js";
 import { ArmClients } from "../../../shared/adapters/armClients.js";
 import { ArmGalleryClient } from "../../../shared/adapters/gallery.js";
 import { ArmImageBuilderClient } from "../../../shared/adapters/imageBuilder.js";
-import { queueNames } from "../../../shared/config/queues.js";
 import { parseSettings } from "../../../shared/config/settings.js";
-import { pipelineSettingsOf } from "../../../shared/composition.js";
+import { pipelineSettingsOf } from "../../../functions/composition.js";
 import { tagNames } from "../../../shared/domain/names.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import type { PipelineDeps } from "../../../shared/usecases/context.js";
@@ -90,12 +89,12 @@ describe("the build use-cases on the ARM emulator", () => {
     const started = await startBuild(deps, request);
     expect(started.outcome).toBe("started");
     for (let i = 0; i < 50; i++) {
-      const watch = bus.take(queueNames.buildWatch).at(-1)!.body as BuildWatch;
+      const watch = bus.take("build-watch").at(-1)!.body as BuildWatch;
       const result = await watchBuild(deps, watch);
       if (result.outcome === "succeeded") break;
       expect(result.outcome).toBe("running");
     }
-    const publish = bus.take(queueNames.versionPublish)[0]!.body as PublishVersion;
+    const publish = bus.take("version-publish")[0]!.body as PublishVersion;
     expect(await publishVersion(deps, publish)).toEqual({ outcome: "published", version: publish.version });
     return publish;
   }
@@ -107,7 +106,7 @@ describe("the build use-cases on the ARM emulator", () => {
       reason: "push",
       requestedBy: "octocat",
     });
-    const published = await untilPublished(bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+    const published = await untilPublished(bus.take("build-requests")[0]!.body as BuildRequested);
     expect(request.buildId).toBe(published.buildId);
 
     let promoted = false;
@@ -147,7 +146,7 @@ describe("the build use-cases on the ARM emulator", () => {
 
   it("treats a redelivered request as the same build: one template, one version", async () => {
     await requestBuild(deps, { image: image.name, commit: "a1b2c3d4", reason: "push", requestedBy: "octocat" });
-    const request = bus.take(queueNames.buildRequests)[0]!.body as BuildRequested;
+    const request = bus.take("build-requests")[0]!.body as BuildRequested;
     const published = await untilPublished(request);
     expect(await startBuild(deps, request)).toEqual({ outcome: "alreadyPublished", version: published.version });
     expect(await publishVersion(deps, published)).toEqual({ outcome: "alreadyPublished", version: published.version });
@@ -166,11 +165,11 @@ describe("the build use-cases on the ARM emulator", () => {
     await armAdmin(arm, "PUT", "config", { imageBuilder: { phaseDurationsInMs: { Customizing: 600_000 } } });
     await requestBuild(deps, { image: image.name, commit: "aaaa1111", reason: "push", requestedBy: "a" });
     await requestBuild(deps, { image: image.name, commit: "bbbb2222", reason: "push", requestedBy: "b" });
-    const [first, second] = bus.take(queueNames.buildRequests).map((m) => m.body as BuildRequested);
+    const [first, second] = bus.take("build-requests").map((m) => m.body as BuildRequested);
     expect((await startBuild(deps, first!)).outcome).toBe("started");
     const waiting = await startBuild(deps, second!);
     expect(waiting).toMatchObject({ outcome: "waiting", blockingBuildId: first!.buildId });
-    const requeued = bus.take(queueNames.buildRequests);
+    const requeued = bus.take("build-requests");
     expect(requeued).toHaveLength(1);
     expect(requeued[0]!.body).toMatchObject({ buildId: second!.buildId, attempt: 1 });
     expect(requeued[0]!.scheduledEnqueueTimeUtc).toBeInstanceOf(Date);
@@ -183,11 +182,11 @@ describe("the build use-cases on the ARM emulator", () => {
       failureMessage: "script harden.sh exited 1",
     });
     await requestBuild(deps, { image: image.name, commit: "dead0001", reason: "push", requestedBy: "a" });
-    const request = bus.take(queueNames.buildRequests)[0]!.body as BuildRequested;
+    const request = bus.take("build-requests")[0]!.body as BuildRequested;
     await startBuild(deps, request);
     let result;
     for (let i = 0; i < 50; i++) {
-      result = await watchBuild(deps, bus.take(queueNames.buildWatch).at(-1)!.body as BuildWatch);
+      result = await watchBuild(deps, bus.take("build-watch").at(-1)!.body as BuildWatch);
       if (result.outcome !== "running") break;
     }
     expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("script harden.sh exited 1") });
@@ -201,6 +200,6 @@ describe("the build use-cases on the ARM emulator", () => {
       "resources?resourceGroup=rg-image-builder",
     );
     expect(resources.counts["Microsoft.VirtualMachineImages/imageTemplates"] ?? 0).toBe(1);
-    expect(bus.take(queueNames.versionPublish)).toHaveLength(0);
+    expect(bus.take("version-publish")).toHaveLength(0);
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { catalogEntryHash } from "../../../shared/catalog/load.js";
-import { queueNames } from "../../../shared/config/queues.js";
 import { CatalogEntryChangedError } from "../../../shared/errors.js";
 import type { BuildRequested } from "../../../shared/messages/index.js";
 import { requestBuild } from "../../../shared/usecases/requestBuild.js";
@@ -22,7 +21,7 @@ describe("requestBuild with the catalog entry hash the requester saw", () => {
       catalogHash: catalogEntryHash(published),
     });
 
-    const [sent] = world.bus.take(queueNames.buildRequests);
+    const [sent] = world.bus.take("build-requests");
     expect((sent!.body as BuildRequested).catalogHash).toBe(catalogEntryHash(published));
   });
 
@@ -42,7 +41,7 @@ describe("requestBuild with the catalog entry hash the requester saw", () => {
       requestedCatalogHash: catalogEntryHash(seenBefore),
       publishedCatalogHash: catalogEntryHash(published),
     });
-    expect(world.bus.take(queueNames.buildRequests)).toEqual([]);
+    expect(world.bus.take("build-requests")).toEqual([]);
   });
 
   it("records the published entry's hash on the message when the request names none", async () => {
@@ -50,7 +49,7 @@ describe("requestBuild with the catalog entry hash the requester saw", () => {
 
     await requestBuild(world.deps, { image: "ubuntu-2404", reason: "manual", requestedBy: "cli" });
 
-    const [sent] = world.bus.take(queueNames.buildRequests);
+    const [sent] = world.bus.take("build-requests");
     expect((sent!.body as BuildRequested).catalogHash).toBe(catalogEntryHash(published));
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { tagNames } from "../../../shared/domain/names.js";
-import { queueNames } from "../../../shared/config/queues.js";
 import { PermanentAzureError, UnknownImageError, VersionConflictError } from "../../../shared/errors.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import { renderGalleryImage } from "../../../shared/domain/imageVersion.js";
@@ -16,7 +15,7 @@ const image = aCatalogImage({ name: "ubuntu-2404" });
 
 async function requested(world: ReturnType<typeof fakePipeline>, commit: string) {
   await requestBuild(world.deps, { image: image.name, commit, reason: "push", requestedBy: "octocat" });
-  return world.bus.take(queueNames.buildRequests).at(-1)!.body as BuildRequested;
+  return world.bus.take("build-requests").at(-1)!.body as BuildRequested;
 }
 
 describe("startBuild", () => {
@@ -40,7 +39,7 @@ describe("startBuild", () => {
     expect(world.gallery.calls).toContain("describeSourceImage");
     // The create's result is the template: it is not read again.
     expect(world.imageBuilder.calls).not.toContain("getTemplate");
-    const [watch] = world.bus.take(queueNames.buildWatch);
+    const [watch] = world.bus.take("build-watch");
     expect(watch!.messageId).toMatch(/:watch:0$/);
     expect(watch!.scheduledEnqueueTimeUtc!.getTime()).toBe(world.clock.now().getTime() + 60_000);
   });
@@ -68,7 +67,7 @@ describe("startBuild", () => {
     world.imageBuilder.listTemplates = listTemplates;
     expect(result).toMatchObject({ outcome: "waiting", blockingBuildId: first.buildId });
     expect(world.imageBuilder.templates.size).toBe(1);
-    expect(world.bus.take(queueNames.buildRequests)[0]!.body).toMatchObject({ buildId: second.buildId, attempt: 1 });
+    expect(world.bus.take("build-requests")[0]!.body).toMatchObject({ buildId: second.buildId, attempt: 1 });
   });
 
   it("refuses a request for an image no longer in the catalog, so it is dead-lettered", async () => {
@@ -112,11 +111,11 @@ describe("watchBuild", () => {
   it("backs off, doubling the delay up to its maximum, and cancels a run that passes its deadline", async () => {
     const world = fakePipeline([image], { buildWatchInitialDelayInSeconds: 60, buildWatchMaxDelayInSeconds: 200 });
     await startBuild(world.deps, await requested(world, "abc1234"));
-    let watch = world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch;
+    let watch = world.bus.take("build-watch")[0]!.body as BuildWatch;
     const delays: number[] = [];
     for (let i = 0; i < 4; i++) {
       await watchBuild(world.deps, watch);
-      const next = world.bus.take(queueNames.buildWatch)[0]!;
+      const next = world.bus.take("build-watch")[0]!;
       delays.push((next.scheduledEnqueueTimeUtc!.getTime() - world.clock.now().getTime()) / 1000);
       watch = next.body as BuildWatch;
     }
@@ -124,7 +123,7 @@ describe("watchBuild", () => {
     world.clock.advance(image.build.buildTimeoutInMinutes * 60_000 + 31 * 60_000);
     await watchBuild(world.deps, watch);
     expect(world.imageBuilder.calls).toContain("cancelRun");
-    const canceled = world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch;
+    const canceled = world.bus.take("build-watch")[0]!.body as BuildWatch;
     expect(canceled.timedOut).toBe(true);
     const result = await watchBuild(world.deps, canceled);
     expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("timed out") });
@@ -141,7 +140,7 @@ describe("watchBuild", () => {
       "Failed",
       `Failed while waiting for packerizer: Packer build command has failed: exit status 1. Image Build log location: ${logUri}. OperationId: 42.`,
     );
-    const result = await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    const result = await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
     expect(result).toMatchObject({ outcome: "failed", logUri });
     expect(world.imageBuilder.templates.get(template.name)?.tags[tagNames.failedAt]).toBe(
       world.clock.now().toISOString(),
@@ -161,8 +160,8 @@ describe("publishVersion", () => {
     await startBuild(world.deps, await requested(world, "abc1234"));
     const template = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(template.name, "Succeeded");
-    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
-    return { world, publish: world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion };
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
+    return { world, publish: world.bus.take("version-publish")[0]!.body as PublishVersion };
   }
 
   it("takes over the distributed version: every target region, end of life, still excluded from latest", async () => {
@@ -249,7 +248,7 @@ describe("startBuild after the build failed", () => {
     await startBuild(world.deps, request);
     const template = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(template.name, "Failed", "harden.sh exited 1");
-    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
     world.imageBuilder.calls = [];
     expect(await startBuild(world.deps, request)).toMatchObject({
       outcome: "alreadyFailed",
@@ -264,7 +263,7 @@ describe("startBuild after the build failed", () => {
     await startBuild(world.deps, await requested(world, "abc1234"));
     const failed = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(failed.name, "Failed", "harden.sh exited 1");
-    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
     expect(await startBuild(world.deps, await requested(world, "def5678"))).toMatchObject({
       outcome: "started",
       version: "1.0.1",
@@ -279,8 +278,8 @@ describe("startBuild racing a build that finishes while it reads", () => {
     await startBuild(world.deps, first);
     const firstTemplate = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(firstTemplate.name, "Succeeded");
-    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
-    const publish = world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion;
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
+    const publish = world.bus.take("version-publish")[0]!.body as PublishVersion;
     // Right after the second build's first read, the first build publishes, is promoted and its template removed.
     let raced = false;
     const finishFirst = async () => {

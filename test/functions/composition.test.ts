@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { catalogEntryHash } from "../../shared/catalog/load.js";
 import { parseSettings } from "../../shared/config/settings.js";
-import { createPipeline } from "../../shared/composition.js";
+import { createPipeline } from "../../functions/composition.js";
 import { aCatalogImage, identityId, subscriptionId } from "../factories.js";
 import { MemoryLogger } from "../fakes/azure.js";
 import { MemoryCatalogReader } from "../fakes/catalogReader.js";

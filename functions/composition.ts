@@ -1,12 +1,12 @@
-import { findImage, catalogEntryHash } from "./catalog/load.js";
-import { getSettings, type Settings } from "./config/settings.js";
-import { ArmClients } from "./adapters/armClients.js";
-import { BlobCatalogStore, blobCatalogOptionsOf } from "./adapters/catalogBlob.js";
-import { ArmGalleryClient } from "./adapters/gallery.js";
-import { ArmImageBuilderClient } from "./adapters/imageBuilder.js";
-import { ServiceBusMessageSender } from "./adapters/serviceBus.js";
-import type { CatalogReader, Logger } from "./ports.js";
-import type { PipelineDeps, PipelineSettings } from "./usecases/context.js";
+import { findImage, catalogEntryHash } from "../shared/catalog/load.js";
+import { getSettings, type Settings } from "../shared/config/settings.js";
+import { ArmClients } from "../shared/adapters/armClients.js";
+import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catalogBlob.js";
+import { ArmGalleryClient } from "../shared/adapters/gallery.js";
+import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
+import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
+import type { CatalogReader, Logger } from "../shared/ports.js";
+import type { PipelineDeps, PipelineSettings } from "../shared/usecases/context.js";
 
 /** The use-cases' slice of the app settings. */
 export function pipelineSettingsOf(settings: Settings): PipelineSettings {
@@ -45,7 +45,10 @@ export interface Pipeline {
   close(): Promise<void>;
 }
 
-/** Builds the pipeline from settings. The ARM and Storage SDKs are loaded on first use, not here. */
+/**
+ * Builds the pipeline from settings: the one place the real clients are made and handed to the use-cases. The ARM and
+ * Storage SDKs are loaded on first use, not here.
+ */
 export function createPipeline(settings: Settings, options: { catalogReader?: CatalogReader } = {}): Pipeline {
   const clients = new ArmClients(settings);
   const gallery = new ArmGalleryClient(clients);
@@ -75,15 +78,14 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
   };
 }
 
-let current: Pipeline | undefined;
+/** How a function reaches the pipeline: built on its first invocation, so a bad setting fails invocations, not start. */
+export type PipelineProvider = () => Pipeline;
 
-/** The pipeline of this process, from its environment; built on first use. */
-export function getPipeline(): Pipeline {
-  current ??= createPipeline(getSettings());
-  return current;
-}
-
-/** Replaces the process's pipeline (the local host and tests build theirs from other settings). */
-export function setPipeline(pipeline: Pipeline | undefined): void {
-  current = pipeline;
+/**
+ * The pipeline of this process, from its environment (app settings in Azure): the composition root of the Functions
+ * app. Only the app's entry (`functions/table.ts`) calls it; handlers receive the provider as a parameter.
+ */
+export function pipelineFromEnvironment(): PipelineProvider {
+  let pipeline: Pipeline | undefined;
+  return () => (pipeline ??= createPipeline(getSettings()));
 }
