@@ -1,6 +1,9 @@
 import type { FunctionDefinition } from "./definitions.js";
 import { buildStatus } from "./buildStatus.js";
 import { buildWebhook } from "./buildWebhook.js";
+import { dashboardAsset } from "./dashboardAsset.js";
+import { dashboardData } from "./dashboardData.js";
+import { dashboardPage } from "./dashboardPage.js";
 import { imageStatus } from "./imageStatus.js";
 import { publishVersionHandler } from "./publishVersion.js";
 import { startBuildHandler } from "./startBuild.js";
@@ -30,6 +33,22 @@ export const functionTable: FunctionDefinition[] = [
     trigger: "http",
     name: "imageStatus",
     options: { methods: ["GET"], route: "images/{name?}", authLevel: "function", handler: imageStatus },
+  },
+  // The dashboard: the page and its assets hold no data and no key (anonymous); its data needs the function key.
+  {
+    trigger: "http",
+    name: "dashboardPage",
+    options: { methods: ["GET"], route: "dashboard", authLevel: "anonymous", handler: dashboardPage },
+  },
+  {
+    trigger: "http",
+    name: "dashboardAsset",
+    options: { methods: ["GET"], route: "dashboard/assets/{name}", authLevel: "anonymous", handler: dashboardAsset },
+  },
+  {
+    trigger: "http",
+    name: "dashboardData",
+    options: { methods: ["GET"], route: "dashboard/data", authLevel: "function", handler: dashboardData },
   },
   {
     trigger: "timer",

@@ -6,6 +6,7 @@
  *   Service Bus SDK (first message sent) and the Service Bus extension (first queue message) stay in chunks of their
  *   own that load on first use.
  * - `proto/settlement.proto`, which the Service Bus extension reads next to itself.
+ * - `dist/dashboard/`: the dashboard's page assets (scripts/dashboard.ts), where the app finds them below its root.
  * - `host.json`, the catalog (`images.yaml`, or `CATALOG_PATH` / `AZURE_CATALOG_PATH` relative to the repository),
  *   validated now so that a broken catalog fails the deployment instead of the first build; and a `package.json`
  *   whose `main` is `index.js`, where the Functions worker looks for the entry and the app for its root.
@@ -15,6 +16,8 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { build, type Metafile, type Plugin } from "esbuild";
 import { loadCatalog } from "../shared/catalog/load.js";
+import { dashboardAssetsPath } from "../shared/dashboard/page.js";
+import { buildDashboardAssets } from "./dashboard.js";
 
 /** Where the deployment package goes. */
 export const bundleDir = path.resolve("dist/app");
@@ -149,6 +152,7 @@ export async function bundleApp(options: BundleOptions = {}): Promise<Metafile> 
   const extension = path.dirname(createRequire(entry).resolve(`${serviceBusExtension}/package.json`));
   mkdirSync(path.join(outdir, "proto"), { recursive: true });
   copyFileSync(path.join(extension, "dist/proto/settlement.proto"), path.join(outdir, "proto/settlement.proto"));
+  await buildDashboardAssets(path.join(outdir, dashboardAssetsPath));
   copyFileSync(path.join(root, "host.json"), path.join(outdir, "host.json"));
   mkdirSync(path.dirname(path.join(outdir, catalogPath)), { recursive: true });
   copyFileSync(path.join(root, catalogPath), path.join(outdir, catalogPath));

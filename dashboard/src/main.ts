@@ -1,0 +1,289 @@
+/*
+ * The dashboard page: asks `<page>/data` for the read model, renders it, and asks again after the interval the server
+ * gives (with If-None-Match, so an unchanged model costs a 304). The function key comes from the URL fragment
+ * (`#code=...`: never sent to the server, so never in its logs or a Referer), or from the form; it is kept in
+ * sessionStorage (this tab only), sent in the `x-functions-key` header, and removed from the address bar at once.
+ */
+import type { Dashboard, DashboardImage } from "../../shared/usecases/dashboardModel.js";
+import { h } from "./dom.js";
+import { formatTime, keyFromUrl, matchesFilter, needsAttention, urlWithoutKey } from "./format.js";
+import { renderImage, renderSummary } from "./render.js";
+
+const keyStorage = "image-pipeline.functionKey";
+/** Above this many images, healthy ones start collapsed. */
+const openAllUpTo = 12;
+const maxBackoffInMs = 300_000;
+
+interface Section {
+  json: string;
+  element: HTMLElement;
+}
+
+const state = {
+  key: undefined as string | undefined,
+  etag: undefined as string | undefined,
+  data: undefined as Dashboard | undefined,
+  sections: new Map<string, Section>(),
+  /** Open state the operator chose, per image. */
+  open: new Map<string, boolean>(),
+  timer: undefined as ReturnType<typeof setTimeout> | undefined,
+  inFlight: false,
+  failuresInARow: 0,
+  firstRenderDone: false,
+  lastAnnouncement: "",
+};
+
+const dataUrl = () => `${location.pathname.replace(/\/+$/, "")}/data`;
+
+// The page's frame: built once; the parts below are filled in place.
+const status = h("p", { class: "status", id: "status" }, "Loading…");
+const announce = h("p", { class: "visually-hidden", "aria-live": "polite", id: "announce" });
+const filterInput = h("input", {
+  type: "search",
+  id: "filter",
+  autocomplete: "off",
+  placeholder: "name or description",
+});
+const attentionOnly = h("input", { type: "checkbox", id: "attention" });
+const refreshButton = h("button", { type: "button", id: "refresh" }, "Refresh now");
+const forgetButton = h("button", { type: "button", id: "forget", hidden: true }, "Forget key");
+const keyInput = h("input", { type: "password", id: "key", autocomplete: "off", required: true, spellcheck: "false" });
+const keyMessage = h("p", { class: "key-message", id: "key-message" });
+const keyForm = h(
+  "form",
+  { class: "key-form", hidden: true, "aria-labelledby": "key-title" },
+  h("h2", { id: "key-title" }, "Function key"),
+  keyMessage,
+  h("label", { for: "key" }, "Key of the dashboardData function"),
+  keyInput,
+  h("button", { type: "submit" }, "Open dashboard"),
+  h(
+    "p",
+    { class: "hint" },
+    "Get it with: az functionapp function keys list -g <resource group> -n <app> --function-name dashboardData. ",
+    "It stays in this tab only (sessionStorage) and is sent in a header, never in a URL.",
+  ),
+);
+const summaryHolder = h("div", { id: "summary" });
+const warningsHolder = h("div", { id: "warnings" });
+const emptyFilter = h("p", { class: "meta", hidden: true }, "No image matches the filter.");
+const imagesHolder = h("div", { class: "images", id: "images" });
+
+function frame(): HTMLElement {
+  return h(
+    "div",
+    { class: "page" },
+    h(
+      "header",
+      { class: "top" },
+      h("h1", null, "Image pipeline"),
+      status,
+      h(
+        "form",
+        { class: "controls", role: "search", "aria-label": "Filter images" },
+        h("label", { for: "filter" }, "Filter"),
+        filterInput,
+        h("label", { for: "attention", class: "check" }, attentionOnly, " Needs attention only"),
+        refreshButton,
+        forgetButton,
+      ),
+    ),
+    h("main", null, keyForm, summaryHolder, warningsHolder, emptyFilter, imagesHolder),
+    announce,
+  );
+}
+
+function setStatus(text: string, tone: "ok" | "bad" | "plain" = "plain"): void {
+  status.textContent = text;
+  status.className = `status ${tone}`;
+}
+
+function showKeyForm(message: string): void {
+  keyForm.hidden = false;
+  keyMessage.textContent = message;
+  setStatus("Waiting for a function key", "bad");
+  keyInput.focus();
+}
+
+function storeKey(key: string | undefined): void {
+  state.key = key;
+  try {
+    if (key) sessionStorage.setItem(keyStorage, key);
+    else sessionStorage.removeItem(keyStorage);
+  } catch {
+    // Storage may be disabled: the key then lives in memory only, for this page.
+  }
+  forgetButton.hidden = !key;
+}
+
+function schedule(inMs: number): void {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(() => void poll(), inMs);
+}
+
+async function poll(): Promise<void> {
+  if (state.inFlight) return;
+  if (document.hidden) return; // visibilitychange polls again when the tab is shown.
+  clearTimeout(state.timer);
+  state.inFlight = true;
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (state.key) headers["x-functions-key"] = state.key;
+  if (state.etag && state.data) headers["if-none-match"] = state.etag;
+  const interval = () => Math.max(1, state.data?.refreshAfterInSeconds ?? 30) * 1000;
+  try {
+    const response = await fetch(dataUrl(), { headers, cache: "no-store", credentials: "omit" });
+    if (response.status === 401 || response.status === 403) {
+      showKeyForm(state.key ? "The key was refused. Enter a current key." : "This dashboard needs a function key.");
+      return;
+    }
+    if (response.status === 304) {
+      state.failuresInARow = 0;
+      setStatus(`Live · checked ${formatTime(new Date())} · every ${interval() / 1000} s`, "ok");
+      schedule(interval());
+      return;
+    }
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const data = (await response.json()) as Dashboard;
+    state.etag = response.headers.get("etag") ?? undefined;
+    state.data = data;
+    state.failuresInARow = 0;
+    keyForm.hidden = true;
+    render(data);
+    setStatus(`Live · read from Azure ${formatTime(new Date(data.readAt))} · every ${interval() / 1000} s`, "ok");
+    schedule(interval());
+  } catch (error) {
+    state.failuresInARow++;
+    const backoff = Math.min(maxBackoffInMs, interval() * 2 ** state.failuresInARow);
+    const shown = state.data ? "showing the last data read" : "nothing to show yet";
+    setStatus(
+      `Could not refresh (${(error as Error).message}); ${shown}; retrying in ${Math.round(backoff / 1000)} s`,
+      "bad",
+    );
+    schedule(backoff);
+  } finally {
+    state.inFlight = false;
+  }
+}
+
+function render(data: Dashboard): void {
+  const now = new Date();
+  summaryHolder.replaceChildren(renderSummary(data));
+  warningsHolder.replaceChildren(
+    ...(data.warnings ?? []).map((w) => h("p", { class: "alert warn", role: "status" }, w)),
+  );
+  const openByDefault = data.images.length <= openAllUpTo;
+  const seen = new Set<string>();
+  const ordered: HTMLElement[] = [];
+  data.images.forEach((image, index) => {
+    seen.add(image.image);
+    const json = JSON.stringify(image);
+    const existing = state.sections.get(image.image);
+    if (existing && existing.json === json) {
+      ordered.push(existing.element);
+      return;
+    }
+    const open = state.open.get(image.image) ?? (openByDefault || needsAttention(image));
+    const element = renderImage(image, index, now, open);
+    element.querySelector("details")?.addEventListener("toggle", (event) => {
+      state.open.set(image.image, (event.target as HTMLDetailsElement).open);
+    });
+    if (existing) replaceKeepingFocus(existing.element, element);
+    state.sections.set(image.image, { json, element });
+    ordered.push(element);
+  });
+  for (const [name, section] of state.sections) {
+    if (!seen.has(name)) {
+      section.element.remove();
+      state.sections.delete(name);
+    }
+  }
+  const current = [...imagesHolder.children];
+  if (current.length !== ordered.length || current.some((el, i) => el !== ordered[i])) {
+    imagesHolder.replaceChildren(...ordered);
+  }
+  applyFilter();
+  const s = data.summary;
+  const announcement = `${s.buildsInFlight} builds in flight, ${s.recentFailures} recent failures, ${s.versionsByState["replicating"] ?? 0} versions replicating`;
+  if (state.firstRenderDone && announcement !== state.lastAnnouncement) announce.textContent = announcement;
+  state.lastAnnouncement = announcement;
+  if (!state.firstRenderDone) {
+    state.firstRenderDone = true;
+    performance.mark("dashboard:first-render");
+  }
+  document.body.dataset.readAt = data.readAt;
+  document.body.dataset.state = "ready";
+}
+
+/** Replaces an image's section; the element that had focus in it gets focus back in the new one. */
+function replaceKeepingFocus(old: HTMLElement, next: HTMLElement): void {
+  const focused = document.activeElement;
+  const key = focused instanceof HTMLElement && old.contains(focused) ? focused.dataset.focusKey : undefined;
+  if (old.isConnected) old.replaceWith(next);
+  if (key) {
+    for (const candidate of next.querySelectorAll<HTMLElement>("[data-focus-key]")) {
+      if (candidate.dataset.focusKey === key) {
+        candidate.focus();
+        break;
+      }
+    }
+  }
+}
+
+function applyFilter(): void {
+  const filter = filterInput.value;
+  const onlyAttention = attentionOnly.checked;
+  let shown = 0;
+  for (const image of state.data?.images ?? []) {
+    const section = state.sections.get(image.image);
+    if (!section) continue;
+    const visible = matchesFilter(image, filter) && (!onlyAttention || needsAttention(image as DashboardImage));
+    section.element.hidden = !visible;
+    if (visible) shown++;
+  }
+  emptyFilter.hidden = shown > 0 || !state.data || state.data.images.length === 0;
+}
+
+function start(): void {
+  const url = new URL(location.href);
+  const fromUrl = keyFromUrl(url);
+  if (fromUrl) {
+    // Out of the address bar and the history entry before anything else can read or send it.
+    history.replaceState(null, "", urlWithoutKey(url));
+    storeKey(fromUrl);
+  } else {
+    let stored: string | null = null;
+    try {
+      stored = sessionStorage.getItem(keyStorage);
+    } catch {
+      stored = null;
+    }
+    storeKey(stored ?? undefined);
+  }
+
+  document.body.replaceChildren(frame());
+  filterInput.addEventListener("input", applyFilter);
+  attentionOnly.addEventListener("change", applyFilter);
+  refreshButton.addEventListener("click", () => void poll());
+  forgetButton.addEventListener("click", () => {
+    storeKey(undefined);
+    showKeyForm("Key forgotten. Enter a key to see the dashboard again.");
+  });
+  // The filter form and the key form never navigate: the CSP's form-action is 'none'.
+  document.querySelector("form.controls")?.addEventListener("submit", (event) => event.preventDefault());
+  keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = keyInput.value.trim();
+    if (!key) return;
+    keyInput.value = "";
+    storeKey(key);
+    keyForm.hidden = true;
+    setStatus("Loading…");
+    void poll();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) void poll();
+  });
+  void poll();
+}
+
+start();
