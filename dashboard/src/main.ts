@@ -1,6 +1,6 @@
 /*
  * The dashboard page: asks `<page>/data` for the read model, renders it, and asks again after the interval the server
- * gives (with If-None-Match, so an unchanged model costs a 304). The function key comes from the URL fragment
+ * gives (the browser revalidates with If-None-Match, so an unchanged model costs a 304). The function key comes from the URL fragment
  * (`#code=...`: never sent to the server, so never in its logs or a Referer), or from the form; it is kept in
  * sessionStorage (this tab only), sent in the `x-functions-key` header, and removed from the address bar at once.
  */
@@ -124,27 +124,33 @@ function schedule(inMs: number): void {
 async function poll(): Promise<void> {
   if (state.inFlight) return;
   if (document.hidden) return; // visibilitychange polls again when the tab is shown.
+  if (!state.key) {
+    // The data needs a key: asking without one would only earn a 401.
+    showKeyForm("This dashboard needs a function key.");
+    return;
+  }
   clearTimeout(state.timer);
   state.inFlight = true;
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (state.key) headers["x-functions-key"] = state.key;
-  if (state.etag && state.data) headers["if-none-match"] = state.etag;
+  const headers: Record<string, string> = { accept: "application/json", "x-functions-key": state.key };
   const interval = () => Math.max(1, state.data?.refreshAfterInSeconds ?? 30) * 1000;
   try {
-    const response = await fetch(dataUrl(), { headers, cache: "no-store", credentials: "omit" });
+    // "no-cache": the browser revalidates its copy with If-None-Match; an unchanged model comes back as a 304 on the
+    // wire and as the cached response here, with the same ETag.
+    const response = await fetch(dataUrl(), { headers, cache: "no-cache", credentials: "omit" });
     if (response.status === 401 || response.status === 403) {
-      showKeyForm(state.key ? "The key was refused. Enter a current key." : "This dashboard needs a function key.");
-      return;
-    }
-    if (response.status === 304) {
-      state.failuresInARow = 0;
-      setStatus(`Live · checked ${formatTime(new Date())} · every ${interval() / 1000} s`, "ok");
-      schedule(interval());
+      showKeyForm("The key was refused. Enter a current key.");
       return;
     }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const etag = response.headers.get("etag") ?? undefined;
+    if (etag && etag === state.etag && state.data) {
+      state.failuresInARow = 0;
+      setStatus(`Live · unchanged, checked ${formatTime(new Date())} · every ${interval() / 1000} s`, "ok");
+      schedule(interval());
+      return;
+    }
     const data = (await response.json()) as Dashboard;
-    state.etag = response.headers.get("etag") ?? undefined;
+    state.etag = etag;
     state.data = data;
     state.failuresInARow = 0;
     keyForm.hidden = true;
