@@ -89,13 +89,15 @@ export function stateClass(state: string | undefined): string {
   }
 }
 
-/** True for an image an operator should look at: something in flight, failed, unreadable or to be deleted. */
+/**
+ * True for an image an operator should look at: unreadable, a build in flight, a recent failure, or a target region
+ * where `latest` resolves to nothing. Routine pruning is not a reason (the plan is shown in every image).
+ */
 export function needsAttention(image: DashboardImage): boolean {
   return (
     image.error !== undefined ||
     image.builds.length > 0 ||
     image.failures.length > 0 ||
-    image.retention.deletions.length > 0 ||
     (image.exists && image.regions.some((r) => r.target && r.latest === undefined))
   );
 }

@@ -10,12 +10,13 @@ import { formatTime, keyFromUrl, matchesFilter, needsAttention, urlWithoutKey } 
 import { renderImage, renderSummary } from "./render.js";
 
 const keyStorage = "image-pipeline.functionKey";
-/** Above this many images, healthy ones start collapsed. */
+/** Above this many images, the ones that need no attention start collapsed (their body is built when opened). */
 const openAllUpTo = 12;
 const maxBackoffInMs = 300_000;
 
 interface Section {
-  json: string;
+  /** The data it was built from: compared with the next read's. */
+  image: DashboardImage;
   element: HTMLElement;
 }
 
@@ -34,6 +35,8 @@ const state = {
 };
 
 const dataUrl = () => `${location.pathname.replace(/\/+$/, "")}/data`;
+/** `?expand=all` opens every image, however many there are. */
+const expandAll = new URLSearchParams(location.search).get("expand") === "all";
 
 // The page's frame: built once; the parts below are filled in place.
 const status = h("p", { class: "status", id: "status" }, "Loading…");
@@ -154,7 +157,7 @@ async function poll(): Promise<void> {
     state.data = data;
     state.failuresInARow = 0;
     keyForm.hidden = true;
-    render(data);
+    await render(data);
     setStatus(`Live · read from Azure ${formatTime(new Date(data.readAt))} · every ${interval() / 1000} s`, "ok");
     schedule(interval());
   } catch (error) {
@@ -171,51 +174,80 @@ async function poll(): Promise<void> {
   }
 }
 
-function render(data: Dashboard): void {
+/** Longest a slice of the first render may hold the main thread: the first screenful paints after the first one. */
+const renderSliceInMs = 30;
+
+async function render(data: Dashboard): Promise<void> {
+  const first = !state.firstRenderDone;
+  if (first) performance.mark("dashboard:render-start");
   const now = new Date();
   summaryHolder.replaceChildren(renderSummary(data));
   warningsHolder.replaceChildren(
     ...(data.warnings ?? []).map((w) => h("p", { class: "alert warn", role: "status" }, w)),
   );
-  const openByDefault = data.images.length <= openAllUpTo;
-  const seen = new Set<string>();
-  const ordered: HTMLElement[] = [];
-  data.images.forEach((image, index) => {
-    seen.add(image.image);
-    const json = JSON.stringify(image);
-    const existing = state.sections.get(image.image);
-    if (existing && existing.json === json) {
-      ordered.push(existing.element);
-      return;
-    }
+  const openByDefault = data.images.length <= openAllUpTo || expandAll;
+  const build = (image: DashboardImage, index: number): HTMLElement => {
     const open = state.open.get(image.image) ?? (openByDefault || needsAttention(image));
     const element = renderImage(image, index, now, open);
     element.querySelector("details")?.addEventListener("toggle", (event) => {
       state.open.set(image.image, (event.target as HTMLDetailsElement).open);
     });
-    if (existing) replaceKeepingFocus(existing.element, element);
-    state.sections.set(image.image, { json, element });
-    ordered.push(element);
-  });
-  for (const [name, section] of state.sections) {
-    if (!seen.has(name)) {
-      section.element.remove();
-      state.sections.delete(name);
+    state.sections.set(image.image, { image, element });
+    return element;
+  };
+
+  if (first) {
+    // Progressively: slices of images appended in separate tasks, so the first frame does not wait for 10,000 cells.
+    let index = 0;
+    while (index < data.images.length) {
+      const sliceStart = performance.now();
+      const slice: HTMLElement[] = [];
+      do {
+        slice.push(build(data.images[index]!, index));
+        index++;
+      } while (index < data.images.length && performance.now() - sliceStart < renderSliceInMs);
+      imagesHolder.append(...slice);
+      if (!state.firstRenderDone) {
+        state.firstRenderDone = true;
+        performance.mark("dashboard:first-render");
+        // The frame that shows it: a task queued from the next animation frame runs after that frame is painted.
+        requestAnimationFrame(() => setTimeout(() => performance.mark("dashboard:first-frame")));
+      }
+      if (index < data.images.length) await new Promise((resolve) => setTimeout(resolve));
     }
-  }
-  const current = [...imagesHolder.children];
-  if (current.length !== ordered.length || current.some((el, i) => el !== ordered[i])) {
-    imagesHolder.replaceChildren(...ordered);
+    performance.mark("dashboard:complete");
+  } else {
+    // Later reads: only the images whose data changed are rebuilt.
+    const seen = new Set<string>();
+    const ordered: HTMLElement[] = [];
+    data.images.forEach((image, index) => {
+      seen.add(image.image);
+      const existing = state.sections.get(image.image);
+      if (existing && JSON.stringify(existing.image) === JSON.stringify(image)) {
+        existing.image = image;
+        ordered.push(existing.element);
+        return;
+      }
+      const element = build(image, index);
+      if (existing) replaceKeepingFocus(existing.element, element);
+      ordered.push(element);
+    });
+    for (const [name, section] of state.sections) {
+      if (!seen.has(name)) {
+        section.element.remove();
+        state.sections.delete(name);
+      }
+    }
+    const current = [...imagesHolder.children];
+    if (current.length !== ordered.length || current.some((el, i) => el !== ordered[i])) {
+      imagesHolder.replaceChildren(...ordered);
+    }
   }
   applyFilter();
   const s = data.summary;
   const announcement = `${s.buildsInFlight} builds in flight, ${s.recentFailures} recent failures, ${s.versionsByState["replicating"] ?? 0} versions replicating`;
-  if (state.firstRenderDone && announcement !== state.lastAnnouncement) announce.textContent = announcement;
+  if (!first && announcement !== state.lastAnnouncement) announce.textContent = announcement;
   state.lastAnnouncement = announcement;
-  if (!state.firstRenderDone) {
-    state.firstRenderDone = true;
-    performance.mark("dashboard:first-render");
-  }
   document.body.dataset.readAt = data.readAt;
   document.body.dataset.state = "ready";
 }

@@ -57,12 +57,26 @@ export function renderSummary(dashboard: Dashboard): HTMLElement {
   );
 }
 
-/** One image: a disclosure whose summary line says the essentials, then builds, failures and the grid. */
+/**
+ * One image: a disclosure whose summary line says the essentials; its body (builds, failures, the grid) is built
+ * when first opened, so a page of many collapsed images costs a line each.
+ */
 export function renderImage(image: DashboardImage, index: number, now: Date, open: boolean): HTMLElement {
   const headingId = `image-${index}`;
   const details = h("details", { open }, renderImageSummary(image, headingId));
+  let filled = false;
+  const fill = () => {
+    if (filled || !details.open) return;
+    filled = true;
+    details.append(renderImageBody(image, now));
+  };
+  fill();
+  details.addEventListener("toggle", fill);
+  return h("section", { class: "image", "data-image": image.image, "aria-labelledby": headingId }, details);
+}
+
+function renderImageBody(image: DashboardImage, now: Date): HTMLElement {
   const body = h("div", { class: "image-body" });
-  details.append(body);
   const where = `${image.gallery} / ${image.definition} · ${image.osType}`;
   body.append(h("p", { class: "meta" }, image.description ? `${image.description} — ` : "", where));
   if (image.error !== undefined) {
@@ -74,7 +88,7 @@ export function renderImage(image: DashboardImage, index: number, now: Date, ope
   if (image.failures.length > 0) body.append(renderFailures(image));
   if (image.versions.length > 0) body.append(renderGrid(image, now));
   body.append(renderRetention(image));
-  return h("section", { class: "image", "data-image": image.image, "aria-labelledby": headingId }, details);
+  return body;
 }
 
 function renderImageSummary(image: DashboardImage, headingId: string): HTMLElement {
@@ -174,8 +188,22 @@ function appendLink(parent: HTMLElement, href: string | undefined, text: string,
   if (url) parent.append(" · ", h("a", { href: url, rel: "noopener noreferrer", "data-focus-key": focusKey }, text));
 }
 
+/*
+ * The grid is the bulk of the page (100 images × 20 versions × 5 regions is 10,000 cells): one element per cell,
+ * text only, a fixed table layout, and the life bar drawn by the cell's background from three CSS variables.
+ */
 function renderGrid(image: DashboardImage, now: Date): HTMLElement {
   const withUsage = image.versions.some((v) => v.instances !== undefined);
+  const columns = h(
+    "colgroup",
+    null,
+    h("col", { class: "c-version" }),
+    h("col", { class: "c-state" }),
+    ...image.regions.map(() => h("col", { class: "c-region" })),
+    withUsage && h("col", { class: "c-usage" }),
+    h("col", { class: "c-life" }),
+    h("col", { class: "c-prune" }),
+  );
   const head = h(
     "tr",
     null,
@@ -197,7 +225,8 @@ function renderGrid(image: DashboardImage, now: Date): HTMLElement {
   );
   const axis = lifeAxis(image, now);
   const nowAt = lifeSpan({ publishedDate: now.toISOString() }, axis)?.start;
-  const rows = image.versions.map((v) => renderRow(image, v, now, axis, nowAt, withUsage));
+  const body = h("tbody");
+  for (const v of image.versions) body.append(renderRow(image, v, now, axis, nowAt, withUsage));
   return h(
     "div",
     { class: "grid-wrap" },
@@ -205,8 +234,9 @@ function renderGrid(image: DashboardImage, now: Date): HTMLElement {
       "table",
       { class: "grid" },
       h("caption", null, `Versions of ${image.image} by region`),
+      columns,
       h("thead", null, head),
-      h("tbody", null, ...rows),
+      body,
     ),
   );
 }
@@ -219,33 +249,37 @@ function renderRow(
   nowAt: number | undefined,
   withUsage: boolean,
 ): HTMLElement {
-  const name = h("th", { scope: "row" }, v.name);
-  if (v.commit) name.append(h("small", null, "commit ", v.commit.slice(0, 12)));
-  const state = h("td", null, h("span", { class: `state ${stateClass(v.state)}` }, v.state));
-  if (v.excludeFromLatest && v.state !== "replicating") state.append(h("small", null, "excluded from latest"));
-  if (v.provisioningState && v.provisioningState !== "Succeeded") state.append(h("small", null, v.provisioningState));
-  const cells = v.cells.map((c, i) => renderCell(c, image.regions[i]?.name ?? "", v.name));
-  const usage = withUsage && h("td", { class: "num" }, v.instances === undefined ? "—" : String(v.instances));
-  return h("tr", null, name, state, ...cells, usage, renderLife(v, now, axis, nowAt), renderPrune(v));
+  const row = h("tr");
+  row.append(h("th", { scope: "row" }, v.name, v.commit && h("small", null, "commit ", v.commit.slice(0, 12))));
+  const notes = [
+    v.excludeFromLatest && v.state !== "replicating" ? "excluded from latest" : "",
+    v.provisioningState && v.provisioningState !== "Succeeded" ? v.provisioningState : "",
+  ].filter(Boolean);
+  row.append(h("td", { class: `st ${stateClass(v.state)}` }, [v.state, ...notes].join(" · ")));
+  v.cells.forEach((c, i) => row.append(renderCell(c, image.regions[i]?.name ?? "", v.name)));
+  if (withUsage) row.append(h("td", { class: "num" }, v.instances === undefined ? "—" : String(v.instances)));
+  row.append(renderLife(v, now, axis, nowAt));
+  row.append(
+    h(
+      "td",
+      { class: `prune ${v.retention.action}`, title: v.retention.code },
+      `${v.retention.action}: ${v.retention.reason}`,
+    ),
+  );
+  return row;
 }
 
 function renderCell(cell: DashboardCell, region: string, version: string): HTMLElement {
-  const td = h("td", {
-    class: `cell ${cell.targeted ? stateClass(cell.state) : "none"}`,
-    title: cellTitle(cell, region, version),
-  });
-  if (!cell.targeted) {
-    td.append("—");
-    return td;
-  }
-  td.append(cellLabel(cell));
+  const tone = cell.targeted ? stateClass(cell.state) : "none";
+  const classes = `cell ${tone}${cell.latest ? " latest" : ""}${cell.state === "Replicating" ? " progress" : ""}`;
+  const parts = cell.targeted ? [cellLabel(cell)] : ["—"];
+  if (cell.replicaCount !== undefined) parts.push(`×${cell.replicaCount}`);
+  if (cell.latest) parts.push("· latest");
+  else if (cell.excludedFromLatest && cell.state === "Completed") parts.push("· excluded");
+  const td = h("td", { class: classes, title: cellTitle(cell, region, version) }, parts.join(" "));
   if (cell.state === "Replicating" && cell.progress !== undefined) {
-    td.classList.add("progress");
     td.style.setProperty("--progress", `${Math.max(0, Math.min(100, cell.progress))}%`);
   }
-  if (cell.replicaCount !== undefined) td.append(h("small", null, `×${cell.replicaCount}`));
-  if (cell.latest) td.append(h("span", { class: "badge ok" }, "latest"));
-  else if (cell.excludedFromLatest && cell.state === "Completed") td.append(h("small", null, "excluded"));
   return td;
 }
 
@@ -255,45 +289,20 @@ function renderLife(
   axis: { startMs: number; endMs: number },
   nowAt: number | undefined,
 ): HTMLElement {
-  const td = h("td", { class: "life" });
+  const expired = v.endOfLifeDate !== undefined && Date.parse(v.endOfLifeDate) <= now.getTime();
+  const published = formatDate(v.publishedDate) || "unpublished";
+  const end = v.endOfLifeDate
+    ? `${formatDate(v.endOfLifeDate)} (${relativeDays(v.endOfLifeDate, now)})`
+    : "no end of life";
+  const td = h("td", { class: `life${expired ? " expired" : ""}` }, `${published} → ${end}`);
   const span = lifeSpan(v, axis);
   if (span) {
-    const track = h("div", { class: "track", "aria-hidden": "true" });
-    const bar = h("span", {
-      class: `bar ${v.endOfLifeDate && Date.parse(v.endOfLifeDate) <= now.getTime() ? "expired" : ""}`,
-    });
-    bar.style.left = `${(span.start * 100).toFixed(2)}%`;
-    bar.style.width = `${(Math.max(0.01, span.end - span.start) * 100).toFixed(2)}%`;
-    track.append(bar);
-    if (nowAt !== undefined) {
-      const marker = h("span", { class: "now" });
-      marker.style.left = `${(nowAt * 100).toFixed(2)}%`;
-      track.append(marker);
-    }
-    td.append(track);
+    td.classList.add("bar");
+    td.style.setProperty("--start", `${(span.start * 100).toFixed(2)}%`);
+    td.style.setProperty("--end", `${(Math.max(span.end, span.start + 0.01) * 100).toFixed(2)}%`);
+    if (nowAt !== undefined) td.style.setProperty("--now", `${(nowAt * 100).toFixed(2)}%`);
   }
-  const text = h(
-    "span",
-    { class: "dates" },
-    time(v.publishedDate, formatDate(v.publishedDate)) || "unpublished",
-    " → ",
-  );
-  if (v.endOfLifeDate) {
-    text.append(time(v.endOfLifeDate, formatDate(v.endOfLifeDate)), ` (${relativeDays(v.endOfLifeDate, now)})`);
-  } else {
-    text.append("no end of life");
-  }
-  td.append(text);
   return td;
-}
-
-function renderPrune(v: DashboardVersion): HTMLElement {
-  return h(
-    "td",
-    { class: `prune ${v.retention.action}` },
-    h("span", { class: `state ${v.retention.action === "delete" ? "warn" : "muted"}` }, v.retention.action),
-    h("small", null, v.retention.reason),
-  );
 }
 
 function renderRetention(image: DashboardImage): HTMLElement {
