@@ -118,12 +118,23 @@ function seedOf(now: number) {
 }
 
 interface Marks {
+  /** Navigation timing: the page's HTML received. */
+  htmlEnd: number;
+  /** Resource timing: the script received, the data request sent and its response received. */
+  scriptEnd: number;
+  dataStart: number;
+  dataEnd: number;
+  /** The page's own marks: the body read, rendering started (JSON parsed), ... */
+  dataRead: number;
   renderStart: number;
   firstRender: number;
   firstFrame: number;
   complete: number;
   elements: number;
 }
+
+/** Resource and navigation timing entries, as the page's `performance` gives them. */
+type Timing = { name: string; startTime: number; responseEnd: number };
 
 /** The page's globals used by {@link firstFrameMarks} (it runs in the page; this program has Node's types). */
 declare const document: { getElementsByTagName(tag: string): { length: number } };
@@ -133,19 +144,35 @@ declare const document: { getElementsByTagName(tag: string): { length: number } 
  * and how many elements it made. No named function inside: the compiler of this process would wrap it in a helper
  * the page does not have (and the page's CSP refuses a string to evaluate).
  */
-const firstFrameMarks = (): Marks | undefined =>
-  performance.getEntriesByName("dashboard:first-frame").length === 0 ||
-  performance.getEntriesByName("dashboard:complete").length === 0
-    ? undefined
-    : {
-        renderStart: performance.getEntriesByName("dashboard:render-start")[0]!.startTime,
-        firstRender: performance.getEntriesByName("dashboard:first-render")[0]!.startTime,
-        firstFrame: performance.getEntriesByName("dashboard:first-frame")[0]!.startTime,
-        complete: performance.getEntriesByName("dashboard:complete")[0]!.startTime,
-        elements: document.getElementsByTagName("*").length,
-      };
+const firstFrameMarks = (): Marks | undefined => {
+  const entries = performance.getEntriesByType.bind(performance) as unknown as (type: string) => Timing[];
+  const named = performance.getEntriesByName.bind(performance);
+  if (
+    named("dashboard:first-frame")[0]?.startTime === undefined ||
+    named("dashboard:complete")[0]?.startTime === undefined
+  )
+    return undefined;
+  return {
+    htmlEnd: entries("navigation")[0]!.responseEnd,
+    scriptEnd: entries("resource").find((e) => e.name.includes("/app.js"))!.responseEnd,
+    dataStart: entries("resource").find((e) => e.name.endsWith("/data"))!.startTime,
+    dataEnd: entries("resource").find((e) => e.name.endsWith("/data"))!.responseEnd,
+    dataRead: named("dashboard:data-received")[0]!.startTime,
+    renderStart: named("dashboard:render-start")[0]!.startTime,
+    firstRender: named("dashboard:first-render")[0]!.startTime,
+    firstFrame: named("dashboard:first-frame")[0]!.startTime,
+    complete: named("dashboard:complete")[0]!.startTime,
+    elements: document.getElementsByTagName("*").length,
+  };
+};
 
 interface Sample {
+  htmlEnd: number;
+  scriptEnd: number;
+  dataStart: number;
+  dataEnd: number;
+  dataRead: number;
+  renderStart: number;
   renderStep: number;
   firstRender: number;
   firstFrame: number;
@@ -164,13 +191,22 @@ async function openOnce(browser: Browser, pageUrl: string): Promise<Sample> {
     });
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(pageUrl);
+    // Polled every 100 ms, not every frame: the check must not compete with the page for its main thread.
     const marks = await withDeadline(
       "the first frame",
       60_000,
-      page.waitForFunction(firstFrameMarks).then((handle) => handle.jsonValue() as Promise<Marks>),
+      page
+        .waitForFunction(firstFrameMarks, undefined, { polling: 100 })
+        .then((handle) => handle.jsonValue() as Promise<Marks>),
     );
     if (errors.length > 0) throw new Error(`the page logged errors: ${errors.join("; ")}`);
     return {
+      htmlEnd: marks.htmlEnd,
+      scriptEnd: marks.scriptEnd,
+      dataStart: marks.dataStart,
+      dataEnd: marks.dataEnd,
+      dataRead: marks.dataRead,
+      renderStart: marks.renderStart,
       renderStep: marks.firstRender - marks.renderStart,
       firstRender: marks.firstRender,
       firstFrame: marks.firstFrame,
@@ -184,6 +220,12 @@ async function openOnce(browser: Browser, pageUrl: string): Promise<Sample> {
 
 function summarize(samples: readonly Sample[]) {
   return {
+    htmlReceived: distribution(samples.map((s) => s.htmlEnd)),
+    scriptReceived: distribution(samples.map((s) => s.scriptEnd)),
+    dataRequested: distribution(samples.map((s) => s.dataStart)),
+    dataReceived: distribution(samples.map((s) => s.dataEnd)),
+    dataRead: distribution(samples.map((s) => s.dataRead)),
+    dataParsedRenderStarts: distribution(samples.map((s) => s.renderStart)),
     firstFrame: distribution(samples.map((s) => s.firstFrame)),
     firstRender: distribution(samples.map((s) => s.firstRender)),
     renderStep: distribution(samples.map((s) => s.renderStep)),
@@ -262,6 +304,12 @@ async function main() {
     const line = (label: string, d: { runs: number; p50InMs: number; p90InMs: number; maxInMs: number }, n = "") =>
       rows.push([label, d.runs, d.p50InMs, d.p90InMs, d.maxInMs, n]);
     for (const [view, m] of Object.entries(measured)) {
+      line(`${view}: HTML received`, m.htmlReceived);
+      line(`${view}: script received`, m.scriptReceived);
+      line(`${view}: data requested`, m.dataRequested);
+      line(`${view}: data received`, m.dataReceived);
+      line(`${view}: data read by the page`, m.dataRead);
+      line(`${view}: data parsed, render starts`, m.dataParsedRenderStarts);
       line(`${view}: first slice built`, m.firstRender);
       line(`${view}: first frame painted`, m.firstFrame, String(m.elements));
       line(`${view}: every image built`, m.complete);

@@ -1,6 +1,11 @@
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
 import { resolveFromAppRoot } from "../shared/composition.js";
-import { dashboardAssetsIn, dashboardAssetsPath, dashboardSecurityHeaders } from "../shared/dashboard/page.js";
+import {
+  DashboardAssetsMissingError,
+  dashboardAssetsIn,
+  dashboardAssetsPath,
+  dashboardSecurityHeaders,
+} from "../shared/dashboard/page.js";
 import { etagMatches } from "../shared/dashboard/data.js";
 
 /**
@@ -9,7 +14,13 @@ import { etagMatches } from "../shared/dashboard/data.js";
  * with every build of the asset.
  */
 export async function dashboardAsset(request: HttpRequest): Promise<HttpResponseInit> {
-  const assets = dashboardAssetsIn(resolveFromAppRoot(dashboardAssetsPath));
+  let assets: ReturnType<typeof dashboardAssetsIn>;
+  try {
+    assets = dashboardAssetsIn(resolveFromAppRoot(dashboardAssetsPath));
+  } catch (error) {
+    if (!(error instanceof DashboardAssetsMissingError)) throw error;
+    return { status: 503, headers: { ...dashboardSecurityHeaders } };
+  }
   const asset = assets.get(request.params.name ?? "");
   if (!asset) return { status: 404, headers: { ...dashboardSecurityHeaders } };
   const headers = {

@@ -59,7 +59,7 @@ export function cellLabel(cell: DashboardCell): string {
 export function cellTitle(cell: DashboardCell, region: string, version: string): string {
   if (!cell.targeted) return `${version} does not target ${region}`;
   const parts = [`${version} in ${region}: ${cellLabel(cell)}`];
-  if (cell.state !== undefined && cell.observed === false) parts.push("(inferred: provisioning succeeded)");
+  if (cell.state !== undefined && !cell.observed) parts.push("(inferred: provisioning succeeded)");
   if (cell.state === undefined) parts.push("(per-region status is read only while a version replicates)");
   if (cell.details) parts.push(`— ${cell.details}`);
   if (cell.replicaCount !== undefined)

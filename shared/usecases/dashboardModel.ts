@@ -111,16 +111,16 @@ export interface DashboardCell {
    * replicating; for the others it is inferred from provisioningState `Succeeded`, and absent otherwise.
    */
   state?: string;
-  /** True when `state` was read from the version's replication status, false when inferred. */
-  observed?: boolean;
+  /** True when `state` was read from the version's replication status; absent when inferred. */
+  observed?: true;
   progress?: number;
   details?: string;
   replicaCount?: number;
   storageAccountType?: string;
-  /** True when this version is kept out of `latest` in this region. */
-  excludedFromLatest?: boolean;
+  /** True when this version is kept out of `latest` in this region (globally or for the region). */
+  excludedFromLatest?: true;
   /** True when `latest` resolves to this version in this region. */
-  latest?: boolean;
+  latest?: true;
 }
 
 /** The retention plan of the next prune run (a dry run of it: nothing is deleted by reading it). */

@@ -31,7 +31,7 @@ describe("dashboard formatting", () => {
     expect(cellLabel({ targeted: true, state: "Replicating", progress: 39.6 })).toBe("Replicating 40%");
     expect(cellLabel({ targeted: true })).toBe("not read");
     const title = cellTitle(
-      { targeted: true, state: "Completed", observed: false, replicaCount: 2, latest: true },
+      { targeted: true, state: "Completed", replicaCount: 2, latest: true },
       "westeurope",
       "1.0.2",
     );

@@ -186,6 +186,13 @@ describe("the dashboard in a browser", () => {
     const response = await page.request.get(dashboardUrl);
     expect(response.headers()["content-security-policy"]).toContain("script-src 'self'");
     expect(response.headers()["referrer-policy"]).toBe("no-referrer");
+    // The data needs the key; the assets are the page's three files only, cached for good under their version.
+    expect((await page.request.get(`${dashboardUrl}/data`)).status()).toBe(401);
+    expect((await page.request.get(`${dashboardUrl}/assets/package.json`)).status()).toBe(404);
+    const script = /src="([^"]+app\.js\?v=[^"]+)"/.exec(await response.text())![1]!;
+    const asset = await page.request.get(new URL(script, dashboardUrl).href);
+    expect(asset.headers()["content-type"]).toBe("text/javascript; charset=utf-8");
+    expect(asset.headers()["cache-control"]).toBe("public, max-age=31536000, immutable");
     expectClean(w);
   });
 

@@ -105,7 +105,7 @@ describe("getDashboard", () => {
       { targeted: true, state: "Replicating", observed: true, progress: 40, excludedFromLatest: true },
     ]);
     // Promoted versions are not read one by one: their regions are inferred from provisioningState Succeeded.
-    expect(image.versions[1]!.cells[0]).toMatchObject({ targeted: true, state: "Completed", observed: false });
+    expect(image.versions[2]!.cells[0]).toEqual({ targeted: true, state: "Completed", replicaCount: 2 });
   });
 
   it("says which version latest resolves to in each region, and marks that cell", async () => {
