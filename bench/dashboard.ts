@@ -4,7 +4,8 @@
  * The ARM emulator holds the gallery (seeded in one request); the local Functions host serves the app's real page,
  * assets and data functions. First, one cold read of the model through the real adapters (ARM reads counted against
  * the minimum the use-case needs, wall time, bytes). Then, with that read cached by the data function as it is between
- * polls, the page is opened in Debian's Chromium: `--runs` times, each in a new browser context (cold browser cache),
+ * polls, the page is opened in Debian's Chromium: `--runs` times in a tab with the HTTP cache off (every run loads the
+ * page, its assets and its data afresh; a tab of a running browser, so no run times the start of a renderer process),
  * after one discarded warm-up, in two views: the default (images that need attention open, the others one line each)
  * and `?expand=all` (every image open: all 10,000 cells). Per run, from navigation start (the page's own performance
  * marks): the first slice of images built (`dashboard:first-render`), the frame that shows it painted
@@ -18,7 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { armAdmin, configureSimulation, instantSimulation } from "../local/armAdmin.js";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../local/chromium.js";
 import { provisionGalleries } from "../local/provision.js";
 import { localAzure } from "../local/settings.js";
@@ -32,7 +33,7 @@ import { readCounters } from "./lib/arm.js";
 import { withDeadline, writeResult } from "./lib/results.js";
 import { distribution, ratio, table } from "./lib/stats.js";
 
-const images = 100;
+const images = Number(process.env.BENCH_DASHBOARD_IMAGES ?? 100);
 const versionsPerImage = 20;
 const regions = ["westeurope", "northeurope", "eastus", "eastus2", "southeastasia"];
 const galleryResourceGroup = "rg-golden-images";
@@ -180,42 +181,51 @@ interface Sample {
   elements: number;
 }
 
-/** Opens the page in a new browser context and reads its marks once the first frame is painted. */
-async function openOnce(browser: Browser, pageUrl: string): Promise<Sample> {
+/**
+ * A tab of a running browser with its HTTP cache off: each run loads the page, its assets and its data afresh, as on a
+ * first visit, without also timing the start of a new renderer process (a new browser context starts one).
+ */
+async function openTab(browser: Browser): Promise<{ page: Page; errors: string[]; close(): Promise<void> }> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-  try {
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text());
-    });
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(pageUrl);
-    // Polled every 100 ms, not every frame: the check must not compete with the page for its main thread.
-    const marks = await withDeadline(
-      "the first frame",
-      60_000,
-      page
-        .waitForFunction(firstFrameMarks, undefined, { polling: 100 })
-        .then((handle) => handle.jsonValue() as Promise<Marks>),
-    );
-    if (errors.length > 0) throw new Error(`the page logged errors: ${errors.join("; ")}`);
-    return {
-      htmlEnd: marks.htmlEnd,
-      scriptEnd: marks.scriptEnd,
-      dataStart: marks.dataStart,
-      dataEnd: marks.dataEnd,
-      dataRead: marks.dataRead,
-      renderStart: marks.renderStart,
-      renderStep: marks.firstRender - marks.renderStart,
-      firstRender: marks.firstRender,
-      firstFrame: marks.firstFrame,
-      complete: marks.complete,
-      elements: marks.elements,
-    };
-  } finally {
-    await context.close();
-  }
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { page, errors, close: () => context.close() };
+}
+
+/** Loads the page once in the tab and reads its marks once the first frame is painted and every image built. */
+async function openOnce(tab: Awaited<ReturnType<typeof openTab>>, pageUrl: string): Promise<Sample> {
+  const { page, errors } = tab;
+  await page.goto("about:blank");
+  await page.goto(pageUrl);
+  // Polled every 100 ms, not every frame: the check must not compete with the page for its main thread.
+  const marks = await withDeadline(
+    "the first frame",
+    60_000,
+    page
+      .waitForFunction(firstFrameMarks, undefined, { polling: 100 })
+      .then((handle) => handle.jsonValue() as Promise<Marks>),
+  );
+  if (errors.length > 0) throw new Error(`the page logged errors: ${errors.join("; ")}`);
+  return {
+    htmlEnd: marks.htmlEnd,
+    scriptEnd: marks.scriptEnd,
+    dataStart: marks.dataStart,
+    dataEnd: marks.dataEnd,
+    dataRead: marks.dataRead,
+    renderStart: marks.renderStart,
+    renderStep: marks.firstRender - marks.renderStart,
+    firstRender: marks.firstRender,
+    firstFrame: marks.firstFrame,
+    complete: marks.complete,
+    elements: marks.elements,
+  };
 }
 
 function summarize(samples: readonly Sample[]) {
@@ -289,9 +299,14 @@ async function main() {
     const measured: Record<string, ReturnType<typeof summarize>> = {};
     for (const [view, query] of Object.entries(views)) {
       const samples: Sample[] = [];
-      for (let run = 0; run <= runs; run++) {
-        const sample = await openOnce(browser, `${url}${query}#code=${localAzure.functionKey}`);
-        if (run > 0) samples.push(sample);
+      const tab = await openTab(browser);
+      try {
+        for (let run = 0; run <= runs; run++) {
+          const sample = await openOnce(tab, `${url}${query}#code=${localAzure.functionKey}`);
+          if (run > 0) samples.push(sample);
+        }
+      } finally {
+        await tab.close();
       }
       measured[view] = summarize(samples);
     }

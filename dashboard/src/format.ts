@@ -39,8 +39,8 @@ export function relativeDays(iso: string, now: Date): string {
 }
 
 /** What a grid cell says, in words (color is never the only signal). */
-export function cellLabel(cell: DashboardCell): string {
-  if (!cell.targeted) return "not targeted";
+export function cellLabel(cell: DashboardCell | null): string {
+  if (!cell) return "not targeted";
   switch (cell.state) {
     case "Completed":
       return "Completed";
@@ -56,15 +56,14 @@ export function cellLabel(cell: DashboardCell): string {
 }
 
 /** A tooltip with everything known of a cell. */
-export function cellTitle(cell: DashboardCell, region: string, version: string): string {
-  if (!cell.targeted) return `${version} does not target ${region}`;
+export function cellTitle(cell: DashboardCell | null, region: string, version: string): string {
+  if (!cell) return `${version} does not target ${region}`;
   const parts = [`${version} in ${region}: ${cellLabel(cell)}`];
   if (cell.state !== undefined && !cell.observed) parts.push("(inferred: provisioning succeeded)");
   if (cell.state === undefined) parts.push("(per-region status is read only while a version replicates)");
   if (cell.details) parts.push(`— ${cell.details}`);
   if (cell.replicaCount !== undefined)
     parts.push(`· ${cell.replicaCount} replica${cell.replicaCount === 1 ? "" : "s"}`);
-  if (cell.storageAccountType) parts.push(`· ${cell.storageAccountType}`);
   if (cell.excludedFromLatest) parts.push("· excluded from latest");
   if (cell.latest) parts.push("· latest resolves here");
   return parts.join(" ");

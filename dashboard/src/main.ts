@@ -303,6 +303,10 @@ function start(): void {
     storeKey(stored ?? undefined);
   }
 
+  // With a key, the data first: its request is on the way while the page's frame is built. Without one, the frame
+  // must be there for the key form to take focus.
+  const early = state.key !== undefined;
+  if (early) void poll();
   document.body.replaceChildren(frame());
   filterInput.addEventListener("input", applyFilter);
   attentionOnly.addEventListener("change", applyFilter);
@@ -326,7 +330,7 @@ function start(): void {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) void poll();
   });
-  void poll();
+  if (!early) void poll();
 }
 
 start();

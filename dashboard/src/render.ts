@@ -269,10 +269,10 @@ function renderRow(
   return row;
 }
 
-function renderCell(cell: DashboardCell, region: string, version: string): HTMLElement {
-  const tone = cell.targeted ? stateClass(cell.state) : "none";
-  const classes = `cell ${tone}${cell.latest ? " latest" : ""}${cell.state === "Replicating" ? " progress" : ""}`;
-  const parts = cell.targeted ? [cellLabel(cell)] : ["—"];
+function renderCell(cell: DashboardCell | null, region: string, version: string): HTMLElement {
+  if (!cell) return h("td", { class: "cell none", title: cellTitle(cell, region, version) }, "—");
+  const classes = `cell ${stateClass(cell.state)}${cell.latest ? " latest" : ""}${cell.state === "Replicating" ? " progress" : ""}`;
+  const parts = [cellLabel(cell)];
   if (cell.replicaCount !== undefined) parts.push(`×${cell.replicaCount}`);
   if (cell.latest) parts.push("· latest");
   else if (cell.excludedFromLatest && cell.state === "Completed") parts.push("· excluded");

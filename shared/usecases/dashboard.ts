@@ -137,7 +137,7 @@ async function readImage(
       .filter((v) => parseVersion(v.name) && v.provisioningState !== "Failed")
       .find((v) => {
         const cell = cells.get(v.name)![column]!;
-        return cell.targeted && !cell.excludedFromLatest && cell.state === "Completed";
+        return cell !== null && !cell.excludedFromLatest && cell.state === "Completed";
       });
     if (latest) {
       region.latest = latest.name;
@@ -209,7 +209,7 @@ async function readImage(
     });
   }
   for (const row of rows.filter((r) => r.state === "replicating")) {
-    const targeted = row.cells.filter((c) => c.targeted);
+    const targeted = row.cells.filter((c) => c !== null);
     const progress = targeted.reduce((sum, c) => sum + (c.state === "Completed" ? 100 : (c.progress ?? 0)), 0);
     builds.push({
       buildId: row.buildId ?? row.name,
@@ -270,21 +270,18 @@ function regionColumns(image: CatalogImage, versions: readonly VersionSummary[])
   return regions;
 }
 
-function cellOf(v: VersionSummary | VersionDetails, region: string): DashboardCell {
+function cellOf(v: VersionSummary | VersionDetails, region: string): DashboardCell | null {
   const key = normalizeRegion(region);
   const target = v.targetRegions.find((t) => normalizeRegion(t.name) === key);
-  if (!target) return { targeted: false };
+  if (!target) return null;
   const status = "replication" in v ? v.replication?.summary.find((s) => normalizeRegion(s.region) === key) : undefined;
   const inferred = v.provisioningState === "Succeeded" ? "Completed" : undefined;
-  // Flags are present only when true: at 10,000 cells, every default left out is a smaller page to parse.
   return {
-    targeted: true,
     ...(status
       ? { state: status.state, observed: true, ...optional("progress", status.progress) }
       : optional("state", inferred)),
     ...optional("details", status?.details),
     ...optional("replicaCount", target.regionalReplicaCount),
-    ...optional("storageAccountType", target.storageAccountType),
     ...(v.excludeFromLatest || target.excludeFromLatest === true ? { excludedFromLatest: true } : {}),
   };
 }

@@ -92,8 +92,8 @@ export interface DashboardVersion {
   publishedDate?: string;
   endOfLifeDate?: string;
   excludeFromLatest: boolean;
-  /** One cell per column of the image's `regions`, in the same order. */
-  cells: DashboardCell[];
+  /** One per column of the image's `regions`, in the same order; null where the version does not target the region. */
+  cells: (DashboardCell | null)[];
   /** What the next prune run does with this version, and why. */
   retention: { action: "delete" | "keep"; code: string; reason: string };
   /** Instances running this version, when usage is known. */
@@ -102,10 +102,11 @@ export interface DashboardVersion {
   traceUrl?: string;
 }
 
-/** One version in one region. */
+/**
+ * One version in one region it targets. Defaults are left out (a flag is there only when true): at 10,000 cells, the
+ * page to read gets smaller by every field that says nothing.
+ */
 export interface DashboardCell {
-  /** False when the version does not target the region (the other fields are then absent). */
-  targeted: boolean;
   /**
    * `Completed`, `Replicating`, `Failed` or `Unknown` as Azure reports it. Read per region only for versions still
    * replicating; for the others it is inferred from provisioningState `Succeeded`, and absent otherwise.
@@ -116,7 +117,6 @@ export interface DashboardCell {
   progress?: number;
   details?: string;
   replicaCount?: number;
-  storageAccountType?: string;
   /** True when this version is kept out of `latest` in this region (globally or for the region). */
   excludedFromLatest?: true;
   /** True when `latest` resolves to this version in this region. */

@@ -27,14 +27,10 @@ describe("dashboard formatting", () => {
   });
 
   it("labels a cell in words, with the progress of a region still replicating", () => {
-    expect(cellLabel({ targeted: false })).toBe("not targeted");
-    expect(cellLabel({ targeted: true, state: "Replicating", progress: 39.6 })).toBe("Replicating 40%");
-    expect(cellLabel({ targeted: true })).toBe("not read");
-    const title = cellTitle(
-      { targeted: true, state: "Completed", replicaCount: 2, latest: true },
-      "westeurope",
-      "1.0.2",
-    );
+    expect(cellLabel(null)).toBe("not targeted");
+    expect(cellLabel({ state: "Replicating", progress: 39.6 })).toBe("Replicating 40%");
+    expect(cellLabel({})).toBe("not read");
+    const title = cellTitle({ state: "Completed", replicaCount: 2, latest: true }, "westeurope", "1.0.2");
     expect(title).toBe(
       "1.0.2 in westeurope: Completed (inferred: provisioning succeeded) · 2 replicas · latest resolves here",
     );
