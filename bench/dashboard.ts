@@ -5,11 +5,12 @@
  * assets and data functions. First, one cold read of the model through the real adapters (ARM reads counted against
  * the minimum the use-case needs, wall time, bytes). Then, with that read cached by the data function as it is between
  * polls, the page is opened in Debian's Chromium: `--runs` times in a tab with the HTTP cache off (every run loads the
- * page, its assets and its data afresh; a tab of a running browser, so no run times the start of a renderer process),
+ * page, its assets and its data afresh), navigating from the host's root page (so that, as with Chrome's spare
+ * renderer for a new tab, no run times the start of a renderer process),
  * after one discarded warm-up, in two views: the default (images that need attention open, the others one line each)
  * and `?expand=all` (every image open: all 10,000 cells). Per run, from navigation start (the page's own performance
  * marks): the first slice of images built (`dashboard:first-render`), the frame that shows it painted
- * (`dashboard:first-frame`), every image built (`dashboard:complete`; the page renders in slices of 30 ms so that the
+ * (`dashboard:first-frame`), every image built (`dashboard:complete`; the page renders in slices of 16 ms so that the
  * first frame does not wait for the rest), and the render of the first slice alone.
  * Prints a table and writes bench/results/dashboard.json.
  *
@@ -33,7 +34,7 @@ import { readCounters } from "./lib/arm.js";
 import { withDeadline, writeResult } from "./lib/results.js";
 import { distribution, ratio, table } from "./lib/stats.js";
 
-const images = Number(process.env.BENCH_DASHBOARD_IMAGES ?? 100);
+const images = 100;
 const versionsPerImage = 20;
 const regions = ["westeurope", "northeurope", "eastus", "eastus2", "southeastasia"];
 const galleryResourceGroup = "rg-golden-images";
@@ -183,7 +184,7 @@ interface Sample {
 
 /**
  * A tab of a running browser with its HTTP cache off: each run loads the page, its assets and its data afresh, as on a
- * first visit, without also timing the start of a new renderer process (a new browser context starts one).
+ * first visit, without also timing the start of a renderer process.
  */
 async function openTab(browser: Browser): Promise<{ page: Page; errors: string[]; close(): Promise<void> }> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
@@ -193,7 +194,8 @@ async function openTab(browser: Browser): Promise<{ page: Page; errors: string[]
   await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
   const errors: string[] = [];
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
+    // The host's root page (the start of each run) has no icon: the browser's request for one is not the dashboard's.
+    if (m.type() === "error" && !m.location().url.endsWith("/favicon.ico")) errors.push(m.text());
   });
   page.on("pageerror", (e) => errors.push(String(e)));
   return { page, errors, close: () => context.close() };
@@ -202,7 +204,9 @@ async function openTab(browser: Browser): Promise<{ page: Page; errors: string[]
 /** Loads the page once in the tab and reads its marks once the first frame is painted and every image built. */
 async function openOnce(tab: Awaited<ReturnType<typeof openTab>>, pageUrl: string): Promise<Sample> {
   const { page, errors } = tab;
-  await page.goto("about:blank");
+  // From a page of the same site: the tab keeps its renderer process, as Chrome's spare renderer spares a new tab
+  // that start. about:blank would not: the navigation to another site starts a new process every run.
+  await page.goto(new URL("/", pageUrl).href);
   await page.goto(pageUrl);
   // Polled every 100 ms, not every frame: the check must not compete with the page for its main thread.
   const marks = await withDeadline(
@@ -333,7 +337,7 @@ async function main() {
     console.log(table(rows));
     for (const [view, m] of Object.entries(measured)) {
       console.log(
-        `Target (${view}): first frame under ${targetInMs} ms at p50: ${m.firstFrame.p50InMs < targetInMs ? "met" : "MISSED"}.`,
+        `Target (${view}): first frame under ${targetInMs} ms at p90: ${m.firstFrame.p90InMs < targetInMs ? "met" : "MISSED"}.`,
       );
     }
     console.log(
@@ -345,7 +349,7 @@ async function main() {
       scale: { images, versionsPerImage, regions: regions.length, cells, replicatingVersions },
       views: measured,
       targetInMs,
-      targetMet: Object.fromEntries(Object.entries(measured).map(([v, m]) => [v, m.firstFrame.p50InMs < targetInMs])),
+      targetMet: Object.fromEntries(Object.entries(measured).map(([v, m]) => [v, m.firstFrame.p90InMs < targetInMs])),
       coldRead: {
         wallInMs: Math.round(readInMs),
         armReads: counters.reads,

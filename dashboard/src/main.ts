@@ -177,7 +177,7 @@ async function poll(): Promise<void> {
 }
 
 /** Longest a slice of the first render may hold the main thread: the first screenful paints after the first one. */
-const renderSliceInMs = 30;
+const renderSliceInMs = 16;
 
 async function render(data: Dashboard): Promise<void> {
   const first = !state.firstRenderDone;

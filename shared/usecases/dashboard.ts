@@ -280,7 +280,7 @@ function cellOf(v: VersionSummary | VersionDetails, region: string): DashboardCe
     ...(status
       ? { state: status.state, observed: true, ...optional("progress", status.progress) }
       : optional("state", inferred)),
-    ...optional("details", status?.details),
+    ...optional("details", status?.details || undefined),
     ...optional("replicaCount", target.regionalReplicaCount),
     ...(v.excludeFromLatest || target.excludeFromLatest === true ? { excludedFromLatest: true } : {}),
   };
