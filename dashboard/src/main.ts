@@ -1,8 +1,8 @@
 /*
  * The dashboard page: asks `<page>/data` for the read model, renders it, and asks again after the interval the server
- * gives (the browser revalidates with If-None-Match, so an unchanged model costs a 304). The function key comes from the URL fragment
- * (`#code=...`: never sent to the server, so never in its logs or a Referer), or from the form; it is kept in
- * sessionStorage (this tab only), sent in the `x-functions-key` header, and removed from the address bar at once.
+ * gives (the browser revalidates with If-None-Match, so an unchanged model costs a 304). The function key comes from
+ * the URL fragment (`#code=...`: never sent to the server, so never in its logs or a Referer), or from the form; it is
+ * kept in sessionStorage (this tab only), sent in the `x-functions-key` header, and removed from the address bar at once.
  */
 import type { Dashboard, DashboardImage } from "../../shared/usecases/dashboardModel.js";
 import { h } from "./dom.js";
@@ -141,6 +141,7 @@ async function poll(): Promise<void> {
     // wire and as the cached response here, with the same ETag.
     const response = await fetch(dataUrl(), { headers, cache: "no-cache", credentials: "omit" });
     if (response.status === 401 || response.status === 403) {
+      storeKey(undefined);
       showKeyForm("The key was refused. Enter a current key.");
       return;
     }
