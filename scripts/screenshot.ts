@@ -4,7 +4,8 @@
  *
  * The gallery gets a history first (older versions, one past its end of life, a recorded failure), then the pipeline
  * really builds: ubuntu-2404 is requested, run to the end of its Image Builder run and left replicating; windows-2022
- * is requested and left customizing. The ARM emulator's clock is moved by hand, so the picture is the same each time.
+ * is requested and left customizing. The ARM emulator's clock is moved by hand, so the builds are at the same stages
+ * each time (the dates follow the day it runs).
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
