@@ -2,6 +2,9 @@ import type { FunctionDefinition } from "./definitions.js";
 import { buildStatus } from "./buildStatus.js";
 import { buildWebhook } from "./buildWebhook.js";
 import { pipelineFromEnvironment, type PipelineProvider } from "./composition.js";
+import { dashboardAsset } from "./dashboardAsset.js";
+import { dashboardData } from "./dashboardData.js";
+import { dashboardPage } from "./dashboardPage.js";
 import { imageStatus } from "./imageStatus.js";
 import { queueFunctions } from "./queues.js";
 import { queueFunction } from "./runtime.js";
@@ -50,6 +53,22 @@ export function createFunctionTable(pipeline: PipelineProvider): FunctionDefinit
       trigger: "http",
       name: "imageStatus",
       options: { methods: ["GET"], route: "images/{name?}", authLevel: "function", handler: imageStatus(pipeline) },
+    },
+    // The dashboard: the page and its assets hold no data and no key (anonymous); its data needs the function key.
+    {
+      trigger: "http",
+      name: "dashboardPage",
+      options: { methods: ["GET"], route: "dashboard", authLevel: "anonymous", handler: dashboardPage },
+    },
+    {
+      trigger: "http",
+      name: "dashboardAsset",
+      options: { methods: ["GET"], route: "dashboard/assets/{name}", authLevel: "anonymous", handler: dashboardAsset },
+    },
+    {
+      trigger: "http",
+      name: "dashboardData",
+      options: { methods: ["GET"], route: "dashboard/data", authLevel: "function", handler: dashboardData(pipeline) },
     },
     {
       trigger: "timer",

@@ -248,6 +248,7 @@ output AZURE_FUNCTION_APP_NAME string = api.outputs.name
 output AZURE_FUNCTION_APP_ID string = api.outputs.id
 output SERVICE_API_NAME string = api.outputs.name
 output WEBHOOK_URL string = 'https://${api.outputs.defaultHostName}/api/builds'
+output DASHBOARD_URL string = 'https://${api.outputs.defaultHostName}/api/dashboard'
 output FUNCTION_APP_IDENTITY_CLIENT_ID string = appIdentity.outputs.clientId
 output SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
 output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace

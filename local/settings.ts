@@ -40,6 +40,7 @@ export function localSettings(endpoints: {
     NIGHTLY_SCHEDULE: "0 0 * * * *",
     REPLICATION_MONITOR_SCHEDULE: "*/2 * * * * *",
     PRUNE_SCHEDULE: "0 */10 * * * *",
+    DASHBOARD_REFRESH_IN_SECONDS: "2",
     ...values,
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("npm_"))),
     ...endpoints.overrides,

@@ -15,6 +15,7 @@ import type { HostLogger } from "./host/index.js";
 import { configureSimulation, demoSimulation } from "./armAdmin.js";
 import { provisionGalleries } from "./provision.js";
 import { localAzure } from "./settings.js";
+import { buildDashboardAssets } from "../scripts/dashboard.js";
 
 const stateDir = process.env.LOCAL_STATE_DIR ?? ".local";
 // The host's own log is long; LOCAL_HOST_LOGS=1 shows it (one JSON object per line) under the progress lines.
@@ -58,6 +59,8 @@ function describe(status: BuildStatusBody): string {
 }
 
 async function main() {
+  // The dashboard's page loads these from the host (npm run build puts them in the deployment package).
+  await buildDashboardAssets();
   const stack = await startLocalStack({
     stateDir,
     ports: {
@@ -80,6 +83,8 @@ async function main() {
   );
   console.log(`Azurite (blob)   ${stack.azurite.blobEndpoint} (catalog: ${stack.settings.CATALOG_BLOB_URL})`);
   console.log(`Functions host   ${stack.host.url}/api (x-functions-key: ${key})`);
+  // The key goes in the fragment: the browser never sends it to the server; the page sends it in a header.
+  console.log(`Dashboard        ${stack.host.url}/api/dashboard#code=${key}`);
   console.log(`state            ${stateDir}/ (delete it to start afresh)\n`);
 
   const commit = currentCommit();

@@ -6,6 +6,7 @@
  *   Storage SDK (first catalog read), the Service Bus SDK (first message sent) and the Service Bus extension (first
  *   queue message) stay in chunks of their own that load on first use.
  * - `proto/settlement.proto`, which the Service Bus extension reads next to itself.
+ * - `dist/dashboard/`: the dashboard's page assets (scripts/dashboard.ts), where the app finds them below its root.
  * - `host.json`, and a `package.json` whose `main` is `index.js`, where the Functions worker looks for the entry.
  *
  * No catalog: the app reads it from its blob (CATALOG_BLOB_URL), where `image-pipeline catalog publish` puts it after
@@ -15,6 +16,8 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { createRequire } from "node:module";
 import path from "node:path";
 import { build, type Metafile, type Plugin } from "esbuild";
+import { dashboardAssetsPath } from "../shared/dashboard/page.js";
+import { buildDashboardAssets } from "./dashboard.js";
 
 /** Where the deployment package goes. */
 export const bundleDir = path.resolve("dist/app");
@@ -136,6 +139,7 @@ export async function bundleApp(options: BundleOptions = {}): Promise<Metafile> 
   const extension = path.dirname(createRequire(entry).resolve(`${serviceBusExtension}/package.json`));
   mkdirSync(path.join(outdir, "proto"), { recursive: true });
   copyFileSync(path.join(extension, "dist/proto/settlement.proto"), path.join(outdir, "proto/settlement.proto"));
+  await buildDashboardAssets(path.join(outdir, dashboardAssetsPath));
   copyFileSync(path.join(root, "host.json"), path.join(outdir, "host.json"));
   const { name, version, engines } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
     name: string;

@@ -96,6 +96,8 @@ export const settingsSchema = z.object({
   BUILD_WATCH_MAX_DELAY_IN_SECONDS: positiveInt.default(600),
   /** Delay before a build request that found another build of its image in flight is tried again, in seconds. */
   BUILD_REQUEUE_DELAY_IN_SECONDS: positiveInt.default(300),
+  /** How long one read of Azure serves every dashboard viewer, and how often the page asks again, in seconds. */
+  DASHBOARD_REFRESH_IN_SECONDS: positiveInt.default(30),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -107,6 +107,24 @@ describe("the deployment package (npm run build)", () => {
     });
     expect(readFileSync(path.join(root, "host.json"), "utf8")).toBe(readFileSync("host.json", "utf8"));
     expect(existsSync(path.join(root, "images.yaml"))).toBe(false);
+  });
+
+  it("serves the dashboard's page from the assets it carries, with its Content-Security-Policy", async () => {
+    const report = await run({
+      functionName: "dashboardPage",
+      http: { method: "GET", url: "https://func-test.azurewebsites.net/api/dashboard" },
+    });
+
+    expect(report.outcome).toEqual({ ok: true });
+    const http = report.response?.returnValue?.http as
+      { statusCode?: string; headers?: Record<string, string>; body?: { bytes?: Record<string, number> } } | undefined;
+    expect(http?.statusCode).toBe("200");
+    expect(http?.headers?.["content-security-policy"]).toContain("script-src 'self'");
+    const html = Buffer.from(Object.values(http?.body?.bytes ?? {})).toString("utf8");
+    const script = /src="\/api\/dashboard\/assets\/app\.js\?v=([\w-]+)"/.exec(html);
+    expect(script).not.toBeNull();
+    const bytes = readFileSync(path.join(dir, "site/wwwroot/dist/dashboard/app.js"));
+    expect(createHash("sha256").update(bytes).digest("base64url").startsWith(script![1]!)).toBe(true);
   });
 
   it("registers every function of the table with the worker, queue triggers bound to the SDK", async () => {
