@@ -28,6 +28,7 @@ import {
   hasRoleAt,
   onResourceRemovedWithGroup,
   removeGroupContents,
+  roleAssignmentType,
   writePlainResource,
   writeRoleAssignment,
 } from "./resources.js";
@@ -536,7 +537,8 @@ function stagingProblem(
   if (stagingTags.some((t) => Object.keys(tags).some((k) => k.toLowerCase() === t.toLowerCase()))) {
     return `The staging resource group '${id}' is already used by another image template (tags '${stagingTags.join("', '")}').`;
   }
-  if (store.inGroup(group.subscriptionId, existing.name).length > 0) {
+  // Role assignments at the group's scope are not resources inside it.
+  if (store.inGroup(group.subscriptionId, existing.name).some((r) => r.type !== roleAssignmentType)) {
     return `The staging resource group '${id}' is not empty.`;
   }
   if (!sameRegion(existing.location, location)) {

@@ -83,10 +83,11 @@ export async function startHarness(stateDir?: string): Promise<Harness> {
     });
     const response = await pipeline.sendRequest(httpClient, request);
     const text = response.bodyAsText ?? "";
+    const json = (response.headers.get("content-type") ?? "").includes("json");
     return {
       status: response.status,
       headers: response.headers.toJSON(),
-      body: text ? (JSON.parse(text) as unknown) : undefined,
+      body: text ? (json ? (JSON.parse(text) as unknown) : text) : undefined,
     };
   };
   const { compute, imageBuilder } = clientsFor(emulator);
