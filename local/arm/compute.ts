@@ -32,9 +32,12 @@ export function managedImageView(store: Store, image: StoredResource, creating =
   const properties = { ...image.properties };
   if (creating && image.properties["diskSizeGBGiven"] !== true) {
     const storage = asObject(properties["storageProfile"]);
-    const osDisk = { ...asObject(storage["osDisk"]) };
-    delete osDisk["diskSizeGB"];
-    properties["storageProfile"] = { ...storage, osDisk };
+    const { diskSizeGB: _os, ...osDisk } = asObject(storage["osDisk"]);
+    const dataDisks = (Array.isArray(storage["dataDisks"]) ? (storage["dataDisks"] as unknown[]) : []).map((d) => {
+      const { diskSizeGB: _data, ...rest } = asObject(d);
+      return rest;
+    });
+    properties["storageProfile"] = { ...storage, osDisk, dataDisks };
   }
   delete properties["diskSizeGBGiven"];
   return {
@@ -48,12 +51,15 @@ export function managedImageView(store: Store, image: StoredResource, creating =
 }
 
 /** Fills a managed image's storage profile the way the service reports it. */
-export function normalizeManagedImageProperties(props: Record<string, unknown>): Record<string, unknown> {
+export function normalizeManagedImageProperties(
+  props: Record<string, unknown>,
+  diskSizeGiven = true,
+): Record<string, unknown> {
   const storageProfile = asObject(props["storageProfile"]);
   const osDisk = asObject(storageProfile["osDisk"]);
   return {
     ...props,
-    diskSizeGBGiven: typeof osDisk["diskSizeGB"] === "number",
+    diskSizeGBGiven: diskSizeGiven && typeof osDisk["diskSizeGB"] === "number",
     storageProfile: {
       ...storageProfile,
       osDisk: { osState: "Generalized", caching: "ReadWrite", diskSizeGB: 30, ...osDisk },
@@ -72,6 +78,8 @@ export function writeManagedImage(
     location: string;
     tags?: Record<string, string>;
     properties: Record<string, unknown>;
+    /** Whether the request named the OS disk size (the create answer shows it only then). */
+    diskSizeGiven?: boolean;
   },
   nowMs: number,
 ): StoredResource {
@@ -85,7 +93,7 @@ export function writeManagedImage(
     subscriptionId: input.subscriptionId,
     resourceGroup: existing?.resourceGroup ?? input.resourceGroup,
     tags: input.tags,
-    properties: normalizeManagedImageProperties(input.properties),
+    properties: normalizeManagedImageProperties(input.properties, input.diskSizeGiven),
     createdAtMs: existing?.createdAtMs ?? nowMs,
     updatedAtMs: nowMs,
   };
@@ -115,6 +123,18 @@ function fromVirtualMachine(ctx: Ctx, props: Record<string, unknown>, location: 
   const vmStorage = asObject(vm.properties["storageProfile"]);
   const vmOsDisk = asObject(vmStorage["osDisk"]);
   const managedDisk = asObject(vmOsDisk["managedDisk"]);
+  const dataDisks = (Array.isArray(vmStorage["dataDisks"]) ? (vmStorage["dataDisks"] as unknown[]) : [])
+    .map(asObject)
+    .map((d) => {
+      const disk = asObject(d["managedDisk"]);
+      return {
+        lun: d["lun"],
+        ...(disk["id"] ? { managedDisk: { id: disk["id"] } } : {}),
+        caching: d["caching"] ?? "None",
+        ...(disk["storageAccountType"] ? { storageAccountType: disk["storageAccountType"] } : {}),
+        ...(typeof d["diskSizeGB"] === "number" ? { diskSizeGB: d["diskSizeGB"] } : {}),
+      };
+    });
   return {
     ...props,
     storageProfile: {
@@ -126,7 +146,7 @@ function fromVirtualMachine(ctx: Ctx, props: Record<string, unknown>, location: 
         ...(typeof vmOsDisk["diskSizeGB"] === "number" ? { diskSizeGB: vmOsDisk["diskSizeGB"] } : {}),
         ...(managedDisk["storageAccountType"] ? { storageAccountType: managedDisk["storageAccountType"] } : {}),
       },
-      dataDisks: [],
+      dataDisks,
     },
     ...(props["hyperVGeneration"] === undefined
       ? { hyperVGeneration: asObject(vm.properties["instanceView"])["hyperVGeneration"] ?? "V1" }
@@ -147,6 +167,7 @@ export function putManagedImage(ctx: Ctx, p: Params): Reply {
   if (props["sourceVirtualMachine"] === undefined && storageProfile["osDisk"] === undefined) {
     throw requiredParameterMissing("parameters.properties.storageProfile.osDisk");
   }
+  const diskSizeGiven = typeof asObject(storageProfile["osDisk"])["diskSizeGB"] === "number";
   if (props["sourceVirtualMachine"] !== undefined) props = fromVirtualMachine(ctx, props, location);
   const existing = ctx.store.get(managedImageId(ctx.subscriptionId, p["rg"]!, p["image"]!));
   const image = writeManagedImage(
@@ -158,6 +179,7 @@ export function putManagedImage(ctx: Ctx, p: Params): Reply {
       location,
       tags: tagsOf(body["tags"]),
       properties: props,
+      diskSizeGiven,
     },
     ctx.nowMs,
   );

@@ -202,11 +202,13 @@ export function monitorUrl(ctx: Ctx, op: StoredOperation): string {
 export function lroHeaders(
   ctx: Ctx,
   op: StoredOperation,
-  which: { asyncOperation?: boolean; location?: boolean },
+  which: { asyncOperation?: boolean; location?: boolean | "operation" },
 ): Record<string, string> {
   const headers: Record<string, string> = { "Retry-After": String(ctx.store.config.retryAfterInSeconds) };
   if (which.asyncOperation) headers["Azure-AsyncOperation"] = asyncOperationUrl(ctx, op);
-  if (which.location) headers["Location"] = monitorUrl(ctx, op);
+  // Image Builder's Location is its operation URL itself (200 with the status body), not a 202/200 monitor.
+  if (which.location)
+    headers["Location"] = which.location === "operation" ? asyncOperationUrl(ctx, op) : monitorUrl(ctx, op);
   return headers;
 }
 
@@ -246,7 +248,10 @@ export function operationStatus(store: Store, op: StoredOperation, nowMs: number
       if (!version?.replication) return { status: "Canceled", endMs: op.startMs };
       const vs = versionStatus(version.replication, nowMs);
       if (vs.provisioningState === "Creating" || vs.provisioningState === "Updating") return { status: "InProgress" };
-      if (vs.provisioningState === "Succeeded") return { status: "Succeeded", endMs: vs.settlesAtMs };
+      const updateEndMs = version.provisioningPhase === "update" ? (version.provisionedAtMs ?? 0) : 0;
+      if (nowMs < updateEndMs) return { status: "InProgress" };
+      if (vs.provisioningState === "Succeeded")
+        return { status: "Succeeded", endMs: Math.max(vs.settlesAtMs, updateEndMs) };
       const failed = vs.summary.filter((s) => s.state === "Failed");
       return {
         status: "Failed",

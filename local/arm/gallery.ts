@@ -105,11 +105,10 @@ function userProperties(body: Record<string, unknown>, readOnly: string[]): Reco
   return props;
 }
 
+/** The gallery RP leaves empty objects and arrays out of its answers (`disallowed: {}`, `features: []`). */
 function withoutEmptyObjects(props: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(props).filter(
-      ([, v]) => !(typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v as object).length === 0),
-    ),
+    Object.entries(props).filter(([, v]) => !(typeof v === "object" && v !== null && Object.keys(v).length === 0)),
   );
 }
 
@@ -544,8 +543,18 @@ function normalizePublishingProfile(
         `${target}.storageAccountType`,
       );
     }
+    const encryption = asObject(region["encryption"]);
     const out: TargetRegion = {
       ...region,
+      // The gallery RP answers an OS disk encryption with an (empty) securityProfile of its own.
+      ...(encryption["osDiskImage"] !== undefined
+        ? {
+            encryption: {
+              ...encryption,
+              osDiskImage: { securityProfile: {}, ...asObject(encryption["osDiskImage"]) },
+            },
+          }
+        : {}),
       name: regionDisplayName(region["name"]),
       regionalReplicaCount: count,
       storageAccountType: String(regionStorage),
@@ -664,9 +673,10 @@ function factsOf(store: Store, source: VersionSource, resource: StoredResource):
     }
     case "disk":
     case "snapshot":
+      // A disk created empty carries no OS type or generation: nothing to compare.
       return {
         osType: String(props["osType"] ?? ""),
-        hyperVGeneration: String(props["hyperVGeneration"] ?? "V1"),
+        hyperVGeneration: typeof props["hyperVGeneration"] === "string" ? props["hyperVGeneration"] : undefined,
         sizeInGB: typeof props["diskSizeGB"] === "number" ? props["diskSizeGB"] : undefined,
         dataDisks: [],
         securityType: String(asObject(props["securityProfile"])["securityType"] ?? "Standard"),
@@ -825,8 +835,13 @@ export function writeVersion(
   }
   const existingStorage = asObject(existing?.properties["storageProfile"]);
   const osDiskImage = asObject(storageProfile["osDiskImage"]);
+  // Data disks named in the request take their size from their own source; otherwise they come from the source.
   const dataDiskImages = Array.isArray(storageProfile["dataDiskImages"])
-    ? storageProfile["dataDiskImages"]
+    ? (storageProfile["dataDiskImages"] as unknown[]).map(asObject).map((d) => {
+        const diskSource = store.get(String(asObject(d["source"])["id"] ?? ""));
+        const size = diskSource?.properties["diskSizeGB"];
+        return { ...d, sizeInGB: typeof size === "number" ? size : 30, hostCaching: d["hostCaching"] ?? "ReadOnly" };
+      })
     : facts.dataDisks;
   const resource: StoredResource = {
     id: existing?.id ?? id,
@@ -840,7 +855,27 @@ export function writeVersion(
       ...props,
       publishingProfile,
       storageProfile: existing
-        ? { ...existingStorage, ...storageProfile, osDiskImage: existingStorage["osDiskImage"] }
+        ? {
+            ...existingStorage,
+            ...storageProfile,
+            osDiskImage: existingStorage["osDiskImage"],
+            // An update may restate the data disks; they keep what the service filled in (their sizes).
+            ...(Array.isArray(existingStorage["dataDiskImages"])
+              ? {
+                  dataDiskImages: (existingStorage["dataDiskImages"] as unknown[]).map(asObject).map((d) => ({
+                    ...d,
+                    ...(Array.isArray(storageProfile["dataDiskImages"])
+                      ? asObject(
+                          (storageProfile["dataDiskImages"] as unknown[])
+                            .map(asObject)
+                            .find((x) => x["lun"] === d["lun"]),
+                        )
+                      : {}),
+                    sizeInGB: d["sizeInGB"],
+                  })),
+                }
+              : {}),
+          }
         : {
             ...storageProfile,
             osDiskImage: {
@@ -862,6 +897,12 @@ export function writeVersion(
     createdAtMs: existing?.createdAtMs ?? nowMs,
     updatedAtMs: nowMs,
     apiVersion: existing?.apiVersion ?? input.apiVersion,
+    osDiskImageGiven: existing?.osDiskImageGiven ?? storageProfile["osDiskImage"] !== undefined,
+    dataDiskImagesGiven: existing?.dataDiskImagesGiven ?? Array.isArray(storageProfile["dataDiskImages"]),
+    // An update is a long-running operation of its own, even when no region has to replicate again.
+    ...(existing
+      ? { provisionedAtMs: nowMs + store.config.operationDurationInMs, provisioningPhase: "update" as const }
+      : {}),
   };
   if (conflict !== undefined) {
     resource.provisioningFailure = { code: "Conflict", message: conflict };
@@ -889,14 +930,29 @@ export interface VersionViewOptions {
 export function versionProvisioningState(v: StoredResource, nowMs: number): string {
   if (v.deletingUntilMs !== undefined) return "Deleting";
   if (v.provisioningFailure) return "Failed";
-  return versionStatus(v.replication ?? { phase: "create", regions: [] }, nowMs).provisioningState;
+  const state = versionStatus(v.replication ?? { phase: "create", regions: [] }, nowMs).provisioningState;
+  if (v.provisioningPhase === "update" && v.provisionedAtMs !== undefined && nowMs < v.provisionedAtMs)
+    return "Updating";
+  return state;
 }
 
 export function imageVersionView(store: Store, v: StoredResource, options: VersionViewOptions = {}): unknown {
   const nowMs = store.now();
   const status = versionStatus(v.replication ?? { phase: "create", regions: [] }, nowMs);
   const storageProfile = { ...asObject(v.properties["storageProfile"]) };
-  if (options.creating) delete storageProfile["osDiskImage"];
+  if (options.creating) {
+    // The answer to a create shows what the request named, without the sizes the service fills in later.
+    const { sizeInGB: _size, ...osDiskImage } = asObject(storageProfile["osDiskImage"]);
+    if (v.osDiskImageGiven) storageProfile["osDiskImage"] = osDiskImage;
+    else delete storageProfile["osDiskImage"];
+    if (!v.dataDiskImagesGiven) delete storageProfile["dataDiskImages"];
+    if (Array.isArray(storageProfile["dataDiskImages"])) {
+      storageProfile["dataDiskImages"] = (storageProfile["dataDiskImages"] as unknown[]).map(asObject).map((d) => {
+        const { sizeInGB: _dataSize, ...rest } = d;
+        return rest;
+      });
+    }
+  }
   const properties: Record<string, unknown> = {
     ...v.properties,
     storageProfile,

@@ -63,6 +63,7 @@ const isProvisioned = (t: StoredResource, nowMs: number) =>
 
 function identityView(store: Store, t: StoredResource, provisioned: boolean): unknown {
   const identity = t.identity ?? {};
+  if (identity["type"] === "None") return { type: "None" };
   const assigned = asObject(identity["userAssignedIdentities"]);
   return {
     ...identity,
@@ -98,6 +99,13 @@ function placeholderChecksum(uri: string): string {
   return createHash("sha256").update(uri).digest("hex");
 }
 
+/** Until the template provisioned, `exactVersion` echoes the version asked for ("latest" included); then the resolved one. */
+function sourceView(source: Record<string, unknown>, provisioned: boolean): Record<string, unknown> {
+  if (provisioned || source["exactVersion"] === undefined) return source;
+  const given = source["type"] === "SharedImageVersion" ? source["imageVersionId"] : source["version"];
+  return given === undefined ? source : { ...source, exactVersion: given };
+}
+
 function stepsView(steps: unknown, provisioned: boolean): unknown {
   if (!Array.isArray(steps)) return steps;
   return steps.map((raw) => {
@@ -107,6 +115,8 @@ function stepsView(steps: unknown, provisioned: boolean): unknown {
       delete step["sha256Checksum"];
       if (provisioned && typeof uri === "string") step["sha256Checksum"] = placeholderChecksum(uri);
     }
+    // Azure answers a WindowsRestart step without restartCommand with an empty one (test_image_builder_customizers).
+    if (step["type"] === "WindowsRestart" && step["restartCommand"] === undefined) step["restartCommand"] = "";
     return step;
   });
 }
@@ -128,6 +138,7 @@ export function templateView(store: Store, t: StoredResource, apiVersion?: strin
   const state = plainProvisioningState(t, nowMs);
   const properties: Record<string, unknown> = {
     ...props,
+    ...(props["source"] !== undefined ? { source: sourceView(asObject(props["source"]), provisioned) } : {}),
     ...(props["customize"] !== undefined ? { customize: stepsView(props["customize"], provisioned) } : {}),
     ...(props["validate"] !== undefined
       ? {
@@ -625,7 +636,9 @@ export function putTemplate(ctx: Ctx, p: Params): Reply {
   for (const ro of ["provisioningState", "provisioningError", "lastRunStatus", "exactStagingResourceGroup"])
     delete props[ro];
   const source = asObject(props["source"]);
-  if (facts?.exactVersion !== undefined) props["source"] = { ...source, exactVersion: facts.exactVersion };
+  const given = source["type"] === "SharedImageVersion" ? source["imageVersionId"] : source["version"];
+  const exactVersion = facts?.exactVersion ?? given;
+  if (exactVersion !== undefined && source["type"] !== "ManagedImage") props["source"] = { ...source, exactVersion };
   const identityId = Object.keys(asObject(asObject(body["identity"])["userAssignedIdentities"]))[0]!;
   const principalId = String(ctx.store.get(identityId)?.properties["principalId"] ?? "");
   const template: StoredResource = {
@@ -763,7 +776,9 @@ export function patchTemplate(ctx: Ctx, p: Params): Reply {
   const t = getTemplate(ctx, p);
   if (t.deletingUntilMs !== undefined) throw notAllowed("write", t, ctx.nowMs);
   if (body["tags"] !== undefined) t.tags = tagsOf(body["tags"]);
-  if (body["identity"] !== undefined) {
+  if (asObject(body["identity"])["type"] === "None") {
+    t.identity = { type: "None" };
+  } else if (body["identity"] !== undefined) {
     const identity = asObject(body["identity"]);
     const assigned = { ...asObject(asObject(t.identity)["userAssignedIdentities"]) };
     for (const [key, value] of Object.entries(asObject(identity["userAssignedIdentities"]))) {
@@ -782,7 +797,7 @@ export function patchTemplate(ctx: Ctx, p: Params): Reply {
     kind: "timer",
     completesAtMs: ctx.nowMs + ctx.store.config.operationDurationInMs,
   });
-  return { status: 202, headers: lroHeaders(ctx, op, { asyncOperation: true, location: true }) };
+  return { status: 202, headers: lroHeaders(ctx, op, { asyncOperation: true, location: "operation" }) };
 }
 
 export function getTemplateReply(ctx: Ctx, p: Params): Reply {
@@ -803,7 +818,7 @@ export function deleteTemplate(ctx: Ctx, p: Params): Reply {
   t.deletingUntilMs ??= ctx.nowMs + ctx.store.config.deleteDurationInMs;
   ctx.store.touch(t);
   const op = startOperation(ctx, "imagebuilder", t.location, { kind: "timer", completesAtMs: t.deletingUntilMs });
-  return { status: 202, headers: lroHeaders(ctx, op, { location: true }) };
+  return { status: 202, headers: lroHeaders(ctx, op, { asyncOperation: true, location: "operation" }) };
 }
 
 /** Removes what Image Builder created for a template that is gone. */
@@ -963,7 +978,7 @@ export function runTemplate(ctx: Ctx, p: Params): Reply {
   op.runId = t.lastRun.runId;
   t.runOutputs = [];
   ctx.store.touch(t);
-  return { status: 202, headers: lroHeaders(ctx, op, { asyncOperation: true, location: true }) };
+  return { status: 202, headers: lroHeaders(ctx, op, { asyncOperation: true, location: "operation" }) };
 }
 
 /** Cancel answers 204 at once (recorded); the run reports Canceling, then Canceled. */

@@ -48,6 +48,10 @@ export interface StoredResource {
   stagingResourceGroupId?: string;
   /** The api-version of the request that created the resource (some defaults and shapes depend on it). */
   apiVersion?: string;
+  /** Versions: the create request named `osDiskImage` itself (its create answer shows it, without the size). */
+  osDiskImageGiven?: boolean;
+  /** Versions: the create request named `dataDiskImages` itself. */
+  dataDiskImagesGiven?: boolean;
 }
 
 export interface StoredResourceGroup {
