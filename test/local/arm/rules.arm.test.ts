@@ -1,3 +1,4 @@
+import { request } from "node:https";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { fastConfig, poll, restErrorOf, startHarness, subscriptionId, type Harness } from "./helpers.js";
 
@@ -34,6 +35,48 @@ describe("the ARM emulator's resource groups, throttling, identities and role as
     expect([identity.status, (identity.body as { error: { code: string } }).error.code]).toEqual([
       404,
       "ResourceGroupNotFound",
+    ]);
+  });
+
+  // The SDK clients always send a bearer token and their own api-version: these two go without them.
+  it("[A6] answers a request without a bearer token with 401 AuthenticationFailed, a non-bearer one with AuthenticationFailedInvalidHeader (ARM)", async () => {
+    const path = `${sub}/resourcegroups/rg?api-version=2022-09-01`;
+    const none = await h.raw("GET", path);
+    expect([none.status, (none.body as { error: { code: string } }).error.code]).toEqual([401, "AuthenticationFailed"]);
+    expect(none.headers["www-authenticate"]).toMatch(/^Bearer /);
+    const basic = await new Promise<{ status: number; code: string }>((resolve, reject) => {
+      const req = request(
+        new URL(path, h.emulator.endpoint),
+        { ca: h.emulator.caCertPem, headers: { authorization: "Basic eA==" } },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              code: (JSON.parse(text) as { error: { code: string } }).error.code,
+            }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    expect(basic).toEqual({ status: 401, code: "AuthenticationFailedInvalidHeader" });
+  });
+
+  it("[A7] refuses a request without api-version or with one the operation does not have: 400 MissingApiVersionParameter / NoRegisteredProviderFound (ARM)", async () => {
+    await h.resourceGroup("rg", "westeurope");
+    const path = `${sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/gal`;
+    const missing = await h.raw("GET", path, { token: "t" });
+    expect([missing.status, (missing.body as { error: { code: string } }).error.code]).toEqual([
+      400,
+      "MissingApiVersionParameter",
+    ]);
+    const unknown = await h.raw("GET", `${path}?api-version=1999-01-01`, { token: "t" });
+    expect([unknown.status, (unknown.body as { error: { code: string } }).error.code]).toEqual([
+      400,
+      "NoRegisteredProviderFound",
     ]);
   });
 
