@@ -7,6 +7,8 @@ import { localAzure } from "./settings.js";
 
 /** What `azd provision` makes that the pipeline relies on (infra/main.bicep, infra/app/rbac.bicep). */
 export interface LocalInfrastructure {
+  /** The pipeline's subscription (setting AZURE_SUBSCRIPTION_ID): galleries without their own, Image Builder's group. */
+  subscriptionId: string;
   /** Resource group of Image Builder templates (infra: `imageBuilderRg`, setting IMAGE_BUILDER_RESOURCE_GROUP). */
   imageBuilderResourceGroup: string;
   /** The Image Builder identity (infra: `builderIdentity`, setting IMAGE_BUILDER_IDENTITY_ID). */
@@ -15,6 +17,7 @@ export interface LocalInfrastructure {
 }
 
 const defaultInfrastructure: LocalInfrastructure = {
+  subscriptionId: localAzure.subscriptionId,
   imageBuilderResourceGroup: localAzure.imageBuilderResourceGroup,
   imageBuilderIdentityId: localAzure.imageBuilderIdentityId,
   location: "westeurope",
@@ -82,9 +85,9 @@ export async function provisionLocalAzure(
   const builder = parseIdentityId(infra.imageBuilderIdentityId);
   identities.set(infra.imageBuilderIdentityId.toLowerCase(), infra.imageBuilderIdentityId);
   addGroup(builder.subscriptionId, builder.resourceGroup, infra.location);
-  addGroup(localAzure.subscriptionId, infra.imageBuilderResourceGroup, infra.location);
+  addGroup(infra.subscriptionId, infra.imageBuilderResourceGroup, infra.location);
   for (const image of catalog.images) {
-    const subscriptionId = image.gallery.subscriptionId ?? localAzure.subscriptionId;
+    const subscriptionId = image.gallery.subscriptionId ?? infra.subscriptionId;
     addGroup(subscriptionId, image.gallery.resourceGroup, image.gallery.location ?? image.build.location);
     const identityId = image.build.userAssignedIdentityId;
     if (identityId) {
@@ -112,7 +115,7 @@ export async function provisionLocalAzure(
   const credential = { getToken: async () => ({ token: "local", expiresOnTimestamp: Date.now() + 3_600_000 }) };
   const seenGalleries = new Set<string>();
   for (const image of catalog.images) {
-    const subscriptionId = image.gallery.subscriptionId ?? localAzure.subscriptionId;
+    const subscriptionId = image.gallery.subscriptionId ?? infra.subscriptionId;
     const key = `${subscriptionId}/${image.gallery.resourceGroup}/${image.gallery.name}`.toLowerCase();
     if (seenGalleries.has(key)) continue;
     seenGalleries.add(key);
@@ -136,9 +139,9 @@ export async function provisionLocalAzure(
     }
   }
   // rbac.bicep: ... and managed images in the Image Builder resource group.
-  const ibScope = `/subscriptions/${localAzure.subscriptionId}/resourceGroups/${infra.imageBuilderResourceGroup}`;
+  const ibScope = `/subscriptions/${infra.subscriptionId}/resourceGroups/${infra.imageBuilderResourceGroup}`;
   for (const principalId of principals) {
-    const roleDefinitionId = `/subscriptions/${localAzure.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${roleGuid(localAzure.subscriptionId, infra.imageBuilderResourceGroup, "image-pipeline-image-creation")}`;
+    const roleDefinitionId = `/subscriptions/${infra.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${roleGuid(infra.subscriptionId, infra.imageBuilderResourceGroup, "image-pipeline-image-creation")}`;
     await armPut(
       arm,
       `${ibScope}/providers/Microsoft.Authorization/roleAssignments/${roleGuid(ibScope, roleDefinitionId, principalId)}?api-version=2022-04-01`,

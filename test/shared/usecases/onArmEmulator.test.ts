@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startArmEmulator, type ArmEmulator } from "../../../local/arm/index.js";
-import { armAdmin, configureSimulation, instantSimulation } from "../../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../../../local/armAdmin.js";
+import { provisionLocalAzure } from "../../../local/provision.js";
 import { ArmClients } from "../../../shared/adapters/armClients.js";
 import { ArmGalleryClient } from "../../../shared/adapters/gallery.js";
 import { ArmImageBuilderClient } from "../../../shared/adapters/imageBuilder.js";
@@ -76,9 +77,14 @@ describe("the build use-cases on the ARM emulator", () => {
   });
   beforeEach(async () => {
     await armAdmin(arm, "POST", "reset");
-    await configureSimulation(arm, instantSimulation);
+    await configureSimulation(arm, { ...instantSimulation, ...withoutThrottling });
     await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 50 } });
-    await compute().galleries.createOrUpdate("rg-golden-images", image.gallery.name, { location: "westeurope" });
+    // What azd provision creates: resource groups, the builder identity and its roles, the gallery.
+    await provisionLocalAzure(
+      arm,
+      { images: [image] },
+      { subscriptionId, imageBuilderIdentityId: identityId, imageBuilderResourceGroup: "rg-image-builder" },
+    );
     bus = new FakeBus();
     deps.bus = bus;
   });
