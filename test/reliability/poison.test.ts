@@ -1,6 +1,6 @@
 import { ServiceBusClient } from "@azure/service-bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { command as dlq } from "../../cli/commands/dlq.js";
 import type { CliIo } from "../../cli/command.js";
 import { queueNames } from "../../shared/config/queues.js";
@@ -61,7 +61,7 @@ describe("poison and bad messages on the local stack", () => {
 
   beforeAll(async () => {
     stack = await startTestStack({ catalog: { images: [current] } });
-    await configureSimulation(stack.arm, instantSimulation);
+    await configureSimulation(stack.arm, { ...instantSimulation, ...withoutThrottling });
     await provision(stack.arm, stack.pipeline.catalog);
     client = new ServiceBusClient(stack.settings.ServiceBusConnection!);
   });

@@ -544,6 +544,31 @@ describe("the ARM emulator's Image Builder rules", () => {
       expect(gone.status).toBe(404);
     });
 
+    it("[I19] fails a run at Building when its managed image source is gone, with the Compute error inside (image-builder-troubleshoot.md)", async () => {
+      const imageId = `/subscriptions/${subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Compute/images/base`;
+      await h.compute.images.createOrUpdate(
+        rg,
+        "base",
+        {
+          location: "westeurope",
+          hyperVGeneration: "V2",
+          storageProfile: { osDisk: { osType: "Linux", osState: "Generalized", diskSizeGB: 30 } },
+        },
+        poll,
+      );
+      await create("from-base", template({ source: { type: "ManagedImage", imageId } }));
+      await h.compute.images.delete(rg, "base", poll);
+      const failure = await lroFailureOf(h.imageBuilder.virtualMachineImageTemplates.run(rg, "from-base", poll));
+      expect(failure.code).toBe("InternalOperationError");
+      const t = await h.imageBuilder.virtualMachineImageTemplates.get(rg, "from-base");
+      expect(t.lastRunStatus).toMatchObject({ runState: "Failed", runSubState: "Building" });
+      expect(t.lastRunStatus?.message).toMatch(
+        new RegExp(
+          `^Build \\(Managed Image\\) step failed: Error getting Managed Image '${imageId}': compute\\.ImagesClient#Get: .*StatusCode=404`,
+        ),
+      );
+    });
+
     it("[I18] keeps a log for a successful run too, in the staging group's storage account (image-builder-troubleshoot.md)", async () => {
       const t = await create("fine", template());
       await h.imageBuilder.virtualMachineImageTemplates.run(rg, "fine", poll);
