@@ -277,6 +277,8 @@ function listResources(store: Store, url: URL): unknown {
   for (const r of store.resources.values()) {
     if (subscriptionId && r.subscriptionId.toLowerCase() !== subscriptionId) continue;
     if (resourceGroup && r.resourceGroup.toLowerCase() !== resourceGroup) continue;
+    // Role assignments are extension resources: ARM lists them on their scope, not among a group's resources.
+    if (r.type === "Microsoft.Authorization/roleAssignments" && type !== r.type.toLowerCase()) continue;
     counts[r.type] = (counts[r.type] ?? 0) + 1;
     if (type && r.type.toLowerCase() !== type) continue;
     resources.push({

@@ -38,8 +38,12 @@ describe("the local provisioning (what azd provision creates)", () => {
     expect(state.counts).toEqual({
       "Microsoft.ManagedIdentity/userAssignedIdentities": 1,
       "Microsoft.Compute/galleries": 1,
-      "Microsoft.Authorization/roleAssignments": 2,
     });
+    const assignments = await h.admin<{ resources: unknown[] }>(
+      "GET",
+      `resources?subscriptionId=${localAzure.subscriptionId}&type=Microsoft.Authorization/roleAssignments`,
+    );
+    expect(assignments.resources).toHaveLength(2);
 
     const credential = { getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 60_000 }) };
     const options = { endpoint: h.emulator.endpoint, tlsOptions: { ca: h.emulator.caCertPem } };
