@@ -397,7 +397,9 @@ export function handleAdmin(deps: AdminDeps, method: string, url: URL, body: unk
           x.offer.toLowerCase() === set.offer.toLowerCase() &&
           x.sku.toLowerCase() === set.sku.toLowerCase();
         const index = current.findIndex(same);
-        if (index >= 0) current[index] = set;
+        // Properties a set leaves out keep their values (adding a version keeps the SKU's generation and features).
+        const given = Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)) as typeof set;
+        if (index >= 0) current[index] = { ...current[index]!, ...given };
         else current.push(set);
       }
       store.platformImages = current;

@@ -645,6 +645,23 @@ describe("the ARM emulator's Compute Gallery rules", () => {
       expect(gen2.architecture).toBe("x64");
       expect(gen2.features).toContainEqual({ name: "SecurityType", value: "TrustedLaunchSupported" });
       expect(gen2.osDiskImage?.operatingSystem).toBe("Linux");
+
+      // A new version published through the admin API keeps the SKU's properties.
+      await h.admin("PUT", "platform-images", {
+        publisher: "Canonical",
+        offer: "ubuntu-24_04-lts",
+        sku: "server",
+        versions: ["24.04.202503260", "24.04.202504150"],
+      });
+      const newer = await h.compute.virtualMachineImages.get(
+        "westeurope",
+        "Canonical",
+        "ubuntu-24_04-lts",
+        "server",
+        "24.04.202504150",
+      );
+      expect(newer.hyperVGeneration).toBe("V2");
+      expect(newer.features).toContainEqual({ name: "SecurityType", value: "TrustedLaunchSupported" });
     });
 
     it("[P3] answers a missing platform image with 404 NotFound (Compute RP)", async () => {
