@@ -708,7 +708,14 @@ function checkSource(
       sourceTarget,
     );
   if (trustedLaunchCapableTypes.includes(securityType)) {
-    if (!["managedImage", "imageVersion", "vhd"].includes(source.kind)) {
+    // A VM, disk or snapshot with Trusted Launch / Confidential VM security data meets V19 (asynchronous) instead.
+    const carriesSecurityData =
+      ["virtualMachine", "disk", "snapshot"].includes(source.kind) &&
+      source.id !== undefined &&
+      ["TrustedLaunch", "ConfidentialVM"].includes(
+        String(asObject(store.get(source.id)?.properties["securityProfile"])["securityType"] ?? ""),
+      );
+    if (!["managedImage", "imageVersion", "vhd"].includes(source.kind) && !carriesSecurityData) {
       throw refuseKind("Vhd Blob, User Image and Gallery Image Version");
     }
   } else if (securityType === "TrustedLaunch" || securityType === "ConfidentialVM") {
@@ -746,10 +753,23 @@ function checkSource(
   return resource;
 }
 
-/** The asynchronous rules: OS type [V7], Hyper-V generation [V6], OS state [V8] of the source against the definition. */
+/**
+ * The asynchronous rules: security data [V19], OS type [V7], Hyper-V generation [V6], OS state [V8] of the source
+ * against the definition.
+ */
 function sourceConflict(definition: StoredResource, source: VersionSource, facts: SourceFacts): string | undefined {
   const d = definition.properties;
   const id = source.id ?? "";
+  const securityType = securityTypeOf(d);
+  if (
+    trustedLaunchCapableTypes.includes(securityType) &&
+    (facts.securityType === "TrustedLaunch" || facts.securityType === "ConfidentialVM")
+  ) {
+    return (
+      `The source '${id}' contains TrustedLaunch or ConfidentialVM security data that cannot be used in image with ` +
+      `'${securityType}' security type. Please use either TrustedLaunch or ConfidentialVM security type.`
+    );
+  }
   if (facts.osType && facts.osType !== String(d["osType"])) {
     return `The resource with id '${id}' has a different OS type ['${facts.osType}'] than the parent gallery image OS type generation ['${String(d["osType"])}']`;
   }

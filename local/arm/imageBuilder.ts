@@ -465,6 +465,14 @@ function validateTemplateBody(store: Store, name: string, body: Record<string, u
   const source = asObject(props["source"]);
   validateSourceShape(source);
   const facts = sourceFacts(store, String(body["location"]), source);
+  // [I7] image-builder-overview.md: TrustedLaunch and ConfidentialVM images are "Not supported as a source image".
+  if (facts.found && (facts.securityType === "TrustedLaunch" || facts.securityType === "ConfidentialVM")) {
+    throw fail(
+      "ImageTemplate.properties.source",
+      `The source image has security type '${facts.securityType}', which Image Builder does not support as a source ` +
+        "image; use a 'TrustedLaunchSupported' or 'ConfidentialVMSupported' image",
+    );
+  }
   const timeout = props["buildTimeoutInMinutes"];
   if (
     timeout !== undefined &&

@@ -281,6 +281,23 @@ describe("the ARM emulator's Compute Gallery rules", () => {
       expect(version.provisioningState).toBe("Failed");
     });
 
+    it("[V19] fails a Trusted Launch VM as the source of a TrustedLaunchSupported definition with Conflict (public AVD runbook quoting Azure's error)", async () => {
+      await definition("d", withSecurityType("TrustedLaunchSupported"));
+      const vm = await seed("virtualMachines", "tlvm", {
+        storageProfile: { osDisk: { osType: "Linux" } },
+        securityProfile: { securityType: "TrustedLaunch" },
+        instanceView: { hyperVGeneration: "V2", statuses: [{ code: "OSState/generalized" }] },
+      });
+      const failure = await lroFailureOf(
+        h.compute.galleryImageVersions.createOrUpdate(rg, gallery, "d", "1.0.0", versionBody(vm), poll),
+      );
+      expect(failure.code).toBe("Conflict");
+      expect(failure.message).toBe(
+        `The source '${vm}' contains TrustedLaunch or ConfidentialVM security data that cannot be used in image with ` +
+          "'TrustedLaunchSupported' security type. Please use either TrustedLaunch or ConfidentialVM security type.",
+      );
+    });
+
     it("[V7] fails a Windows source into a Linux definition with Conflict (troubleshooting-shared-images.md)", async () => {
       await definition("d");
       const source = await managedImage("win", { osType: "Windows" });

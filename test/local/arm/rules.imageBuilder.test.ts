@@ -175,7 +175,7 @@ describe("the ARM emulator's Image Builder rules", () => {
       );
     });
 
-    it("[I7] refuses a SharedImage distributor into a TrustedLaunch or ConfidentialVM definition: 400 ValidationFailed (image-builder-overview.md)", async () => {
+    it("[I7] refuses a TrustedLaunch or ConfidentialVM image as source or SharedImage target: 400 ValidationFailed (image-builder-overview.md)", async () => {
       const tl = await definition("tl", {
         hyperVGeneration: "V2",
         features: [{ name: "SecurityType", value: "TrustedLaunch" }],
@@ -186,6 +186,23 @@ describe("the ARM emulator's Image Builder rules", () => {
         features: [{ name: "SecurityType", value: "ConfidentialVM" }],
       });
       await refusal(template({ distribute: [sharedImage(cvm)] }));
+      // A version of a TrustedLaunch definition as the source ("Not supported as a source image").
+      await h.admin("POST", "seed", {
+        subscriptionId,
+        imageVersions: [
+          {
+            resourceGroup: rg,
+            gallery: "gal",
+            imageDefinition: "tl",
+            name: "1.0.0",
+            properties: { publishingProfile: { targetRegions: [{ name: "westeurope" }] } },
+          },
+        ],
+      });
+      const error = await refusal(
+        template({ source: { type: "SharedImageVersion", imageVersionId: `${tl}/versions/1.0.0` } }),
+      );
+      expect(error.message).toContain("not support as a source image");
     });
 
     it("[I8] refuses a Trusted-Launch-capable source into a standard Gen2 definition, and a standard source into a TrustedLaunchSupported one (image-builder-overview.md)", async () => {
