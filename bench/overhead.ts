@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { armAdmin, configureSimulation, instantSimulation } from "../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../local/armAdmin.js";
 import { provisionGalleries } from "../local/provision.js";
 import { localAzure } from "../local/settings.js";
 import { startLocalStack, type LocalStack } from "../local/stack.js";
@@ -160,7 +160,7 @@ async function main() {
       },
     });
     const s = stack;
-    await configureSimulation(s.arm, instantSimulation);
+    await configureSimulation(s.arm, { ...instantSimulation, ...withoutThrottling });
     await provisionGalleries(s.arm, catalog);
     await armAdmin(s.arm, "PUT", "throttling", { enabled: true, ...armTokenBuckets });
     await armAdmin(s.arm, "POST", "counters/reset");

@@ -5,7 +5,7 @@ import { handleAdmin } from "./admin.js";
 import type { ServerCertificate } from "./cert.js";
 import type { Ctx, Reply } from "./context.js";
 import { ArmError } from "./errors.js";
-import { settleRuns } from "./imageBuilder.js";
+import { settle } from "./lifecycle.js";
 import { categoryOf, Counters, FaultInjector, Throttler } from "./limits.js";
 import { matchRoute } from "./routes.js";
 import type { Store } from "./store.js";
@@ -46,7 +46,11 @@ function parseJson(text: string): unknown {
 function send(res: ServerResponse, method: string, reply: Reply, extraHeaders: Record<string, string>): void {
   const headers: Record<string, string> = { ...extraHeaders, ...(reply.headers ?? {}) };
   let payload: string | undefined;
-  if (reply.body !== undefined && method !== "HEAD") {
+  if (reply.text !== undefined && method !== "HEAD") {
+    payload = reply.text;
+    headers["Content-Type"] = reply.contentType ?? "text/plain; charset=utf-8";
+    headers["Content-Length"] = String(Buffer.byteLength(payload));
+  } else if (reply.body !== undefined && method !== "HEAD") {
     payload = JSON.stringify(reply.body);
     headers["Content-Type"] = "application/json; charset=utf-8";
     headers["Content-Length"] = String(Buffer.byteLength(payload));
@@ -139,8 +143,14 @@ export function createArmServer(
     try {
       const text = await readBody(req);
       if (url.pathname.toLowerCase().startsWith("/_emulator/")) {
-        settleRuns(store);
-        send(res, method, handleAdmin({ store, counters, throttler, faults }, method, url, parseJson(text)), common);
+        settle(store);
+        let reply: Reply;
+        try {
+          reply = handleAdmin({ store, counters, throttler, faults }, method, url, parseJson(text));
+        } finally {
+          store.commit();
+        }
+        send(res, method, reply, common);
         return;
       }
 
@@ -196,6 +206,7 @@ export function createArmServer(
       const nowMs = Date.now();
       const bucket = throttler.take(subscriptionId, category, nowMs);
       common[`x-ms-ratelimit-remaining-subscription-${category}`] = String(bucket.remaining);
+      common[`x-ms-ratelimit-remaining-subscription-global-${category}`] = String(bucket.globalRemaining);
       if (bucket.retryAfterInSeconds !== undefined) {
         counters.throttled += 1;
         const verb = category === "reads" ? "read" : category === "writes" ? "write" : "delete";
@@ -235,7 +246,7 @@ export function createArmServer(
         );
       }
 
-      settleRuns(store);
+      settle(store);
       const ctx: Ctx = {
         method,
         url,
@@ -247,7 +258,14 @@ export function createArmServer(
         nowMs: store.now(),
         random,
       };
-      send(res, method, route.handler(ctx, params), common);
+      let reply: Reply;
+      try {
+        reply = route.handler(ctx, params);
+      } finally {
+        // Whatever is answered is in the journal first (a handler may change state and still refuse).
+        store.commit();
+      }
+      send(res, method, reply, common);
     } catch (error) {
       send(res, method, errorReply(error), common);
     }

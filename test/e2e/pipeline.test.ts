@@ -1,7 +1,7 @@
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { ServiceBusClient } from "@azure/service-bus";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { localAzure } from "../../local/settings.js";
 import { provisionGalleries } from "../../local/provision.js";
 import { tagNames } from "../../shared/domain/names.js";
@@ -58,7 +58,7 @@ describe("the pipeline on the local stack", () => {
     await stack?.dispose();
   });
   beforeEach(async () => {
-    await configureSimulation(stack.arm, instantSimulation);
+    await configureSimulation(stack.arm, { ...instantSimulation, ...withoutThrottling });
     await armAdmin(stack.arm, "DELETE", "rules");
     await provisionGalleries(stack.arm, stack.catalog);
   });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { provisionGalleries } from "../../local/provision.js";
 import { localAzure } from "../../local/settings.js";
 import { loadCatalog } from "../../shared/catalog/load.js";
@@ -34,7 +34,7 @@ describe("the pipeline's timers on the local stack", () => {
 
   beforeAll(async () => {
     stack = await startTestStack({ catalog });
-    await configureSimulation(stack.arm, instantSimulation);
+    await configureSimulation(stack.arm, { ...instantSimulation, ...withoutThrottling });
     await provisionGalleries(stack.arm, stack.catalog);
   });
   afterAll(async () => {

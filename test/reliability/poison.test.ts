@@ -1,6 +1,6 @@
 import { ServiceBusClient } from "@azure/service-bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { command as dlq } from "../../cli/commands/dlq.js";
 import type { CliIo } from "../../cli/command.js";
 import { deriveBuildId, messageSchemaVersion } from "../../shared/messages/index.js";
@@ -60,7 +60,7 @@ describe("poison and bad messages on the local stack", () => {
 
   beforeAll(async () => {
     stack = await startTestStack({ catalog: { images: [current] } });
-    await configureSimulation(stack.arm, instantSimulation);
+    await configureSimulation(stack.arm, { ...instantSimulation, ...withoutThrottling });
     await provision(stack.arm, stack.catalog);
     client = new ServiceBusClient(stack.settings.ServiceBusConnection!);
   });

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { azuriteAccount } from "../../local/azurite/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { signBody } from "../../shared/webhook/signature.js";
 import {
@@ -50,7 +50,7 @@ describe("secrets in the logs", () => {
   });
 
   it("never writes the webhook secret, connection string key, function key, client secret or bearer token", async () => {
-    await configureSimulation(emulators.arm, instantSimulation);
+    await configureSimulation(emulators.arm, { ...instantSimulation, ...withoutThrottling });
     const catalog = await publishTestCatalog(emulators, reliabilityCatalogInput(2, "secret"));
     await provision(emulators.arm, catalog);
     const [image, other] = catalog.images.map((i) => i.name) as [string, string];

@@ -51,8 +51,12 @@ export function writeCatalog(dir: string, images: unknown[]): { path: string; ca
   return { path, catalog: loadCatalog(path) };
 }
 
-/** Simulated durations long enough that a kill lands mid-build, short enough to keep the run bounded. */
+/**
+ * Simulated durations long enough that a kill lands mid-build, short enough to keep the run bounded; ARM throttling
+ * off explicitly (the pipeline's own pacing is set high here, see pipelineSettings).
+ */
 export const briefSimulation = {
+  throttling: { enabled: false },
   operationDurationInMs: 30,
   replication: { regionDurationInMs: 150 },
   imageBuilder: {

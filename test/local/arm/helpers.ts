@@ -27,6 +27,10 @@ export interface Harness {
   compute: ComputeManagementClient;
   imageBuilder: ImageBuilderClient;
   admin: <T = Record<string, unknown>>(method: HttpMethods, adminPath: string, body?: unknown) => Promise<T>;
+  /** Creates a resource group through ARM (PUT), as `az group create` does. */
+  resourceGroup: (name: string, location?: string) => Promise<void>;
+  /** Creates a user-assigned identity through ARM and returns its id and principal id. */
+  identity: (rg: string, name: string, location?: string) => Promise<{ id: string; principalId: string }>;
   /** A raw ARM call without the SDK (for auth tests). */
   raw: (
     method: HttpMethods,
@@ -47,14 +51,19 @@ export function clientsFor(emulator: ArmEmulator): {
   };
 }
 
-/** Near-zero durations so suites run fast; tests that watch progress set their own. */
+/**
+ * Near-zero durations so suites run fast, and ARM throttling switched off explicitly (the tests poll every few
+ * milliseconds); tests that watch progress or throttling set their own.
+ */
 export const fastConfig = {
   operationDurationInMs: 0,
+  deleteDurationInMs: 0,
   replication: { regionDurationInMs: 30 },
   imageBuilder: {
     phaseDurationsInMs: { Queued: 10, Building: 10, Customizing: 10, Optimizing: 10, Validating: 10, Distributing: 10 },
     cancelDurationInMs: 10,
   },
+  throttling: { enabled: false },
 };
 
 export async function startHarness(stateDir?: string): Promise<Harness> {
@@ -74,10 +83,11 @@ export async function startHarness(stateDir?: string): Promise<Harness> {
     });
     const response = await pipeline.sendRequest(httpClient, request);
     const text = response.bodyAsText ?? "";
+    const json = (response.headers.get("content-type") ?? "").includes("json");
     return {
       status: response.status,
       headers: response.headers.toJSON(),
-      body: text ? (JSON.parse(text) as unknown) : undefined,
+      body: text ? (json ? (JSON.parse(text) as unknown) : text) : undefined,
     };
   };
   const { compute, imageBuilder } = clientsFor(emulator);
@@ -92,6 +102,26 @@ export async function startHarness(stateDir?: string): Promise<Harness> {
         throw new Error(`admin ${method} ${adminPath}: ${response.status} ${JSON.stringify(response.body)}`);
       return response.body as T;
     },
+    resourceGroup: async (name, location = "westeurope") => {
+      const response = await send(
+        "PUT",
+        `${emulator.endpoint}/subscriptions/${subscriptionId}/resourcegroups/${name}?api-version=2022-09-01`,
+        { authorization: "Bearer stub-token" },
+        { location },
+      );
+      if (response.status >= 300) throw new Error(`resource group ${name}: ${response.status}`);
+    },
+    identity: async (rg, name, location = "westeurope") => {
+      const response = await send(
+        "PUT",
+        `${emulator.endpoint}/subscriptions/${subscriptionId}/resourceGroups/${rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}?api-version=2023-01-31`,
+        { authorization: "Bearer stub-token" },
+        { location },
+      );
+      const body = response.body as { id: string; properties: { principalId: string } };
+      if (response.status >= 300) throw new Error(`identity ${name}: ${response.status} ${JSON.stringify(body)}`);
+      return { id: body.id, principalId: body.properties.principalId };
+    },
     raw: (method, armPath, options = {}) =>
       send(
         method,
@@ -104,6 +134,19 @@ export async function startHarness(stateDir?: string): Promise<Harness> {
       if (!stateDir) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Awaits a long-running operation expected to fail and returns `{code, message}` from the SDK's error. */
+export async function lroFailureOf(poller: PromiseLike<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await poller;
+  } catch (error) {
+    const text = (error as Error).message;
+    const match = /^The long-running operation has failed\. ([^.]+)\. ([\s\S]*)$/.exec(text);
+    if (match) return { code: match[1]!, message: match[2]! };
+    throw error;
+  }
+  throw new Error("expected the long-running operation to fail, but it succeeded");
 }
 
 /** Runs `action` and returns the RestError it throws (fails the test if it does not). */

@@ -23,6 +23,7 @@ describe("the ARM emulator's authentication, throttling, faults and counters", (
   beforeEach(async () => {
     await h.admin("POST", "reset");
     await h.admin("PUT", "config", fastConfig);
+    await h.resourceGroup(rg);
     await h.compute.galleries.createOrUpdate(rg, "gal", { location: "westeurope" }, poll);
   });
 

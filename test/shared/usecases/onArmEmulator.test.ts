@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startArmEmulator, type ArmEmulator } from "../../../local/arm/index.js";
-import { armAdmin, configureSimulation, instantSimulation } from "../../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../../../local/armAdmin.js";
 import { provisionGalleries } from "../../../local/provision.js";
 import { ArmClients } from "../../../shared/adapters/armClients.js";
 import { ArmGalleryClient } from "../../../shared/adapters/gallery.js";
@@ -77,7 +77,7 @@ describe("the build use-cases on the ARM emulator", () => {
   });
   beforeEach(async () => {
     await armAdmin(arm, "POST", "reset");
-    await configureSimulation(arm, instantSimulation);
+    await configureSimulation(arm, { ...instantSimulation, ...withoutThrottling });
     await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 50 } });
     // What azd provision creates: resource groups, the Image Builder identity, the gallery.
     await provisionGalleries(arm, { images: [image] });
