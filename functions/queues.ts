@@ -1,21 +1,25 @@
-import type { MessageOf, QueueName } from "../shared/messages/index.js";
+import type * as z from "zod";
+import type { queues, QueueRegistry } from "../shared/messages/index.js";
 import type { PipelineDeps } from "../shared/usecases/context.js";
 import { publishVersion } from "../shared/usecases/publishVersion.js";
 import { startBuild } from "../shared/usecases/startBuild.js";
 import { watchBuild } from "../shared/usecases/watchBuild.js";
 
-/** What handles a queue's messages: the function's name and the use-case it calls with each message. */
-export interface QueueFunction<Q extends QueueName> {
+/** What handles one queue's messages: the function's name and the use-case it calls with each message. */
+export interface QueueFunction<M> {
   name: string;
   // A property, not a method: the compiler checks its parameters strictly (no method bivariance).
-  handle: (deps: PipelineDeps, message: MessageOf<Q>) => Promise<{ outcome: string }>;
+  handle: (deps: PipelineDeps, message: M) => Promise<{ outcome: string }>;
 }
+
+/** One function per queue of a registry, each taking exactly the message its queue carries. */
+export type QueueFunctions<R extends QueueRegistry> = { [Q in keyof R]: QueueFunction<z.infer<R[Q]["schema"]>> };
 
 /**
  * The function of each queue of the registry (`shared/messages`): the compiler refuses a queue without a function,
  * and a use-case whose message type is not the one its queue carries.
  */
-export const queueFunctions: { [Q in QueueName]: QueueFunction<Q> } = {
+export const queueFunctions: QueueFunctions<typeof queues> = {
   /** Starts the Image Builder run of a requested build. */
   "build-requests": { name: "startBuild", handle: startBuild },
   /** Checks an Image Builder run and moves the build on. */

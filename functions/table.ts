@@ -6,11 +6,10 @@ import { dashboardAsset } from "./dashboardAsset.js";
 import { dashboardData } from "./dashboardData.js";
 import { dashboardPage } from "./dashboardPage.js";
 import { imageStatus } from "./imageStatus.js";
-import { queueFunctions } from "./queues.js";
+import { queueFunctions, type QueueFunction, type QueueFunctions } from "./queues.js";
 import { queueFunction } from "./runtime.js";
 import { monitorReplicationTimer, nightlyRebuildTimer, pruneVersionsTimer } from "./timers.js";
-import type * as z from "zod";
-import { queues, type MessageOf, type QueueName } from "../shared/messages/index.js";
+import { queues, type QueueRegistry } from "../shared/messages/index.js";
 
 /** Settings name of the Service Bus connection (`ServiceBusConnection__fullyQualifiedNamespace` in Azure). */
 const connection = "ServiceBusConnection";
@@ -18,19 +17,24 @@ const connection = "ServiceBusConnection";
 /** Queue triggers settle explicitly so that a poison message is dead-lettered at once, with its reason. */
 const explicitSettlement = { connection, sdkBinding: true, autoCompleteMessages: false } as const;
 
-/** The queue trigger of one queue of the registry, bound to its use-case. */
-function queueTrigger<Q extends QueueName>(queue: Q, pipeline: PipelineProvider): FunctionDefinition {
-  const { name, handle } = queueFunctions[queue];
-  return {
-    trigger: "serviceBusQueue",
-    name,
-    options: {
-      ...explicitSettlement,
-      queueName: queue,
-      // The registry pairs each queue with its schema; TypeScript cannot follow that pairing through the index.
-      handler: queueFunction(queues[queue].schema as unknown as z.ZodType<MessageOf<Q>>, handle, pipeline) as never,
-    },
-  };
+/** The queue triggers of a registry: each queue's function, bound to its schema and explicit settlement. */
+export function queueTriggers<R extends QueueRegistry>(
+  registry: R,
+  functions: QueueFunctions<R>,
+  pipeline: PipelineProvider,
+): FunctionDefinition[] {
+  return (Object.keys(registry) as (keyof R & string)[]).map((queue) => {
+    const { name, handle } = functions[queue];
+    return {
+      trigger: "serviceBusQueue",
+      name,
+      options: {
+        ...explicitSettlement,
+        queueName: queue,
+        handler: queueFunction(registry[queue]!.schema, handle as QueueFunction<unknown>["handle"], pipeline) as never,
+      },
+    };
+  });
 }
 
 /**
@@ -85,7 +89,7 @@ export function createFunctionTable(pipeline: PipelineProvider): FunctionDefinit
       name: "pruneVersions",
       options: { schedule: "%PRUNE_SCHEDULE%", handler: pruneVersionsTimer(pipeline) },
     },
-    ...(Object.keys(queueFunctions) as QueueName[]).map((queue) => queueTrigger(queue, pipeline)),
+    ...queueTriggers(queues, queueFunctions, pipeline),
   ];
 }
 

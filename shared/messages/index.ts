@@ -79,13 +79,17 @@ export interface QueueContract<S extends z.ZodType = z.ZodType> {
   messageId(message: z.infer<S>): string;
 }
 
-function contract<S extends z.ZodType>(
+/** One queue's contract, with its message type inferred from the schema. */
+export function queueContract<S extends z.ZodType>(
   schema: S,
   subject: string,
   messageId: (message: z.infer<S>) => string,
 ): QueueContract<S> {
   return { schema, subject, messageId };
 }
+
+/** A registry of queues: name → contract. */
+export type QueueRegistry = Record<string, QueueContract>;
 
 /**
  * The one registry of the pipeline's queues (their properties are in `shared/config/queues.json`, which the local
@@ -94,10 +98,10 @@ function contract<S extends z.ZodType>(
  * in queues.json, and its handler.
  */
 export const queues = {
-  "build-requests": contract(buildRequestedSchema, "BuildRequested", (m) => `${m.buildId}:request:${m.attempt}`),
-  "build-watch": contract(buildWatchSchema, "BuildWatch", (m) => `${m.buildId}:watch:${m.checkCount}`),
-  "version-publish": contract(publishVersionSchema, "PublishVersion", (m) => `${m.buildId}:publish`),
-} as const;
+  "build-requests": queueContract(buildRequestedSchema, "BuildRequested", (m) => `${m.buildId}:request:${m.attempt}`),
+  "build-watch": queueContract(buildWatchSchema, "BuildWatch", (m) => `${m.buildId}:watch:${m.checkCount}`),
+  "version-publish": queueContract(publishVersionSchema, "PublishVersion", (m) => `${m.buildId}:publish`),
+} as const satisfies QueueRegistry;
 
 /** A queue of the pipeline. */
 export type QueueName = keyof typeof queues;
