@@ -56,21 +56,22 @@ describe("the ARM emulator's authentication, throttling, faults and counters", (
   });
 
   it("lets the SDK's retry policy get a burst of reads through the throttling", async () => {
-    // A bucket of 5 refilled at 20 per second, emptied first: 150 reads meet an empty bucket (they would need to
-    // trickle in over 7 s not to) and go through in several Retry-After rounds.
-    await h.admin("PUT", "throttling", { enabled: true, reads: { burst: 5, perSecond: 20 } });
-    await Promise.all(Array.from({ length: 10 }, () => h.raw("GET", galleryPath, { token: "t" })));
+    // A bucket of 25 that refills fully within the 1 s Retry-After, emptied first: 100 reads meet an empty bucket and
+    // go through in about four Retry-After rounds whether they arrive together (fast machine) or spread (busy one),
+    // well within the 10 retries. A small bucket with a fast refill would cap each round at the bucket's size.
+    await h.admin("PUT", "throttling", { enabled: true, reads: { burst: 25, perSecond: 25 } });
+    await Promise.all(Array.from({ length: 30 }, () => h.raw("GET", galleryPath, { token: "t" })));
     await h.admin("POST", "counters/reset");
     const patient = new ComputeManagementClient(stubCredential, subscriptionId, {
       endpoint: h.emulator.endpoint,
       tlsOptions: { ca: h.emulator.caCertPem },
       retryOptions: { maxRetries: 10 },
     });
-    const galleries = await Promise.all(Array.from({ length: 150 }, () => patient.galleries.get(rg, "gal")));
+    const galleries = await Promise.all(Array.from({ length: 100 }, () => patient.galleries.get(rg, "gal")));
     expect(galleries.every((g) => g.name === "gal")).toBe(true);
     const counters = await h.admin<{ throttled: number; operations: Record<string, number> }>("GET", "counters");
     expect(counters.throttled).toBeGreaterThan(0);
-    expect(counters.operations["Galleries_Get"]).toBe(150 + counters.throttled);
+    expect(counters.operations["Galleries_Get"]).toBe(100 + counters.throttled);
   });
 
   it("injects scripted 500s that surface as RestError, and 503s with Retry-After that the SDK retries", async () => {
