@@ -58,7 +58,7 @@ export interface GalleryClient {
   getImageDefinition(ref: ImageDefinitionRef): Promise<ImageDefinitionState | undefined>;
   /** Creates the definition and waits until it exists. */
   createImageDefinition(ref: ImageDefinitionRef, definition: ImageDefinitionSpec): Promise<void>;
-  /** Replaces the definition's tags (waits). */
+  /** Replaces the definition's tags (submits the update: the tags apply when ARM accepts it). */
   updateImageDefinitionTags(ref: ImageDefinitionRef, tags: Record<string, string>): Promise<void>;
   /** Every version of a definition, following `nextLink`. */
   listVersions(ref: ImageDefinitionRef): Promise<VersionSummary[]>;
@@ -108,15 +108,15 @@ export interface ImageBuilderClient {
   getTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<TemplateSummary | undefined>;
   listTemplates(subscriptionId: string, resourceGroup: string): Promise<TemplateSummary[]>;
   /**
-   * Creates the template, waits for it to be provisioned and returns it as created (the operation's final result:
-   * no read is needed after it).
+   * Submits the template's creation and returns once Azure accepted it: Image Builder provisions it meanwhile (its
+   * `provisioningState`, read by getTemplate, says when it may run). A refusal Azure answers at once is thrown.
    */
   createTemplate(
     subscriptionId: string,
     resourceGroup: string,
     name: string,
     template: ImageTemplateSpec,
-  ): Promise<TemplateSummary>;
+  ): Promise<void>;
   /** Replaces the template's tags (the only change Image Builder allows on a template besides its identity). */
   updateTemplateTags(
     subscriptionId: string,
@@ -124,7 +124,7 @@ export interface ImageBuilderClient {
     name: string,
     tags: Record<string, string>,
   ): Promise<void>;
-  /** Submits a run; the run's progress is read with getTemplate. */
+  /** Submits a run (Image Builder refuses it while the template provisions); its progress is read with getTemplate. */
   runTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
   /** Submits a cancellation of the current run. */
   cancelRun(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;

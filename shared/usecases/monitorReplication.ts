@@ -13,6 +13,7 @@ import {
 } from "./context.js";
 import { recordBuildFailure } from "./failure.js";
 import { expandVersion } from "./publishVersion.js";
+import { startRun } from "./watchBuild.js";
 
 /** What one monitor sweep did. */
 export interface MonitorResult {
@@ -132,11 +133,13 @@ async function checkReplication(
       return undefined;
     case "promote": {
       const tags = { ...version.tags, [tagNames.state]: "promoted" };
+      // Submitted, not awaited (an operation poll and a final GET saved): the regions are unchanged, so nothing
+      // replicates, and the tags say "promoted" as soon as ARM accepts the PATCH whatever its operation ends with.
       await gallery.updateVersion(
         ref,
         version.name,
         { excludeFromLatest: false, targetRegions: asHeld(image, version), tags },
-        { wait: true },
+        { wait: false },
       );
       log.info("every target region has the version: promoted to latest", fields);
       result.promoted.push(label(image, version.name));
@@ -291,6 +294,12 @@ async function sweepLeftovers(
       }
       if (!run?.runState && since(createdAt) > abandonedAfterInMs) {
         return void (await fail("build abandoned: its template was never run"));
+      }
+      // watchBuild runs a template once provisioned; its watch was lost if one is still not run by now.
+      if (!run?.runState && template.provisioningState === "Succeeded" && since(createdAt) > publishStalledAfterInMs) {
+        log.warn("a provisioned template was never run: running it now", { template: template.name, buildId });
+        await startRun(deps, image, { buildId, templateName: template.name, version: template.tags[tagNames.version] });
+        return;
       }
     },
   );

@@ -43,8 +43,9 @@ function holdsImage(template: TemplateSummary, versions: VersionSummary[]): bool
 /**
  * Starts the build a request asks for: ensures the image definition exists, checks that Azure can build it (the
  * source's OS type, Hyper-V generation, architecture and security type against the definition's, before any
- * hours-long run), allocates the version, creates the Image Builder template (named from image and version) that
- * distributes that version straight into the gallery, runs it and schedules the first check.
+ * hours-long run), allocates the version, submits the Image Builder template (named from image and version) that
+ * distributes that version straight into the gallery and schedules the first check (watchBuild runs the template
+ * once Image Builder has provisioned it).
  *
  * Idempotent: a redelivered request finds its own template (tagged with the build id) and resumes; a request for a
  * build already published is recognised by the version's tags, one already failed by the definition's. Two builds of
@@ -125,7 +126,9 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
     log.info("creating image template", { ...fields, version, templateName });
     let created: TemplateSummary;
     try {
-      created = await imageBuilder.createTemplate(subscriptionId, resourceGroup, templateName, template);
+      await imageBuilder.createTemplate(subscriptionId, resourceGroup, templateName, template);
+      // Submitted, not awaited: Image Builder provisions it while the first check waits, and watchBuild runs it.
+      created = { name: templateName, location: template.location, tags: template.tags };
     } catch (error) {
       // A concurrent request for another build of this image allocated the same version and won the name; or this
       // build's own template exists but its provisioning failed (resume records why).
@@ -146,7 +149,11 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   }
 }
 
-/** Runs the template unless its run already started, then schedules the first check. */
+/**
+ * Schedules the first check of a build whose template exists. The run is not started here: Image Builder refuses a
+ * run while the template provisions, and waiting for that would cost an operation poll and a read; watchBuild reads
+ * the template anyway and runs it once provisioned (one read saved per build, and no invocation held on an LRO).
+ */
 async function resume(
   deps: PipelineDeps,
   image: CatalogImage,
@@ -154,34 +161,17 @@ async function resume(
   template: TemplateSummary,
   outcome: "started" | "resumed" = "resumed",
 ): Promise<StartBuildResult> {
-  const { imageBuilder, settings, clock, bus, log } = deps;
-  const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
+  const { settings, clock, bus } = deps;
+  const { imageBuilderResourceGroup: resourceGroup } = settings;
   const version = template.tags[tagNames.version];
   const catalogHash = template.tags[tagNames.catalogHash];
   if (!version || !catalogHash) {
     throw new Error(`template ${template.name} lacks the pipeline's tags (version, catalogHash)`);
   }
-  const failure = { buildId: request.buildId, templateName: template.name, version };
   if (template.provisioningState === "Failed") {
     const reason = `Image Builder could not create the template: ${template.provisioningErrorMessage ?? "no reason given"}`;
-    await recordBuildFailure(deps, image, { ...failure, reason });
+    await recordBuildFailure(deps, image, { buildId: request.buildId, templateName: template.name, version, reason });
     return { outcome: "failed", reason };
-  }
-  if (!template.lastRunStatus?.runState) {
-    log.info("starting Image Builder run", { buildId: request.buildId, image: image.name, version });
-    try {
-      await imageBuilder.runTemplate(subscriptionId, resourceGroup, template.name);
-    } catch (error) {
-      // A redelivered request may find the run it started a moment ago already going.
-      const now = await imageBuilder.getTemplate(subscriptionId, resourceGroup, template.name);
-      if (!now?.lastRunStatus?.runState) {
-        const { disposition, message } = classifyError(error);
-        if (disposition !== "deadLetter") throw error;
-        const reason = `Image Builder refused to run the template: ${message}`;
-        await recordBuildFailure(deps, image, { ...failure, reason });
-        return { outcome: "failed", reason };
-      }
-    }
   }
   const now = clock.now();
   const delay = settings.buildWatchInitialDelayInSeconds;

@@ -158,7 +158,6 @@ export class FakeImageBuilder implements ImageBuilderClient {
       body: template,
     };
     this.templates.set(name, created);
-    return created;
   }
   async updateTemplateTags(_s: string, _rg: string, name: string, tags: Record<string, string>) {
     this.calls.push("updateTemplateTags");
