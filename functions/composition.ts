@@ -4,6 +4,7 @@ import { ArmClients } from "../shared/adapters/armClients.js";
 import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catalogBlob.js";
 import { ArmGalleryClient } from "../shared/adapters/gallery.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
+import { ResourceGraphFleetReader } from "../shared/adapters/resourceGraph.js";
 import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
 import type { CatalogReader, Logger } from "../shared/ports.js";
 import type { PipelineDeps, PipelineSettings } from "../shared/usecases/context.js";
@@ -22,6 +23,7 @@ export function pipelineSettingsOf(settings: Settings): PipelineSettings {
     failedBuildRetentionInHours: settings.FAILED_BUILD_RETENTION_IN_HOURS,
     pruneDryRun: settings.PRUNE_DRY_RUN,
     pruneTimeBudgetInSeconds: settings.PRUNE_TIME_BUDGET_IN_SECONDS,
+    usageSubscriptionIds: settings.USAGE_SUBSCRIPTION_IDS ?? [settings.AZURE_SUBSCRIPTION_ID],
   };
 }
 
@@ -53,11 +55,13 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
   const clients = new ArmClients(settings);
   const gallery = new ArmGalleryClient(clients);
   const imageBuilder = new ArmImageBuilderClient(clients);
+  const fleet = new ResourceGraphFleetReader(clients);
   const bus = new ServiceBusMessageSender(settings);
   const catalogReader = options.catalogReader ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
   const shared = {
     gallery,
     imageBuilder,
+    fleet,
     bus,
     clock: { now: () => new Date() },
     settings: pipelineSettingsOf(settings),

@@ -47,6 +47,9 @@ param webhookSecretRotationInProgress bool = false
 @description('When true, the prune timer only logs what it would delete (PRUNE_DRY_RUN).')
 param pruneDryRun bool = false
 
+@description('Subscriptions whose VMs and scale sets may run the images: usage is read there (Resource Graph) and the app gets the fleet reader role on each. Empty: this subscription.')
+param usageSubscriptionIds string[] = []
+
 @description('Most instances the Function App scales out to (Flex Consumption: 40 to 1000).')
 @minValue(40)
 @maxValue(1000)
@@ -209,9 +212,13 @@ module api 'app/api.bicep' = {
     imageBuilderIdentityId: builderIdentity.outputs.id
     catalogBlobUrl: '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'
     pruneDryRun: pruneDryRun
+    usageSubscriptionIds: fleetSubscriptionIds
     maximumInstanceCount: maximumInstanceCount
   }
 }
+
+// Where the fleet that runs the images lives: usage is read, and read access granted, there.
+var fleetSubscriptionIds = empty(usageSubscriptionIds) ? [subscription().subscriptionId] : usageSubscriptionIds
 
 // Deployed at subscription scope, where deployment names are shared by every environment of the subscription and
 // bound to the region of their first run: the token keeps this environment's name its own.

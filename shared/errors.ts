@@ -45,6 +45,15 @@ export class UnknownImageError extends PipelineError {
 }
 
 /**
+ * Where gallery images run could not be read whole (Resource Graph denied a subscription, throttled past the sweep's
+ * patience, failed): pruning deletes nothing that run, and the next run reads again.
+ */
+export class UsageUnavailableError extends PipelineError {
+  readonly code = "UsageUnavailable";
+  readonly disposition = "retry" as const;
+}
+
+/**
  * Azure refused the request for a reason retrying will not fix (400, 403, 404 of a source, a conflict with another
  * build's version). The build fails with this reason instead of being retried.
  */

@@ -4,8 +4,17 @@ import type { ImageDefinitionRef } from "./domain/gallery.js";
 import type { ImageDefinitionSpec, VersionUpdate } from "./domain/imageVersion.js";
 import type { SourceImageFacts } from "./domain/sourceImage.js";
 import type { ImageTemplateSpec } from "./domain/template.js";
+import type { FleetMember, FleetUsage } from "./domain/usage.js";
 
-export type { ImageDefinitionRef, ImageDefinitionSpec, ImageTemplateSpec, SourceImageFacts, VersionUpdate };
+export type {
+  FleetMember,
+  FleetUsage,
+  ImageDefinitionRef,
+  ImageDefinitionSpec,
+  ImageTemplateSpec,
+  SourceImageFacts,
+  VersionUpdate,
+};
 
 /**
  * The small interfaces the use-cases need from Azure and the outside world, in the pipeline's own types (no SDK
@@ -130,6 +139,17 @@ export interface ImageBuilderClient {
   cancelRun(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
   /** Submits the deletion; a missing template is not an error. */
   deleteTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
+}
+
+/** Where gallery images run: the fleet, read from Azure Resource Graph. */
+export interface FleetUsageReader {
+  /**
+   * Every VM, scale set and scale-set instance whose image is a Compute Gallery image, in the given subscriptions: one
+   * sweep for every image and version (not one per version), paged as Resource Graph pages it.
+   * @throws UsageUnavailableError when the fleet cannot be read whole (access denied to a subscription, throttled
+   *   past the sweep's patience, a failed query): a partial fleet is never returned
+   */
+  readUsage(subscriptionIds: readonly string[]): Promise<FleetUsage>;
 }
 
 /**

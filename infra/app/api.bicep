@@ -33,6 +33,10 @@ param catalogBlobUrl string
 
 param pruneDryRun bool = false
 
+@description('Subscriptions whose VMs and scale sets may run the images (USAGE_SUBSCRIPTION_IDS).')
+@minLength(1)
+param usageSubscriptionIds string[]
+
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -161,6 +165,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     BUILD_WATCH_MAX_DELAY_IN_SECONDS: '600'
     BUILD_REQUEUE_DELAY_IN_SECONDS: '300'
     DASHBOARD_REFRESH_IN_SECONDS: '30'
+    USAGE_SUBSCRIPTION_IDS: join(usageSubscriptionIds, ',')
   }
 }
 

@@ -333,6 +333,12 @@ export const catalogRetentionSchema = z.strictObject({
   dryRun: z.boolean().default(false),
   /** Also prune versions the pipeline did not create. */
   includeUnmanaged: z.boolean().default(false),
+  /**
+   * Also prune versions that VMs, scale sets or scale-set instances still run (read from Azure Resource Graph): they
+   * can then no longer scale out or be reimaged. Off when absent: a version in use is kept, and reported once past
+   * its end of life. No default is filled in, so entries that leave it out keep their entry hash.
+   */
+  deleteInUse: z.boolean().optional(),
 });
 
 const windowsOnlySteps = new Set(["PowerShell", "WindowsRestart", "WindowsUpdate"]);

@@ -98,6 +98,22 @@ export const settingsSchema = z.object({
   BUILD_REQUEUE_DELAY_IN_SECONDS: positiveInt.default(300),
   /** How long one read of Azure serves every dashboard viewer, and how often the page asks again, in seconds. */
   DASHBOARD_REFRESH_IN_SECONDS: positiveInt.default(30),
+  /**
+   * Subscriptions whose VMs and scale sets may run the images, comma-separated (default: AZURE_SUBSCRIPTION_ID). The
+   * app's identity needs the fleet reader role on each (infra/app/rbac.bicep); one Resource Graph sweep covers them.
+   */
+  USAGE_SUBSCRIPTION_IDS: z
+    .string()
+    .transform((v) => [
+      ...new Set(
+        v
+          .split(",")
+          .map((s) => s.trim().toLowerCase())
+          .filter((s) => s !== ""),
+      ),
+    ])
+    .pipe(z.array(z.guid("each subscription id must be a GUID")).min(1, "at least one subscription id"))
+    .optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

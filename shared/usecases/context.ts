@@ -1,7 +1,15 @@
 import type { Catalog, CatalogImage } from "../catalog/schema.js";
 import { findImage } from "../catalog/load.js";
 import { UnknownImageError } from "../errors.js";
-import type { Clock, GalleryClient, ImageBuilderClient, ImageDefinitionRef, Logger, MessageSender } from "../ports.js";
+import type {
+  Clock,
+  FleetUsageReader,
+  GalleryClient,
+  ImageBuilderClient,
+  ImageDefinitionRef,
+  Logger,
+  MessageSender,
+} from "../ports.js";
 
 /** The settings the use-cases read (a slice of the app settings, so tests build them in one line). */
 export interface PipelineSettings {
@@ -18,6 +26,8 @@ export interface PipelineSettings {
   pruneDryRun: boolean;
   /** How long one prune run may delete before it leaves the rest to the next run. */
   pruneTimeBudgetInSeconds: number;
+  /** Where the fleet that runs the images lives: usage is read across these subscriptions. */
+  usageSubscriptionIds: string[];
 }
 
 /** Everything a use-case may touch. Built once per process by the composition root. */
@@ -25,6 +35,8 @@ export interface PipelineDeps {
   catalog: Catalog;
   gallery: GalleryClient;
   imageBuilder: ImageBuilderClient;
+  /** Where the images run (Resource Graph). */
+  fleet: FleetUsageReader;
   bus: MessageSender;
   clock: Clock;
   log: Logger;

@@ -1,18 +1,23 @@
 import type { CatalogImage } from "../catalog/schema.js";
-import { planRetention, type RetentionEntry, type VersionSnapshot } from "../domain/retention.js";
+import { planRetention, type RetentionEntry, type RetentionPlan, type VersionSnapshot } from "../domain/retention.js";
+import { describeUsage } from "../domain/usage.js";
 import type { ImageDefinitionRef, VersionSummary } from "../ports.js";
 import { definitionRefOf, forEachIsolated, type PipelineDeps } from "./context.js";
+import { readFleet, usageOfImage } from "./usage.js";
 
 /** What pruning decided and did for one image. */
 export interface ImagePruneResult {
   image: string;
   dryRun: boolean;
   deleted: { version: string; reason: string }[];
-  kept: { version: string; reason: string }[];
+  /** With the rule that keeps each (`code`: `latest`, `in-use`, `usage-unknown`, ...). */
+  kept: RetentionEntry[];
   /** Deletions the plan wanted but this run's time budget did not reach; the next run starts with them. */
   deferred: { version: string; reason: string }[];
   /** Deletions the plan wanted but Azure refused; the next run tries again. */
   errors: { version: string; error: string }[];
+  /** Versions past their end of life that VMs or scale sets still run (kept unless the catalog allows otherwise). */
+  inUsePastEndOfLife: { version: string; endOfLifeDate: string; usage: string }[];
 }
 
 /** What one prune run did: per image, and the images it could not read (the others went on). */
@@ -21,6 +26,8 @@ export interface PruneResult {
   failedImages: { image: string; error: string }[];
   /** True when the run stopped at its time budget with deletions left for the next run. */
   stoppedAtBudget: boolean;
+  /** Why where the images run could not be read: then nothing was deleted. */
+  usageUnavailable?: string;
 }
 
 /** Converts what a version list says into the retention rules' input. */
@@ -57,7 +64,10 @@ interface PendingDeletion {
  * (every image's first before any image's second), the longest-eligible first within a round, so when the budget
  * ends the next run, which recomputes every plan from what the gallery holds, starts with what this one left and no
  * image waits behind another. A deletion that fails leaves the plan valid; the next run retries it. Each image is
- * planned in its own error boundary: one that cannot be read is reported and the others are pruned.
+ * planned in its own error boundary: one that cannot be read is reported and the others are pruned. Where the images
+ * run is read once per run, for every image (one Resource Graph sweep): a version in use is kept (unless the catalog
+ * opts in) with its counts, one in use past its end of life is reported, and when the fleet cannot be read nothing is
+ * deleted this run.
  */
 export async function pruneVersions(
   deps: PipelineDeps,
@@ -68,6 +78,8 @@ export async function pruneVersions(
   const budgetInMs = options.timeBudgetInMs ?? settings.pruneTimeBudgetInSeconds * 1000;
   const images: ImagePruneResult[] = [];
   const pending: PendingDeletion[] = [];
+  const fleet = await readFleet(deps);
+  if (!fleet.readable) log.warn("deleting nothing this run: where the images run is unknown", { reason: fleet.reason });
 
   const failures = await forEachIsolated(
     deps.catalog.images,
@@ -77,7 +89,12 @@ export async function pruneVersions(
       const ref = definitionRefOf(image, settings);
       const versions = await gallery.listVersions(ref);
       const byName = new Map(versions.map((v) => [v.name, v]));
-      const plan = planRetention({ versions: versions.map(toSnapshot), policy: image.retention, now: clock.now() });
+      const plan = planRetention({
+        versions: versions.map(toSnapshot),
+        policy: image.retention,
+        now: clock.now(),
+        usage: usageOfImage(fleet, image, deps),
+      });
       const dryRun = options.dryRun === true || settings.pruneDryRun || image.retention.dryRun;
       const result: ImagePruneResult = {
         image: image.name,
@@ -86,9 +103,13 @@ export async function pruneVersions(
         kept: plan.kept,
         deferred: [],
         errors: [],
+        inUsePastEndOfLife: reportInUse(plan),
       };
       images.push(result);
       for (const kept of plan.kept) log.info("keeping version", { image: image.name, ...kept });
+      for (const late of result.inUsePastEndOfLife) {
+        log.warn("version in use past its end of life: its owners should move", { image: image.name, ...late });
+      }
       plan.deletions.forEach((deletion, round) => {
         const v = byName.get(deletion.version);
         const published = v?.publishedDate?.getTime() ?? 0;
@@ -142,5 +163,14 @@ export async function pruneVersions(
       error: f.error instanceof Error ? f.error.message : String(f.error),
     })),
     stoppedAtBudget,
+    ...(fleet.readable ? {} : { usageUnavailable: fleet.reason }),
   };
+}
+
+function reportInUse(plan: RetentionPlan): ImagePruneResult["inUsePastEndOfLife"] {
+  return plan.inUsePastEndOfLife.map((v) => ({
+    version: v.version,
+    endOfLifeDate: v.endOfLifeDate.toISOString(),
+    usage: describeUsage(v.usage),
+  }));
 }

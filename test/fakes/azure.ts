@@ -1,5 +1,9 @@
 import { queues, type MessageOf, type QueueName } from "../../shared/messages/index.js";
+import { UsageUnavailableError } from "../../shared/errors.js";
 import type {
+  FleetMember,
+  FleetUsage,
+  FleetUsageReader,
   GalleryClient,
   ImageBuilderClient,
   ImageDefinitionRef,
@@ -260,5 +264,19 @@ export class ManualClock {
   }
   advance(ms: number) {
     this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+/** The fleet as a test sets it: members, or why it cannot be read; counts the sweeps. */
+export class FakeFleet implements FleetUsageReader {
+  members: FleetMember[] = [];
+  /** Set: every sweep fails with this reason (403, throttled...). */
+  unavailable?: string;
+  sweeps: string[][] = [];
+
+  async readUsage(subscriptionIds: readonly string[]): Promise<FleetUsage> {
+    this.sweeps.push([...subscriptionIds]);
+    if (this.unavailable !== undefined) throw new UsageUnavailableError(this.unavailable);
+    return { readAt: new Date(), subscriptionIds: [...subscriptionIds], members: this.members.map((m) => ({ ...m })) };
   }
 }

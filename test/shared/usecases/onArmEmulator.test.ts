@@ -11,6 +11,7 @@ import { ArmGalleryClient } from "../../../shared/adapters/gallery.js";
 import { ArmImageBuilderClient } from "../../../shared/adapters/imageBuilder.js";
 import { parseSettings } from "../../../shared/config/settings.js";
 import { pipelineSettingsOf } from "../../../functions/composition.js";
+import { ResourceGraphFleetReader } from "../../../shared/adapters/resourceGraph.js";
 import { tagNames } from "../../../shared/domain/names.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import type { PipelineDeps } from "../../../shared/usecases/context.js";
@@ -65,6 +66,7 @@ describe("the build use-cases on the ARM emulator", () => {
       catalog: { images: [image] },
       gallery: new ArmGalleryClient(clients),
       imageBuilder: new ArmImageBuilderClient(clients),
+      fleet: new ResourceGraphFleetReader(clients),
       bus,
       clock: { now: () => new Date() },
       log: new MemoryLogger(),
