@@ -3,6 +3,7 @@ import { getSettings, type Settings } from "../shared/config/settings.js";
 import { ArmClients } from "../shared/adapters/armClients.js";
 import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catalogBlob.js";
 import { ArmGalleryClient } from "../shared/adapters/gallery.js";
+import { EventGridEventPublisher } from "../shared/adapters/eventGrid.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
 import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
 import type { CatalogReader, Logger } from "../shared/ports.js";
@@ -59,6 +60,7 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
     gallery,
     imageBuilder,
     bus,
+    eventPublisher: new EventGridEventPublisher(settings),
     clock: { now: () => new Date() },
     settings: pipelineSettingsOf(settings),
   };

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { pipelineEventSchema } from "../events/schema.js";
 import { buildEnvelopeSchema, imageVersionNameSchema, type BuildEnvelope } from "./common.js";
 
 export * from "./common.js";
@@ -97,6 +98,8 @@ export const queues = {
   "build-requests": contract(buildRequestedSchema, "BuildRequested", (m) => `${m.buildId}:request:${m.attempt}`),
   "build-watch": contract(buildWatchSchema, "BuildWatch", (m) => `${m.buildId}:watch:${m.checkCount}`),
   "version-publish": contract(publishVersionSchema, "PublishVersion", (m) => `${m.buildId}:publish`),
+  /** A pipeline event (a CloudEvent) on its way to the Event Grid topic: its id is the event's own. */
+  events: contract(pipelineEventSchema, "PipelineEvent", (m) => m.id),
 } as const;
 
 /** A queue of the pipeline. */

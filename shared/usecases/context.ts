@@ -1,7 +1,15 @@
 import type { Catalog, CatalogImage } from "../catalog/schema.js";
 import { findImage } from "../catalog/load.js";
 import { UnknownImageError } from "../errors.js";
-import type { Clock, GalleryClient, ImageBuilderClient, ImageDefinitionRef, Logger, MessageSender } from "../ports.js";
+import type {
+  Clock,
+  EventPublisher,
+  GalleryClient,
+  ImageBuilderClient,
+  ImageDefinitionRef,
+  Logger,
+  MessageSender,
+} from "../ports.js";
 
 /** The settings the use-cases read (a slice of the app settings, so tests build them in one line). */
 export interface PipelineSettings {
@@ -26,6 +34,8 @@ export interface PipelineDeps {
   gallery: GalleryClient;
   imageBuilder: ImageBuilderClient;
   bus: MessageSender;
+  /** The Event Grid topic: only the event publisher function sends to it (steps write to the `events` queue). */
+  eventPublisher: EventPublisher;
   clock: Clock;
   log: Logger;
   settings: PipelineSettings;

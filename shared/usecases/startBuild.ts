@@ -11,7 +11,8 @@ import { classifyError, UnbuildableImageError } from "../errors.js";
 import { envelopeOf, type BuildRequested, type BuildWatch } from "../messages/index.js";
 import type { TemplateSummary, VersionSummary } from "../ports.js";
 import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
-import { recordBuildFailure } from "./failure.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
+import { emitFailureEvents, recordBuildFailure } from "./failure.js";
 
 /** What startBuild did with a request. */
 export type StartBuildResult =
@@ -75,6 +76,8 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   const failed = definition ? readFailures(definition.tags).find((f) => f.buildId === request.buildId) : undefined;
   if (failed) {
     log.info("build already failed: not starting it again", { ...fields, reason: failed.reason });
+    // Its events may not have gone out (the step that recorded it stopped before): the same ids again.
+    await emitFailureEvents(deps, image, failed, definition!.tags);
     return { outcome: "alreadyFailed", reason: failed.reason };
   }
 
@@ -184,6 +187,18 @@ async function resume(
     }
   }
   const now = clock.now();
+  const runStartedAt = (template.lastRunStatus?.startTime ?? now).toISOString();
+  // Sent on every pass (a redelivered request resumes here): the run may have started in a pass that stopped before.
+  await emitEvent(
+    deps,
+    events.buildStarted(eventOrigin(image, settings, request.traceparent), now, {
+      image: image.name,
+      buildId: request.buildId,
+      version,
+      templateName: template.name,
+      runStartedAt,
+    }),
+  );
   const delay = settings.buildWatchInitialDelayInSeconds;
   const watch: BuildWatch = {
     ...envelopeOf(request),
@@ -192,7 +207,7 @@ async function resume(
     catalogHash,
     templateName: template.name,
     templateResourceGroup: resourceGroup,
-    runStartedAt: (template.lastRunStatus?.startTime ?? now).toISOString(),
+    runStartedAt,
     checkCount: 0,
     nextDelayInSeconds: delay,
     timedOut: false,

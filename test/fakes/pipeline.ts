@@ -1,7 +1,7 @@
 import type { CatalogImage } from "../../shared/catalog/schema.js";
 import { definitionRefOf, type PipelineDeps, type PipelineSettings } from "../../shared/usecases/context.js";
 import { identityId, subscriptionId } from "../factories.js";
-import { FakeBus, FakeGallery, FakeImageBuilder, ManualClock, MemoryLogger } from "./azure.js";
+import { FakeBus, FakeEventPublisher, FakeGallery, FakeImageBuilder, ManualClock, MemoryLogger } from "./azure.js";
 
 /** Settings for use-case tests. */
 export const testSettings: PipelineSettings = {
@@ -25,15 +25,17 @@ export function fakePipeline(images: CatalogImage[], settings: Partial<PipelineS
   const imageBuilder = new FakeImageBuilder(gallery, clock);
   const bus = new FakeBus();
   const log = new MemoryLogger();
+  const eventPublisher = new FakeEventPublisher();
   const deps: PipelineDeps = {
     catalog: { images },
     gallery,
     imageBuilder,
     bus,
+    eventPublisher,
     clock,
     log,
     settings: { ...testSettings, ...settings },
   };
   const refOf = (image: CatalogImage) => definitionRefOf(image, deps.settings);
-  return { deps, gallery, imageBuilder, bus, clock, log, refOf };
+  return { deps, gallery, imageBuilder, bus, eventPublisher, clock, log, refOf };
 }

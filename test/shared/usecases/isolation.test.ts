@@ -13,7 +13,7 @@ import { aCatalogImage } from "../../factories.js";
 import { fakePipeline } from "../../fakes/pipeline.js";
 
 const day = 86_400_000;
-const schedule = { cron: "0 0 2 * * *", skipIfUnchanged: false };
+const schedule = { cron: "0 0 2 * * *", skipIfUnchanged: false, disableAfterFailedBuilds: 3 };
 const retention = { keepLatest: 1, minAgeDays: 0, endOfLifeDays: 1, maxDeletionsPerRun: 5 };
 const images = ["alpha", "broken", "gamma"].map((name) =>
   aCatalogImage({ name, definition: { sku: name }, schedule, retention }),
