@@ -124,6 +124,23 @@ export class EventRejectedError extends PipelineError {
   }
 }
 
+/** What an operator's command names does not exist (an image version, an image definition). */
+export class NotFoundError extends PipelineError {
+  readonly code = "NotFound";
+  readonly disposition = "deadLetter" as const;
+}
+
+/** An operator's command that Azure's state does not allow (rolling back the only version, promoting a failed one). */
+export class OperationNotAllowedError extends PipelineError {
+  readonly disposition = "deadLetter" as const;
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** How an error is handled, and the code and text to report it with. */
 export interface ErrorClassification {
   disposition: ErrorDisposition;

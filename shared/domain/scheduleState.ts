@@ -5,7 +5,8 @@ import { tagPrefix } from "./names.js";
  * Whether an image's schedule runs, recorded on its image definition (there is no database): a schedule disables
  * itself after consecutive failed builds and stays off until an operator turns it back on.
  * - `imagePipeline.scheduleDisabled` = `<ISO time> <buildId>,<buildId>,...` (the failed builds, newest first);
- * - `imagePipeline.scheduleEnabledAt` = `<ISO time>`: failures before it no longer count.
+ * - `imagePipeline.scheduleEnabledAt` = `<ISO time> <buildId> <ISO time>`: when an operator turned it back on, and
+ *   the disablement that ended (the build that caused it, since when); failures before it no longer count.
  */
 export const scheduleTagNames = {
   disabled: `${tagPrefix}scheduleDisabled`,
@@ -16,6 +17,21 @@ export const scheduleTagNames = {
 export interface ScheduleDisablement {
   at: string;
   failedBuilds: string[];
+}
+
+/** The last time the schedule was turned back on, and the disablement that ended then. */
+export interface ScheduleEnablement {
+  at: string;
+  disabledBy: string;
+  disabledAt: string;
+}
+
+/** When the schedule was last turned back on, if ever. */
+export function readScheduleEnablement(tags: Readonly<Record<string, string>>): ScheduleEnablement | undefined {
+  const value = tags[scheduleTagNames.enabledAt];
+  if (!value) return undefined;
+  const [at = "", disabledBy = "", disabledAt = ""] = value.split(" ");
+  return { at, disabledBy, disabledAt };
 }
 
 /** The schedule's disablement recorded on a definition, if any. */
@@ -49,7 +65,7 @@ export function withScheduleCheck(
   if (readScheduleDisablement(tags)) return { tags: { ...tags } };
   const counted = consecutiveFailures(input.failures, {
     lastSuccessAt: input.lastSuccessAt,
-    enabledAt: tags[scheduleTagNames.enabledAt],
+    enabledAt: readScheduleEnablement(tags)?.at,
   });
   if (counted.length < input.threshold) return { tags: { ...tags } };
   const disabled = {
@@ -63,7 +79,14 @@ export function withScheduleCheck(
 }
 
 /** The definition's tags with the schedule turned back on at `now` (earlier failures no longer count). */
-export function withScheduleEnabled(tags: Readonly<Record<string, string>>, now: Date): Record<string, string> {
-  const { [scheduleTagNames.disabled]: _disabled, ...rest } = tags;
-  return { ...rest, [scheduleTagNames.enabledAt]: now.toISOString() };
+export function withScheduleEnabled(
+  tags: Readonly<Record<string, string>>,
+  disabled: ScheduleDisablement,
+  now: Date,
+): Record<string, string> {
+  const rest = Object.fromEntries(Object.entries(tags).filter(([key]) => key !== scheduleTagNames.disabled));
+  return {
+    ...rest,
+    [scheduleTagNames.enabledAt]: `${now.toISOString()} ${disabled.failedBuilds[0] ?? "-"} ${disabled.at}`,
+  };
 }

@@ -219,7 +219,7 @@ async function checkReplication(
  * The version's target regions as it holds them, with the catalog's replica counts and storage types and its
  * per-region exclusions from `latest` (a region the catalog no longer lists keeps what the version says).
  */
-function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
+export function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
   const fromCatalog = new Map(renderTargetRegions(image).map((r) => [normalizeRegion(r.name), r]));
   return version.targetRegions.map((r) => {
     const known = fromCatalog.get(normalizeRegion(r.name));
