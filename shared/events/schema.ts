@@ -154,7 +154,9 @@ const envelope = {
 };
 
 function eventSchema<N extends EventName>(name: N) {
-  return z.strictObject({ ...envelope, type: z.literal(`${eventTypePrefix}${name}`), data: eventDataSchemas[name] });
+  return z
+    .strictObject({ ...envelope, type: z.literal(`${eventTypePrefix}${name}`), data: eventDataSchemas[name] })
+    .meta({ title: `${eventTypePrefix}${name}` });
 }
 
 const schemas = eventNames.map(eventSchema) as unknown as [
