@@ -66,7 +66,12 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   const definition = await gallery.getImageDefinition(ref);
   const versions = definition ? await gallery.listVersions(ref) : [];
   const published = versions.find((v) => v.tags[tagNames.buildId] === request.buildId);
+  const own = templatesOfImage(allTemplates, image.name).find((t) => t.tags[tagNames.buildId] === request.buildId);
   if (published) {
+    // The run ended and distributed the version, but the pass that started it may have stopped before its event and
+    // its first check: while the version is not taken over yet, carry on from the template (the check publishes it).
+    if (own && published.tags[tagNames.state] === "distributing") return resume(deps, image, request, own);
+    if (own) await emitStarted(deps, image, request, own, own.lastRunStatus?.startTime ?? clock.now());
     log.info("build already published: nothing to do", { ...fields, version: published.name });
     return { outcome: "alreadyPublished", version: published.name };
   }
@@ -82,7 +87,6 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   }
 
   const templates = templatesOfImage(allTemplates, image.name);
-  const own = templates.find((t) => t.tags[tagNames.buildId] === request.buildId);
   if (own) return resume(deps, image, request, own);
 
   const blocking = templates.find((t) => holdsImage(t, versions));
@@ -189,16 +193,7 @@ async function resume(
   const now = clock.now();
   const runStartedAt = (template.lastRunStatus?.startTime ?? now).toISOString();
   // Sent on every pass (a redelivered request resumes here): the run may have started in a pass that stopped before.
-  await emitEvent(
-    deps,
-    events.buildStarted(eventOrigin(image, settings, request.traceparent), now, {
-      image: image.name,
-      buildId: request.buildId,
-      version,
-      templateName: template.name,
-      runStartedAt,
-    }),
-  );
+  await emitStarted(deps, image, request, template, new Date(runStartedAt));
   const delay = settings.buildWatchInitialDelayInSeconds;
   const watch: BuildWatch = {
     ...envelopeOf(request),
@@ -234,4 +229,26 @@ async function requeue(
   });
   await deps.bus.send("build-requests", next, { scheduledEnqueueTimeUtc: retryAt });
   return { outcome: "waiting", blockingBuildId, retryAt };
+}
+
+/** The build's `BuildStarted`, from its template (the same event whichever pass sends it). */
+async function emitStarted(
+  deps: PipelineDeps,
+  image: CatalogImage,
+  request: BuildRequested,
+  template: TemplateSummary,
+  runStartedAt: Date,
+): Promise<void> {
+  const version = template.tags[tagNames.version];
+  if (!version) return;
+  await emitEvent(
+    deps,
+    events.buildStarted(eventOrigin(image, deps.settings, request.traceparent), deps.clock.now(), {
+      image: image.name,
+      buildId: request.buildId,
+      version,
+      templateName: template.name,
+      runStartedAt: runStartedAt.toISOString(),
+    }),
+  );
 }
