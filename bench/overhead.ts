@@ -98,7 +98,8 @@ function observe(deps: PipelineDeps, seen: Observations): PipelineDeps {
   const bus: MessageSender = {
     async send(queue, body, options) {
       await deps.bus.send(queue, body, options);
-      const buildId = String(body.buildId);
+      // An event names its build in its data.
+      const buildId = String("data" in body ? (body.data as { buildId?: string }).buildId : body.buildId);
       const counts = seen.messages.get(buildId) ?? {};
       counts[queue] = (counts[queue] ?? 0) + 1;
       seen.messages.set(buildId, counts);

@@ -3,6 +3,7 @@ import { getSettings, type Settings } from "../shared/config/settings.js";
 import { ArmClients } from "../shared/adapters/armClients.js";
 import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catalogBlob.js";
 import { ArmGalleryClient } from "../shared/adapters/gallery.js";
+import { EventGridEventPublisher } from "../shared/adapters/eventGrid.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
 import { ResourceGraphFleetReader } from "../shared/adapters/resourceGraph.js";
 import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
@@ -63,6 +64,7 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
     imageBuilder,
     fleet,
     bus,
+    eventPublisher: new EventGridEventPublisher(settings),
     clock: { now: () => new Date() },
     settings: pipelineSettingsOf(settings),
   };

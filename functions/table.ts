@@ -5,8 +5,11 @@ import { pipelineFromEnvironment, type PipelineProvider } from "./composition.js
 import { dashboardAsset } from "./dashboardAsset.js";
 import { dashboardData } from "./dashboardData.js";
 import { dashboardPage } from "./dashboardPage.js";
+import { imageSchedule } from "./imageSchedule.js";
 import { imageStatus } from "./imageStatus.js";
+import { promoteImage } from "./promoteImage.js";
 import { queueFunctions, type QueueFunction, type QueueFunctions } from "./queues.js";
+import { rollbackImage } from "./rollbackImage.js";
 import { queueFunction } from "./runtime.js";
 import { monitorReplicationTimer, nightlyRebuildTimer, pruneVersionsTimer } from "./timers.js";
 import { queues, type QueueRegistry } from "../shared/messages/index.js";
@@ -57,6 +60,38 @@ export function createFunctionTable(pipeline: PipelineProvider): FunctionDefinit
       trigger: "http",
       name: "imageStatus",
       options: { methods: ["GET"], route: "images/{name?}", authLevel: "function", handler: imageStatus(pipeline) },
+    },
+    // Operator controls change what VMs get as `latest`: the admin level takes the master key only (Learn, "Work
+    // with access keys in Azure Functions"), never a function or host key handed to CI or to dashboard viewers.
+    {
+      trigger: "http",
+      name: "rollbackImage",
+      options: {
+        methods: ["POST"],
+        route: "images/{name}/rollback",
+        authLevel: "admin",
+        handler: rollbackImage(pipeline),
+      },
+    },
+    {
+      trigger: "http",
+      name: "promoteImage",
+      options: {
+        methods: ["POST"],
+        route: "images/{name}/promote",
+        authLevel: "admin",
+        handler: promoteImage(pipeline),
+      },
+    },
+    {
+      trigger: "http",
+      name: "imageSchedule",
+      options: {
+        methods: ["POST"],
+        route: "images/{name}/schedule",
+        authLevel: "admin",
+        handler: imageSchedule(pipeline),
+      },
     },
     // The dashboard: the page and its assets hold no data and no key (anonymous); its data needs the function key.
     {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { startArmEmulator, type ArmEmulator } from "./arm/index.js";
 import { startAzurite, type Azurite } from "./azurite/index.js";
+import { startEventGridEmulator, type EventGridEmulator } from "./eventgrid/index.js";
 import { startServiceBusEmulator, type ServiceBusEmulator } from "./servicebus/index.js";
 import { startLocalHost, type HostLogger, type LocalHost } from "./host/index.js";
 import { provisionCatalogContainer } from "./provision.js";
@@ -25,6 +26,8 @@ export interface LocalStack {
   arm: ArmEmulator;
   serviceBus: ServiceBusEmulator;
   azurite: Azurite;
+  /** The Event Grid topic the pipeline publishes its events to (it keeps them). */
+  eventGrid: EventGridEmulator;
   host: LocalHost;
   /** The pipeline the host's functions use now. */
   readonly pipeline: Pipeline;
@@ -46,7 +49,7 @@ export interface LocalStackOptions {
   /** Folder for the emulators' state (certificate, resources, messages, blobs). */
   stateDir: string;
   /** Fixed ports for `npm start`; tests use 0 (random). */
-  ports?: { arm?: number; serviceBus?: number; azurite?: number; host?: number };
+  ports?: { arm?: number; serviceBus?: number; azurite?: number; eventGrid?: number; host?: number };
   /** Settings over the local defaults (e.g. shorter delays). */
   overrides?: Record<string, string>;
   /** The catalog to publish at start (an object, or YAML text); default the file `$CATALOG_PATH` or images.yaml. */
@@ -66,7 +69,7 @@ const textOf = (catalog: Catalog | string) => (typeof catalog === "string" ? cat
 /** Starts the local stack; `stop()` stops it all, host first so no handler runs against a stopped emulator. */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   mkdirSync(options.stateDir, { recursive: true });
-  const [arm, serviceBus, azurite] = await Promise.all([
+  const [arm, serviceBus, azurite, eventGrid] = await Promise.all([
     startArmEmulator({ stateDir: join(options.stateDir, "arm"), port: options.ports?.arm ?? 0 }),
     startServiceBusEmulator({
       stateDir: join(options.stateDir, "servicebus"),
@@ -74,11 +77,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       port: options.ports?.serviceBus ?? 0,
     }),
     startAzurite({ stateDir: join(options.stateDir, "azurite"), port: options.ports?.azurite ?? 0 }),
+    startEventGridEmulator({ stateDir: join(options.stateDir, "eventgrid"), port: options.ports?.eventGrid ?? 0 }),
   ]);
   const stopEmulators = async () => {
     await serviceBus.stop();
     await arm.stop();
     await azurite.stop();
+    await eventGrid.stop();
   };
   try {
     const env = localSettings({
@@ -87,6 +92,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       serviceBusConnectionString: serviceBus.connectionString,
       catalogBlobUrl: await provisionCatalogContainer(azurite),
       catalogStorageConnectionString: azurite.connectionString,
+      eventGridTopicEndpoint: eventGrid.endpoint,
+      eventGridCaCertPath: eventGrid.caCertPath,
       overrides: options.overrides,
     });
     const settings = parseSettings(env);
@@ -113,7 +120,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       functions: options.functions ? table.filter(options.functions) : table,
       env,
       port: options.ports?.host ?? 0,
-      functionKeys: { default: localAzure.functionKey },
+      functionKeys: { default: localAzure.functionKey, master: localAzure.masterKey },
       timers: { enabled: options.timers ?? true },
       logger: options.logger,
     });
@@ -121,6 +128,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       arm,
       serviceBus,
       azurite,
+      eventGrid,
       host,
       get pipeline() {
         return current;

@@ -1,4 +1,5 @@
 import type { Catalog, CatalogSource } from "./catalog/schema.js";
+import type { PipelineEvent } from "./events/schema.js";
 import type { MessageOf, QueueName } from "./messages/index.js";
 import type { ImageDefinitionRef } from "./domain/gallery.js";
 import type { ImageDefinitionSpec, VersionUpdate } from "./domain/imageVersion.js";
@@ -162,6 +163,15 @@ export interface MessageSender {
     message: MessageOf<Q>,
     options?: { scheduledEnqueueTimeUtc?: Date },
   ): Promise<void>;
+}
+
+/** Where the pipeline's events go out: an Event Grid topic whose input schema is CloudEvents 1.0. */
+export interface EventPublisher {
+  /**
+   * Publishes the events as one batch (all or none: Event Grid accepts or refuses a batch whole).
+   * @throws EventRejectedError when the topic refuses the batch for a reason sending it again cannot fix
+   */
+  publish(events: readonly PipelineEvent[]): Promise<void>;
 }
 
 /** Structured log lines. Fields must never carry secrets. */

@@ -318,6 +318,11 @@ export const catalogScheduleSchema = z.strictObject({
   cron: ncrontabSchema,
   /** Skip a scheduled build when neither the source image version nor the catalog entry changed. */
   skipIfUnchanged: z.boolean().default(true),
+  /**
+   * Consecutive failed builds after which the schedule disables itself (recorded on the image definition; `image-pipeline
+   * schedule enable` turns it back on). At most 5: the definition keeps its newest five failures.
+   */
+  disableAfterFailedBuilds: z.number().int().min(1).max(5).default(3),
 });
 
 /** Pruning of old versions. */

@@ -61,6 +61,16 @@ export const settingsSchema = z.object({
   CATALOG_STORAGE_CONNECTION_STRING: nonEmpty.optional(),
   /** How long an instance uses the catalog it read before revalidating it with a conditional read, in seconds. */
   CATALOG_MAX_AGE_IN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+  /**
+   * The Event Grid topic's endpoint (`https://<topic>.<region>-1.eventgrid.azure.net/api/events`), reached with the
+   * app's identity (role EventGrid Data Sender). Optional here so that a missing value fails only the event
+   * publisher, with its name, while builds go on (their events wait in the `events` queue).
+   */
+  EVENT_GRID_TOPIC_ENDPOINT: z.url().optional(),
+  /** `azure`: Entra ID tokens. `emulator`: the local Event Grid endpoint's fixed token, only for a loopback endpoint. */
+  EVENT_GRID_AUTH: z.enum(["azure", "emulator"]).default("azure"),
+  /** PEM file of an extra CA to trust for EVENT_GRID_TOPIC_ENDPOINT (the local endpoint's self-signed certificate). */
+  EVENT_GRID_CA_CERT_PATH: nonEmpty.optional(),
   /** Secret for GitHub webhook signatures (X-Hub-Signature-256), a Key Vault reference in Azure. */
   WEBHOOK_SECRET: webhookSecret.optional(),
   /** The previous secret, still accepted while a rotation is under way. */

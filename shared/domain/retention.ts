@@ -31,6 +31,7 @@ export type RetentionUsage =
 /** Why a version is deleted or kept; `code` is stable for programs, `reason` reads as a sentence. */
 export type RetentionRule =
   | "failed"
+  | "rolled-back"
   | "never-promoted"
   | "superseded"
   | "not-a-version"
@@ -52,7 +53,7 @@ export interface RetentionEntry {
 }
 
 export interface RetentionPlan {
-  /** In deletion order: failed versions first, then never-promoted ones, then superseded ones; oldest first. */
+  /** In deletion order: failed versions first, then rolled-back, never-promoted, superseded ones; oldest first. */
   deletions: RetentionEntry[];
   /** Highest version first. */
   kept: RetentionEntry[];
@@ -68,11 +69,13 @@ const inProgressStates = new Set(["Creating", "Updating", "Deleting", "Migrating
 const inProgressTags = new Set(["distributing", "replicating"]);
 
 /**
- * Healthy: provisioning succeeded and the version was promoted (not excluded from latest, state tag not `failed`).
- * Only healthy versions count toward `keepLatest`, so failed builds cannot push the last good image out.
+ * Healthy: provisioning succeeded and the version was promoted (not excluded from latest, state tag neither `failed`
+ * nor `rolledBack`). Only healthy versions count toward `keepLatest`, so failed builds and versions an operator rolled
+ * back cannot push the last good image out.
  */
 export function isHealthy(v: VersionSnapshot): boolean {
-  return v.provisioningState === "Succeeded" && !v.excludeFromLatest && v.tags[tagNames.state] !== "failed";
+  const state = v.tags[tagNames.state];
+  return v.provisioningState === "Succeeded" && !v.excludeFromLatest && state !== "failed" && state !== "rolledBack";
 }
 
 function isFailed(v: VersionSnapshot): boolean {
@@ -170,17 +173,23 @@ export function planRetention(input: {
         rank: 0,
         version,
       });
+    } else if (v.tags[tagNames.state] === "rolledBack") {
+      candidates.push({
+        entry: { version: v.name, code: "rolled-back", reason: "rolled back out of latest by an operator" },
+        rank: 1,
+        version,
+      });
     } else if (!isHealthy(v)) {
       candidates.push({
         entry: { version: v.name, code: "never-promoted", reason: "never promoted (excluded from latest)" },
-        rank: 1,
+        rank: 2,
         version,
       });
     } else {
       const why = v.endOfLifeDate ? `past end of life (${v.endOfLifeDate.toISOString()})` : "no end of life date";
       candidates.push({
         entry: { version: v.name, code: "superseded", reason: `superseded by newer healthy versions, ${why}` },
-        rank: 2,
+        rank: 3,
         version,
       });
     }

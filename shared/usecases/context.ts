@@ -3,6 +3,7 @@ import { findImage } from "../catalog/load.js";
 import { UnknownImageError } from "../errors.js";
 import type {
   Clock,
+  EventPublisher,
   FleetUsageReader,
   GalleryClient,
   ImageBuilderClient,
@@ -38,6 +39,8 @@ export interface PipelineDeps {
   /** Where the images run (Resource Graph). */
   fleet: FleetUsageReader;
   bus: MessageSender;
+  /** The Event Grid topic: only the event publisher function sends to it (steps write to the `events` queue). */
+  eventPublisher: EventPublisher;
   clock: Clock;
   log: Logger;
   settings: PipelineSettings;

@@ -11,8 +11,9 @@ import {
   terminalRunStates,
   type PipelineDeps,
 } from "./context.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
 import { recordBuildFailure } from "./failure.js";
-import { expandVersion } from "./publishVersion.js";
+import { emitVersionPublished, expandVersion } from "./publishVersion.js";
 import { startRun } from "./watchBuild.js";
 
 /** What one monitor sweep did. */
@@ -119,6 +120,27 @@ async function checkReplication(
   });
   const buildId = version.tags[tagNames.buildId] ?? "unknown";
   const fields = { image: image.name, version: version.name, buildId };
+  // A version is replicating once published: its event again (the sweep may have published it and stopped before).
+  await emitVersionPublished(deps, image, version);
+  const origin = eventOrigin(image, settings);
+  /** The failed regions' events, sent before the recovery step: it is decided again, identically, if it is lost. */
+  const replicationFailed = async (attempt: number, recovery: "retry" | "removeAndAddBack" | "none") => {
+    for (const region of version.replication?.summary.filter((r) => r.state === "Failed") ?? []) {
+      await emitEvent(
+        deps,
+        events.replicationFailed(origin, clock.now(), {
+          image: image.name,
+          buildId,
+          version: version.name,
+          region: region.region,
+          ...(region.details ? { details: region.details } : {}),
+          attempt,
+          maxAttempts: settings.replicationMaxRetries,
+          recovery,
+        }),
+      );
+    }
+  };
   // Each recovery step is recorded on the version (for operators reading the gallery) and logged.
   const attempt = (n: number, action: string, regions: string[]) => ({
     [tagNames.replicationRetries]: String(n),
@@ -142,10 +164,12 @@ async function checkReplication(
         { wait: false },
       );
       log.info("every target region has the version: promoted to latest", fields);
+      await emitPromoted(deps, image, { ...version, tags });
       result.promoted.push(label(image, version.name));
       return tags;
     }
     case "retry": {
+      await replicationFailed(retriesSoFar + 1, "retry");
       const tags = { ...version.tags, ...attempt(retriesSoFar + 1, "retry", decision.regions) };
       log.warn("replication failed in some regions: retrying them with the same target regions", {
         ...fields,
@@ -158,6 +182,7 @@ async function checkReplication(
       return tags;
     }
     case "removeRegions": {
+      await replicationFailed(retriesSoFar + 1, "removeAndAddBack");
       const tags = { ...version.tags, ...attempt(retriesSoFar + 1, "remove", decision.regions) };
       const removed = new Set(decision.regions.map(normalizeRegion));
       const kept = asHeld(image, version).filter((r) => !removed.has(normalizeRegion(r.name)));
@@ -180,6 +205,7 @@ async function checkReplication(
       return tags;
     }
     case "fail": {
+      await replicationFailed(retriesSoFar + 1, "none");
       await recordBuildFailure(deps, image, {
         buildId,
         reason: `replication failed: ${decision.reason}`,
@@ -196,7 +222,7 @@ async function checkReplication(
  * The version's target regions as it holds them, with the catalog's replica counts and storage types and its
  * per-region exclusions from `latest` (a region the catalog no longer lists keeps what the version says).
  */
-function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
+export function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
   const fromCatalog = new Map(renderTargetRegions(image).map((r) => [normalizeRegion(r.name), r]));
   return version.targetRegions.map((r) => {
     const known = fromCatalog.get(normalizeRegion(r.name));
@@ -260,7 +286,13 @@ async function sweepLeftovers(
       const createdAt = Date.parse(template.tags[tagNames.createdAt] ?? "");
       const since = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? 0 : now - ms);
 
-      if (state === "promoted") return remove(template, `its version ${version?.name} is promoted`);
+      if (state === "promoted") {
+        // The promotion's event again before the evidence of the build goes: the pass that promoted it may have
+        // stopped before sending it, and the template is what brings the sweep back here.
+        await emitPromoted(deps, image, version!);
+        return remove(template, `its version ${version?.name} is promoted`);
+      }
+      if (state === "rolledBack") return remove(template, `its version ${version?.name} was rolled back`);
       if (!Number.isNaN(failedAt)) {
         if (since(failedAt) > retentionInMs) {
           return remove(template, `its build failed over ${settings.failedBuildRetentionInHours} h ago`);
@@ -304,4 +336,25 @@ async function sweepLeftovers(
     },
   );
   result.errors.push(...failures.map((f) => ({ item: f.item, error: messageOf(f.error) })));
+}
+
+/** The monitor's promotion of a version, as an event (a version promoted again by hand is the promote command's). */
+async function emitPromoted(deps: PipelineDeps, image: CatalogImage, version: VersionSummary): Promise<void> {
+  const buildId = version.tags[tagNames.buildId];
+  if (!buildId || Number(version.tags[tagNames.rollbacks] ?? "0") > 0) return;
+  await emitEvent(
+    deps,
+    events.versionPromoted(
+      eventOrigin(image, deps.settings),
+      deps.clock.now(),
+      {
+        image: image.name,
+        buildId,
+        version: version.name,
+        regions: version.targetRegions.map((r) => r.name),
+        promotedBy: "monitor",
+      },
+      0,
+    ),
+  );
 }

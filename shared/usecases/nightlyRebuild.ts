@@ -2,6 +2,7 @@ import { catalogEntryHash } from "../catalog/load.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { tagNames } from "../domain/names.js";
 import { isDue } from "../domain/ncrontab.js";
+import { readScheduleDisablement } from "../domain/scheduleState.js";
 import { compareVersions } from "../domain/versions.js";
 import { definitionRefOf, type PipelineDeps } from "./context.js";
 import { requestBuild } from "./requestBuild.js";
@@ -15,8 +16,9 @@ export type NightlyDecision =
   | { image: string; action: "error"; error: string };
 
 /**
- * For each image whose schedule fell due since the last tick, requests a build, unless nothing changed since the
- * newest published version: same exact base image version and same catalog entry (when the image asks to skip).
+ * For each image whose schedule fell due since the last tick, requests a build, unless its schedule disabled itself
+ * after consecutive failed builds (recorded on its image definition), or nothing changed since the newest published
+ * version: same exact base image version and same catalog entry (when the image asks to skip).
  * Each image is decided in its own error boundary: one that fails is reported (logged with its cause, returned as an
  * `error` decision) and never keeps the others from their build.
  */
@@ -47,6 +49,18 @@ async function decide(
 ): Promise<NightlyDecision> {
   if (!image.schedule || !isDue(image.schedule.cron, window.since, window.now)) {
     return { image: image.name, action: "notDue" };
+  }
+  // A schedule that disabled itself after consecutive failed builds stays off until an operator turns it back on.
+  const definition = await deps.gallery.getImageDefinition(definitionRefOf(image, deps.settings));
+  const disabled = definition ? readScheduleDisablement(definition.tags) : undefined;
+  if (disabled) {
+    return {
+      image: image.name,
+      action: "skipped",
+      reason:
+        `schedule disabled since ${disabled.at} after ${disabled.failedBuilds.length} consecutive failed builds ` +
+        `(${disabled.failedBuilds.join(", ")}): image-pipeline schedule enable ${image.name}`,
+    };
   }
   const catalogHash = catalogEntryHash(image);
   const baseImageVersion = await currentBaseImageVersion(deps, image);

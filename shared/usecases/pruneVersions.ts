@@ -2,7 +2,9 @@ import type { CatalogImage } from "../catalog/schema.js";
 import { planRetention, type RetentionEntry, type RetentionPlan, type VersionSnapshot } from "../domain/retention.js";
 import { describeUsage } from "../domain/usage.js";
 import type { ImageDefinitionRef, VersionSummary } from "../ports.js";
+import { tagNames } from "../domain/names.js";
 import { definitionRefOf, forEachIsolated, type PipelineDeps } from "./context.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
 import { readFleet, usageOfImage } from "./usage.js";
 
 /** What pruning decided and did for one image. */
@@ -51,6 +53,8 @@ interface PendingDeletion {
   ref: ImageDefinitionRef;
   result: ImagePruneResult;
   deletion: RetentionEntry;
+  /** The build that made the version, when the pipeline made it (its events' ids derive from it). */
+  buildId?: string;
   /** Its place in its image's own plan: every image's first deletion goes before any image's second. */
   round: number;
   /** Since when the rules allow the deletion: the longest-waiting go first, so no image starves across runs. */
@@ -110,6 +114,27 @@ export async function pruneVersions(
       for (const late of result.inUsePastEndOfLife) {
         log.warn("version in use past its end of life: its owners should move", { image: image.name, ...late });
       }
+      if (!dryRun) {
+        // Past its end of life yet kept because it is in use: those still relying on it hear it (every run sends
+        // the same id while the rule holds; consumers drop the repeats).
+        for (const kept of plan.kept) {
+          const v = byName.get(kept.version);
+          if (!v?.endOfLifeDate || v.endOfLifeDate.getTime() > clock.now().getTime()) continue;
+          if (kept.code === "unmanaged" || kept.code === "not-a-version") continue;
+          const buildId = v.tags[tagNames.buildId];
+          await emitEvent(
+            deps,
+            events.retentionSkipped(eventOrigin(image, settings), clock.now(), {
+              image: image.name,
+              ...(buildId ? { buildId } : {}),
+              version: kept.version,
+              rule: kept.code,
+              reason: kept.reason,
+              endOfLifeDate: v.endOfLifeDate.toISOString(),
+            }),
+          );
+        }
+      }
       plan.deletions.forEach((deletion, round) => {
         const v = byName.get(deletion.version);
         const published = v?.publishedDate?.getTime() ?? 0;
@@ -117,7 +142,7 @@ export async function pruneVersions(
           v?.endOfLifeDate?.getTime() ?? 0,
           published + image.retention.minAgeDays * dayInMs,
         );
-        pending.push({ image, ref, result, deletion, round, eligibleSinceMs });
+        pending.push({ image, ref, result, deletion, round, eligibleSinceMs, buildId: v?.tags[tagNames.buildId] });
       });
     },
   );
@@ -126,7 +151,7 @@ export async function pruneVersions(
     (a, b) => a.round - b.round || a.eligibleSinceMs - b.eligibleSinceMs || a.image.name.localeCompare(b.image.name),
   );
   let stoppedAtBudget = false;
-  for (const { image, ref, result, deletion } of pending) {
+  for (const { image, ref, result, deletion, buildId } of pending) {
     const fields = { image: image.name, ...deletion };
     if (stoppedAtBudget || clock.now().getTime() - startedMs >= budgetInMs) {
       stoppedAtBudget = true;
@@ -141,6 +166,18 @@ export async function pruneVersions(
       continue;
     }
     try {
+      // Sent before the deletion is submitted: a run that stops in between decides the same deletion next time and
+      // sends the same id; the other order would lose the event with the version.
+      await emitEvent(
+        deps,
+        events.versionPruned(eventOrigin(image, settings), clock.now(), {
+          image: image.name,
+          ...(buildId ? { buildId } : {}),
+          version: deletion.version,
+          rule: deletion.code,
+          reason: deletion.reason,
+        }),
+      );
       await gallery.deleteVersion(ref, deletion.version);
       log.info("deleting version", fields);
       result.deleted.push(deletion);

@@ -11,7 +11,8 @@ import { classifyError, UnbuildableImageError } from "../errors.js";
 import { envelopeOf, type BuildRequested, type BuildWatch } from "../messages/index.js";
 import type { TemplateSummary, VersionSummary } from "../ports.js";
 import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
-import { recordBuildFailure } from "./failure.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
+import { emitFailureEvents, recordBuildFailure } from "./failure.js";
 
 /** What startBuild did with a request. */
 export type StartBuildResult =
@@ -66,7 +67,12 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   const definition = await gallery.getImageDefinition(ref);
   const versions = definition ? await gallery.listVersions(ref) : [];
   const published = versions.find((v) => v.tags[tagNames.buildId] === request.buildId);
+  const own = templatesOfImage(allTemplates, image.name).find((t) => t.tags[tagNames.buildId] === request.buildId);
   if (published) {
+    // The run ended and distributed the version, but the pass that started it may have stopped before its event and
+    // its first check: while the version is not taken over yet, carry on from the template (the check publishes it).
+    if (own && published.tags[tagNames.state] === "distributing") return resume(deps, image, request, own);
+    if (own) await emitStarted(deps, image, request, own, own.lastRunStatus?.startTime ?? clock.now());
     log.info("build already published: nothing to do", { ...fields, version: published.name });
     return { outcome: "alreadyPublished", version: published.name };
   }
@@ -76,11 +82,12 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   const failed = definition ? readFailures(definition.tags).find((f) => f.buildId === request.buildId) : undefined;
   if (failed) {
     log.info("build already failed: not starting it again", { ...fields, reason: failed.reason });
+    // Its events may not have gone out (the step that recorded it stopped before): the same ids again.
+    await emitFailureEvents(deps, image, failed, definition!.tags);
     return { outcome: "alreadyFailed", reason: failed.reason };
   }
 
   const templates = templatesOfImage(allTemplates, image.name);
-  const own = templates.find((t) => t.tags[tagNames.buildId] === request.buildId);
   if (own) return resume(deps, image, request, own);
 
   const blocking = templates.find((t) => holdsImage(t, versions));
@@ -174,6 +181,9 @@ async function resume(
     return { outcome: "failed", reason };
   }
   const now = clock.now();
+  const runStartedAt = (template.lastRunStatus?.startTime ?? now).toISOString();
+  // Sent on every pass (a redelivered request resumes here): the run may have started in a pass that stopped before.
+  await emitStarted(deps, image, request, template, new Date(runStartedAt));
   const delay = settings.buildWatchInitialDelayInSeconds;
   const watch: BuildWatch = {
     ...envelopeOf(request),
@@ -182,7 +192,7 @@ async function resume(
     catalogHash,
     templateName: template.name,
     templateResourceGroup: resourceGroup,
-    runStartedAt: (template.lastRunStatus?.startTime ?? now).toISOString(),
+    runStartedAt,
     checkCount: 0,
     nextDelayInSeconds: delay,
     timedOut: false,
@@ -209,4 +219,26 @@ async function requeue(
   });
   await deps.bus.send("build-requests", next, { scheduledEnqueueTimeUtc: retryAt });
   return { outcome: "waiting", blockingBuildId, retryAt };
+}
+
+/** The build's `BuildStarted`, from its template (the same event whichever pass sends it). */
+async function emitStarted(
+  deps: PipelineDeps,
+  image: CatalogImage,
+  request: BuildRequested,
+  template: TemplateSummary,
+  runStartedAt: Date,
+): Promise<void> {
+  const version = template.tags[tagNames.version];
+  if (!version) return;
+  await emitEvent(
+    deps,
+    events.buildStarted(eventOrigin(image, deps.settings, request.traceparent), deps.clock.now(), {
+      image: image.name,
+      buildId: request.buildId,
+      version,
+      templateName: template.name,
+      runStartedAt: runStartedAt.toISOString(),
+    }),
+  );
 }

@@ -1,6 +1,8 @@
 import { queues, type MessageOf, type QueueName } from "../../shared/messages/index.js";
+import type { PipelineEvent } from "../../shared/events/schema.js";
 import { UsageUnavailableError } from "../../shared/errors.js";
 import type {
+  EventPublisher,
   FleetMember,
   FleetUsage,
   FleetUsageReader,
@@ -239,6 +241,17 @@ export class FakeBus implements MessageSender {
     const taken = this.sent.filter((m) => m.queue === queue);
     this.sent = this.sent.filter((m) => m.queue !== queue);
     return taken;
+  }
+}
+
+/** An Event Grid topic in memory: keeps what it was sent; `fail` makes the next sends throw the given errors. */
+export class FakeEventPublisher implements EventPublisher {
+  published: PipelineEvent[] = [];
+  fail: unknown[] = [];
+  async publish(events: readonly PipelineEvent[]) {
+    const error = this.fail.shift();
+    if (error) throw error;
+    this.published.push(...structuredClone(events));
   }
 }
 

@@ -1,7 +1,15 @@
 import type { CatalogImage } from "../../shared/catalog/schema.js";
 import { definitionRefOf, type PipelineDeps, type PipelineSettings } from "../../shared/usecases/context.js";
 import { identityId, subscriptionId } from "../factories.js";
-import { FakeBus, FakeFleet, FakeGallery, FakeImageBuilder, ManualClock, MemoryLogger } from "./azure.js";
+import {
+  FakeBus,
+  FakeEventPublisher,
+  FakeFleet,
+  FakeGallery,
+  FakeImageBuilder,
+  ManualClock,
+  MemoryLogger,
+} from "./azure.js";
 
 /** Settings for use-case tests. */
 export const testSettings: PipelineSettings = {
@@ -27,16 +35,18 @@ export function fakePipeline(images: CatalogImage[], settings: Partial<PipelineS
   const bus = new FakeBus();
   const log = new MemoryLogger();
   const fleet = new FakeFleet();
+  const eventPublisher = new FakeEventPublisher();
   const deps: PipelineDeps = {
     catalog: { images },
     gallery,
     imageBuilder,
     fleet,
     bus,
+    eventPublisher,
     clock,
     log,
     settings: { ...testSettings, ...settings },
   };
   const refOf = (image: CatalogImage) => definitionRefOf(image, deps.settings);
-  return { deps, gallery, imageBuilder, fleet, bus, clock, log, refOf };
+  return { deps, gallery, imageBuilder, fleet, bus, eventPublisher, clock, log, refOf };
 }

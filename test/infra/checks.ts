@@ -782,3 +782,88 @@ export function checkWebhookSecretHook(
   }
   return [...new Set(problems)];
 }
+
+// --- Events (Event Grid) ------------------------------------------------------------------------------------------
+
+const topicType = "Microsoft.EventGrid/topics";
+const eventSubscriptionType = "Microsoft.EventGrid/topics/eventSubscriptions";
+
+/**
+ * The events' topic: one Event Grid topic that takes CloudEvents 1.0 with local auth (keys, SAS) disabled and TLS 1.2;
+ * its webhook subscription exists only when its URL parameter (default empty) is given, and delivers CloudEvents;
+ * the app's identity gets EventGrid Data Sender on that topic and nowhere else, through the role-assignment module,
+ * which scopes it to the topic.
+ */
+export function checkEventGridTopic(files: SourceFiles): string[] {
+  const problems: string[] = [];
+  const topics: Array<[string, BicepDeployable, BicepFile]> = [];
+  const subscriptions: Array<[string, BicepDeployable, BicepFile]> = [];
+  for (const [path, file] of bicepFiles(files)) {
+    for (const resource of file.resources) {
+      if (resource.existing) continue;
+      if (resource.target === topicType) topics.push([path, resource, file]);
+      if (resource.target === eventSubscriptionType) subscriptions.push([path, resource, file]);
+    }
+  }
+  if (topics.length !== 1) problems.push(`infra/ declares ${topics.length} Event Grid topics, not one`);
+  for (const [path, topic] of topics) {
+    const property = (key: string) => valueAt(topic.body, ["properties", key]);
+    if (property("inputSchema") !== "'CloudEventSchemaV1_0'") {
+      problems.push(
+        `topic '${topic.symbol}' in ${path} does not take CloudEvents 1.0 (inputSchema ${property("inputSchema") ?? "unset"})`,
+      );
+    }
+    if (property("disableLocalAuth") !== "true") {
+      problems.push(
+        `topic '${topic.symbol}' in ${path} accepts access keys and SAS tokens (disableLocalAuth is not true)`,
+      );
+    }
+    if (property("minimumTlsVersionAllowed") !== "'1.2'") {
+      problems.push(`topic '${topic.symbol}' in ${path} allows TLS below 1.2`);
+    }
+  }
+  for (const [path, subscription, file] of subscriptions) {
+    const where = `event subscription '${subscription.symbol}' in ${path}`;
+    const param = /^!empty\((\w+)\)$/.exec(subscription.condition ?? "")?.[1];
+    const declared = file.params.find((p) => p.name === param);
+    if (
+      !param ||
+      !declared?.hasDefault ||
+      !/=\s*''/.test(file.statements.find((s) => s.keyword === "param" && s.name === param)?.code ?? "")
+    ) {
+      problems.push(`${where} is not conditional on a URL parameter that defaults to empty`);
+    }
+    if (valueAt(subscription.body, ["properties", "eventDeliverySchema"]) !== "'CloudEventSchemaV1_0'") {
+      problems.push(`${where} does not deliver CloudEvents 1.0`);
+    }
+  }
+
+  const rbacText = files.get(rbacPath);
+  if (rbacText === undefined) return [...problems, `${rbacPath} is missing`];
+  const rbac = parseBicep(rbacText);
+  const senders = rbac.modules.filter((m) => /builtInRoles\.eventGridDataSender\b/.test(m.body));
+  if (senders.length !== 1)
+    problems.push(`${rbacPath} assigns EventGrid Data Sender ${senders.length} times, not once`);
+  for (const module of senders) {
+    const params = objectEntries(valueAt(module.body, ["params"]) ?? "{}");
+    const param = (key: string) => params.find((e) => e.key === key)?.value;
+    if (param("principalId") !== "appIdentity.properties.principalId") {
+      problems.push(
+        `'${module.symbol}' in ${rbacPath} gives EventGrid Data Sender to ${param("principalId")}, not the app's identity`,
+      );
+    }
+    if (param("scopeKind") !== "'eventGridTopic'" || param("scopeName") !== "eventGridTopicName") {
+      problems.push(`'${module.symbol}' in ${rbacPath} assigns EventGrid Data Sender beyond the events' topic`);
+    }
+  }
+  const moduleText = files.get(roleAssignmentModulePath) ?? "";
+  const module = parseBicep(moduleText);
+  const scoped = module.resources.find(
+    (r) => r.target === roleAssignmentType && r.condition === "scopeKind == 'eventGridTopic'",
+  );
+  const target = module.resources.find((r) => r.symbol === valueAt(scoped?.body ?? "{}", ["scope"]));
+  if (!scoped || target?.target !== topicType || !target.existing) {
+    problems.push(`${roleAssignmentModulePath} does not scope an 'eventGridTopic' assignment to the topic`);
+  }
+  return problems;
+}

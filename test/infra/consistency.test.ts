@@ -49,6 +49,8 @@ const localOnlySettings: Record<string, string> = {
   ARM_CA_CERT_PATH: "trusts the local ARM emulator's self-signed certificate",
   CATALOG_STORAGE_CONNECTION_STRING:
     "account key of the local storage emulator (Azurite); Azure reads the catalog blob with the app's identity",
+  EVENT_GRID_AUTH: "'emulator' (a fixed token) is only for the local Event Grid topic; Azure keeps the default 'azure'",
+  EVENT_GRID_CA_CERT_PATH: "trusts the local Event Grid topic's self-signed certificate",
 };
 
 /**
@@ -68,6 +70,9 @@ const verifiedBuiltInRoles: Record<string, string> = {
   "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
   "f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
   "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+  // articles/role-based-access-control/built-in-roles/integration.md; Event Grid docs, "Authenticate publishing
+  // clients using Microsoft Entra ID": the role holds Microsoft.EventGrid/events/send/action.
+  "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
 };
 
 /**
@@ -93,6 +98,10 @@ const verifiedApiVersions: Record<string, string> = {
   "Microsoft.Web/sites/basicPublishingCredentialsPolicies": "2024-04-01",
   "Microsoft.Authorization/roleDefinitions": "2022-04-01",
   "Microsoft.Authorization/roleAssignments": "2022-04-01",
+  // azure-rest-api-specs eventgrid/resource-manager/Microsoft.EventGrid/stable/2025-02-15 (inputSchema,
+  // disableLocalAuth, minimumTlsVersionAllowed; WebHook destination, eventDeliverySchema, retryPolicy).
+  "Microsoft.EventGrid/topics": "2025-02-15",
+  "Microsoft.EventGrid/topics/eventSubscriptions": "2025-02-15",
 };
 
 /** Parameters of rbac.bicep that carry principals from outside the deployment, and the one role they may get. */
@@ -541,10 +550,10 @@ describe("a deployment that works with azd up defaults (issue 14)", () => {
     const withNewType = mutate(
       serviceBusPath,
       "output name string",
-      "resource extra 'Microsoft.EventGrid/topics@2022-06-15' = {\n  name: 'x'\n}\n\noutput name string",
+      "resource extra 'Microsoft.SignalRService/signalR@2024-03-01' = {\n  name: 'x'\n}\n\noutput name string",
     );
     expect(checkProviders(readme, withNewType, imageBuilderProviders)).toEqual([
-      "the README's provider registration misses Microsoft.EventGrid",
+      "the README's provider registration misses Microsoft.SignalRService",
     ]);
   });
 

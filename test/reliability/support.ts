@@ -8,6 +8,7 @@ import { startArmEmulator, type ArmEmulator } from "../../local/arm/index.js";
 import { armAdmin, type ArmAdminTarget } from "../../local/armAdmin.js";
 import type { LogRecord } from "../../local/host/index.js";
 import { startAzurite, type Azurite } from "../../local/azurite/index.js";
+import { startEventGridEmulator, type EventGridEmulator } from "../../local/eventgrid/index.js";
 import { provisionCatalogContainer, provisionGalleries } from "../../local/provision.js";
 import { localAzure } from "../../local/settings.js";
 import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
@@ -78,6 +79,8 @@ export interface Emulators {
   arm: ArmEmulator;
   serviceBus: ServiceBusEmulator;
   azurite: Azurite;
+  /** The Event Grid topic the pipeline's events go to. */
+  eventGrid: EventGridEmulator;
   /** The catalog blob in Azurite (its container exists). */
   catalogBlobUrl: string;
   stop(): Promise<void>;
@@ -94,20 +97,23 @@ export async function startEmulators(options: { lockDuration?: string } = {}): P
     name: q.name,
     properties: { ...q.properties, ...(options.lockDuration ? { lockDuration: options.lockDuration } : {}) },
   }));
-  const [serviceBus, azurite] = await Promise.all([
+  const [serviceBus, azurite, eventGrid] = await Promise.all([
     startServiceBusEmulator({ stateDir: join(dir, "servicebus"), queues, port: 0 }),
     startAzurite({ stateDir: join(dir, "azurite") }),
+    startEventGridEmulator({ stateDir: join(dir, "eventgrid") }),
   ]);
   return {
     dir,
     arm,
     serviceBus,
     azurite,
+    eventGrid,
     catalogBlobUrl: await provisionCatalogContainer(azurite),
     async stop() {
       await serviceBus.stop();
       await arm.stop();
       await azurite.stop();
+      await eventGrid.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -152,6 +158,8 @@ export function pipelineSettings(
     arm: { endpoint: string; caCertPath: string };
     serviceBus: { connectionString: string };
     azurite: { connectionString: string };
+    /** The events' topic; without it the app has none configured and events wait in their queue. */
+    eventGrid?: { endpoint: string; caCertPath: string };
     catalogBlobUrl: string;
   },
   overrides: Record<string, string> = {},
@@ -170,6 +178,13 @@ export function pipelineSettings(
     ARM_MAX_READS_PER_SECOND: "500",
     ARM_MAX_WRITES_PER_SECOND: "200",
     ServiceBusConnection: emulators.serviceBus.connectionString,
+    ...(emulators.eventGrid
+      ? {
+          EVENT_GRID_TOPIC_ENDPOINT: emulators.eventGrid.endpoint,
+          EVENT_GRID_AUTH: "emulator",
+          EVENT_GRID_CA_CERT_PATH: emulators.eventGrid.caCertPath,
+        }
+      : {}),
     BUILD_WATCH_INITIAL_DELAY_IN_SECONDS: "1",
     BUILD_WATCH_MAX_DELAY_IN_SECONDS: "1",
     BUILD_REQUEUE_DELAY_IN_SECONDS: "1",

@@ -22,7 +22,7 @@ import { startBuild } from "../../../shared/usecases/startBuild.js";
 import { watchBuild } from "../../../shared/usecases/watchBuild.js";
 import { localAzure } from "../../../local/settings.js";
 import { aCatalogImage } from "../../factories.js";
-import { FakeBus, MemoryLogger } from "../../fakes/azure.js";
+import { FakeBus, FakeEventPublisher, MemoryLogger } from "../../fakes/azure.js";
 
 /**
  * The use-cases through the real ARM adapters and SDK clients, against the ARM emulator; only the bus is a fake,
@@ -68,6 +68,7 @@ describe("the build use-cases on the ARM emulator", () => {
       imageBuilder: new ArmImageBuilderClient(clients),
       fleet: new ResourceGraphFleetReader(clients),
       bus,
+      eventPublisher: new FakeEventPublisher(),
       clock: { now: () => new Date() },
       log: new MemoryLogger(),
       settings: pipelineSettingsOf(settings),
