@@ -5,6 +5,7 @@ import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catal
 import { ArmGalleryClient } from "../shared/adapters/gallery.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
 import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
+import { openTelemetryTracer } from "../shared/observability/tracing.js";
 import type { CatalogReader, Logger } from "../shared/ports.js";
 import type { PipelineDeps, PipelineSettings } from "../shared/usecases/context.js";
 
@@ -53,13 +54,15 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
   const clients = new ArmClients(settings);
   const gallery = new ArmGalleryClient(clients);
   const imageBuilder = new ArmImageBuilderClient(clients);
-  const bus = new ServiceBusMessageSender(settings);
+  const tracer = openTelemetryTracer;
+  const bus = new ServiceBusMessageSender(settings, tracer);
   const catalogReader = options.catalogReader ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
   const shared = {
     gallery,
     imageBuilder,
     bus,
     clock: { now: () => new Date() },
+    tracer,
     settings: pipelineSettingsOf(settings),
   };
   return {

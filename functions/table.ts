@@ -7,7 +7,7 @@ import { dashboardData } from "./dashboardData.js";
 import { dashboardPage } from "./dashboardPage.js";
 import { imageStatus } from "./imageStatus.js";
 import { queueFunctions } from "./queues.js";
-import { queueFunction } from "./runtime.js";
+import { queueFunction, tracedHttp, tracedTimer } from "./runtime.js";
 import { monitorReplicationTimer, nightlyRebuildTimer, pruneVersionsTimer } from "./timers.js";
 import type * as z from "zod";
 import { queues, type MessageOf, type QueueName } from "../shared/messages/index.js";
@@ -42,17 +42,32 @@ export function createFunctionTable(pipeline: PipelineProvider): FunctionDefinit
     {
       trigger: "http",
       name: "buildWebhook",
-      options: { methods: ["POST"], route: "builds", authLevel: "function", handler: buildWebhook(pipeline) },
+      options: {
+        methods: ["POST"],
+        route: "builds",
+        authLevel: "function",
+        handler: tracedHttp(buildWebhook(pipeline)),
+      },
     },
     {
       trigger: "http",
       name: "buildStatus",
-      options: { methods: ["GET"], route: "builds/{id}", authLevel: "function", handler: buildStatus(pipeline) },
+      options: {
+        methods: ["GET"],
+        route: "builds/{id}",
+        authLevel: "function",
+        handler: tracedHttp(buildStatus(pipeline)),
+      },
     },
     {
       trigger: "http",
       name: "imageStatus",
-      options: { methods: ["GET"], route: "images/{name?}", authLevel: "function", handler: imageStatus(pipeline) },
+      options: {
+        methods: ["GET"],
+        route: "images/{name?}",
+        authLevel: "function",
+        handler: tracedHttp(imageStatus(pipeline)),
+      },
     },
     // The dashboard: the page and its assets hold no data and no key (anonymous); its data needs the function key.
     {
@@ -68,22 +83,27 @@ export function createFunctionTable(pipeline: PipelineProvider): FunctionDefinit
     {
       trigger: "http",
       name: "dashboardData",
-      options: { methods: ["GET"], route: "dashboard/data", authLevel: "function", handler: dashboardData(pipeline) },
+      options: {
+        methods: ["GET"],
+        route: "dashboard/data",
+        authLevel: "function",
+        handler: tracedHttp(dashboardData(pipeline)),
+      },
     },
     {
       trigger: "timer",
       name: "nightlyRebuild",
-      options: { schedule: "%NIGHTLY_SCHEDULE%", handler: nightlyRebuildTimer(pipeline) },
+      options: { schedule: "%NIGHTLY_SCHEDULE%", handler: tracedTimer(nightlyRebuildTimer(pipeline)) },
     },
     {
       trigger: "timer",
       name: "monitorReplication",
-      options: { schedule: "%REPLICATION_MONITOR_SCHEDULE%", handler: monitorReplicationTimer(pipeline) },
+      options: { schedule: "%REPLICATION_MONITOR_SCHEDULE%", handler: tracedTimer(monitorReplicationTimer(pipeline)) },
     },
     {
       trigger: "timer",
       name: "pruneVersions",
-      options: { schedule: "%PRUNE_SCHEDULE%", handler: pruneVersionsTimer(pipeline) },
+      options: { schedule: "%PRUNE_SCHEDULE%", handler: tracedTimer(pruneVersionsTimer(pipeline)) },
     },
     ...(Object.keys(queueFunctions) as QueueName[]).map((queue) => queueTrigger(queue, pipeline)),
   ];

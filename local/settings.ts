@@ -22,6 +22,8 @@ export function localSettings(endpoints: {
   serviceBusConnectionString: string;
   catalogBlobUrl: string;
   catalogStorageConnectionString: string;
+  /** The local OTLP collector's base URL: spans are exported there. */
+  otlpEndpoint?: string;
   overrides?: Record<string, string>;
 }): Record<string, string | undefined> {
   const file = "local.settings.json";
@@ -50,5 +52,6 @@ export function localSettings(endpoints: {
     ServiceBusConnection: endpoints.serviceBusConnectionString,
     CATALOG_BLOB_URL: endpoints.catalogBlobUrl,
     CATALOG_STORAGE_CONNECTION_STRING: endpoints.catalogStorageConnectionString,
+    ...(endpoints.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: endpoints.otlpEndpoint } : {}),
   };
 }

@@ -91,6 +91,11 @@ export const tagNames = {
   createdAt: `${tagPrefix}createdAt`,
   /** When the pipeline recorded the template's build as failed (ISO 8601): kept for inspection until the retention ends. */
   failedAt: `${tagPrefix}failedAt`,
+  /**
+   * W3C traceparent of the step that wrote the resource: the timers' work on it (the monitor's checks, promotion or
+   * failure, the sweep) continues the build's trace from there.
+   */
+  traceparent: `${tagPrefix}traceparent`,
 } as const;
 export type TagName = (typeof tagNames)[keyof typeof tagNames];
 

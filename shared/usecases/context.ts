@@ -1,7 +1,15 @@
 import type { Catalog, CatalogImage } from "../catalog/schema.js";
 import { findImage } from "../catalog/load.js";
 import { UnknownImageError } from "../errors.js";
-import type { Clock, GalleryClient, ImageBuilderClient, ImageDefinitionRef, Logger, MessageSender } from "../ports.js";
+import type {
+  Clock,
+  GalleryClient,
+  ImageBuilderClient,
+  ImageDefinitionRef,
+  Logger,
+  MessageSender,
+  Tracer,
+} from "../ports.js";
 
 /** The settings the use-cases read (a slice of the app settings, so tests build them in one line). */
 export interface PipelineSettings {
@@ -28,6 +36,8 @@ export interface PipelineDeps {
   bus: MessageSender;
   clock: Clock;
   log: Logger;
+  /** Spans of the steps that matter to a build's trace (the invocation's own span is the runtime's). */
+  tracer: Tracer;
   settings: PipelineSettings;
 }
 

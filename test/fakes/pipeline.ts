@@ -2,6 +2,7 @@ import type { CatalogImage } from "../../shared/catalog/schema.js";
 import { definitionRefOf, type PipelineDeps, type PipelineSettings } from "../../shared/usecases/context.js";
 import { identityId, subscriptionId } from "../factories.js";
 import { FakeBus, FakeGallery, FakeImageBuilder, ManualClock, MemoryLogger } from "./azure.js";
+import { noTracer } from "../../shared/observability/tracing.js";
 
 /** Settings for use-case tests. */
 export const testSettings: PipelineSettings = {
@@ -32,6 +33,7 @@ export function fakePipeline(images: CatalogImage[], settings: Partial<PipelineS
     bus,
     clock,
     log,
+    tracer: noTracer,
     settings: { ...testSettings, ...settings },
   };
   const refOf = (image: CatalogImage) => definitionRefOf(image, deps.settings);

@@ -49,6 +49,8 @@ const localOnlySettings: Record<string, string> = {
   ARM_CA_CERT_PATH: "trusts the local ARM emulator's self-signed certificate",
   CATALOG_STORAGE_CONNECTION_STRING:
     "account key of the local storage emulator (Azurite); Azure reads the catalog blob with the app's identity",
+  OTEL_EXPORTER_OTLP_ENDPOINT:
+    "the local stack's OTLP collector; in Azure spans and logs go to Application Insights (APPLICATIONINSIGHTS_*)",
 };
 
 /**
