@@ -67,6 +67,7 @@ async function main() {
       arm: Number(process.env.LOCAL_ARM_PORT ?? 7443),
       serviceBus: Number(process.env.LOCAL_SERVICEBUS_PORT ?? 5672),
       azurite: Number(process.env.LOCAL_AZURITE_PORT ?? 10000),
+      otlp: Number(process.env.LOCAL_OTLP_PORT ?? 4318),
       host: Number(process.env.LOCAL_HOST_PORT ?? 7071),
     },
     logger: hostLog,
@@ -83,6 +84,7 @@ async function main() {
   );
   console.log(`Azurite (blob)   ${stack.azurite.blobEndpoint} (catalog: ${stack.settings.CATALOG_BLOB_URL})`);
   console.log(`Functions host   ${stack.host.url}/api (x-functions-key: ${key})`);
+  console.log(`OTLP collector   ${stack.collector.endpoint} (npx image-pipeline trace <buildId>: a build's spans)`);
   // The key goes in the fragment: the browser never sends it to the server; the page sends it in a header.
   console.log(`Dashboard        ${stack.host.url}/api/dashboard#code=${key}`);
   console.log(`state            ${stateDir}/ (delete it to start afresh)\n`);

@@ -74,7 +74,8 @@ export class ServiceBusMessageSender implements MessageSender {
         messageId,
         subject: contract.subject,
         scheduledEnqueueTimeUtc: options.scheduledEnqueueTimeUtc,
-        applicationProperties: { "Diagnostic-Id": traceparent },
+        // Both names, as Azure's SDKs write them (their messaging tracing conventions: `traceparent` equals Diagnostic-Id).
+        applicationProperties: { "Diagnostic-Id": traceparent, traceparent },
       });
     });
   }
