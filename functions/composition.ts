@@ -7,6 +7,7 @@ import { EventGridEventPublisher } from "../shared/adapters/eventGrid.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
 import { ResourceGraphFleetReader } from "../shared/adapters/resourceGraph.js";
 import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
+import { openTelemetryTracer } from "../shared/observability/tracing.js";
 import type { CatalogReader, Logger } from "../shared/ports.js";
 import type { PipelineDeps, PipelineSettings } from "../shared/usecases/context.js";
 
@@ -57,7 +58,8 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
   const gallery = new ArmGalleryClient(clients);
   const imageBuilder = new ArmImageBuilderClient(clients);
   const fleet = new ResourceGraphFleetReader(clients);
-  const bus = new ServiceBusMessageSender(settings);
+  const tracer = openTelemetryTracer;
+  const bus = new ServiceBusMessageSender(settings, tracer);
   const catalogReader = options.catalogReader ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
   const shared = {
     gallery,
@@ -66,6 +68,7 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
     bus,
     eventPublisher: new EventGridEventPublisher(settings),
     clock: { now: () => new Date() },
+    tracer,
     settings: pipelineSettingsOf(settings),
   };
   return {

@@ -26,6 +26,8 @@ export function localSettings(endpoints: {
   catalogStorageConnectionString: string;
   eventGridTopicEndpoint: string;
   eventGridCaCertPath: string;
+  /** The local OTLP collector's base URL: spans are exported there. */
+  otlpEndpoint?: string;
   overrides?: Record<string, string>;
 }): Record<string, string | undefined> {
   const file = "local.settings.json";
@@ -57,5 +59,6 @@ export function localSettings(endpoints: {
     EVENT_GRID_TOPIC_ENDPOINT: endpoints.eventGridTopicEndpoint,
     EVENT_GRID_AUTH: "emulator",
     EVENT_GRID_CA_CERT_PATH: endpoints.eventGridCaCertPath,
+    ...(endpoints.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: endpoints.otlpEndpoint } : {}),
   };
 }

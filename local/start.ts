@@ -68,6 +68,7 @@ async function main() {
       serviceBus: Number(process.env.LOCAL_SERVICEBUS_PORT ?? 5672),
       azurite: Number(process.env.LOCAL_AZURITE_PORT ?? 10000),
       eventGrid: Number(process.env.LOCAL_EVENTGRID_PORT ?? 7643),
+      otlp: Number(process.env.LOCAL_OTLP_PORT ?? 4318),
       host: Number(process.env.LOCAL_HOST_PORT ?? 7071),
     },
     logger: hostLog,
@@ -87,6 +88,7 @@ async function main() {
   console.log(
     `Functions host   ${stack.host.url}/api (x-functions-key: ${key}; admin functions: ${localAzure.masterKey})`,
   );
+  console.log(`OTLP collector   ${stack.collector.endpoint} (npx image-pipeline trace <buildId>: a build's spans)`);
   // The key goes in the fragment: the browser never sends it to the server; the page sends it in a header.
   console.log(`Dashboard        ${stack.host.url}/api/dashboard#code=${key}`);
   console.log(`state            ${stateDir}/ (delete it to start afresh)\n`);

@@ -181,6 +181,44 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** Attributes of a span: the pipeline's facts (image, version, build id, regions) and protocol details. */
+export type SpanAttributes = Record<string, string | number | boolean | string[] | undefined>;
+
+/** The span a piece of work runs in, as the work sees it. */
+export interface SpanHandle {
+  /** W3C traceparent of this span: what a message or a resource tag carries to continue the trace from here. */
+  readonly traceparent: string | undefined;
+  setAttributes(attributes: SpanAttributes): void;
+  addEvent(name: string, attributes?: SpanAttributes): void;
+  /** Marks the span failed, with the reason (its status becomes an error). */
+  fail(reason: string): void;
+}
+
+/** How a span relates to others. */
+export interface SpanOptions {
+  kind?: "internal" | "server" | "client" | "producer" | "consumer";
+  /** W3C traceparent of the parent, when it is elsewhere (a message, a tag); default: the active span. */
+  parent?: string;
+  /** Spans this one relates to without being their child (e.g. the sweep that checked a build's version). */
+  links?: ReadonlyArray<string | undefined>;
+  /** Starts a trace of its own (a build the nightly run asks for: one trace per build), linked to `links`. */
+  root?: boolean;
+  attributes?: SpanAttributes;
+}
+
+/** Tracing, as the use-cases and adapters need it (implemented on OpenTelemetry in shared/observability). */
+export interface Tracer {
+  /**
+   * Runs `work` in a new span, active for everything it does (child spans, log lines, messages it sends), and ends
+   * the span when `work` settles; a throw fails the span with the error's message and is rethrown.
+   */
+  inSpan<T>(name: string, options: SpanOptions, work: (span: SpanHandle) => Promise<T>): Promise<T>;
+  /** W3C traceparent of the active span, when there is one being recorded. */
+  activeTraceparent(): string | undefined;
+  /** Adds attributes to the active span (what an invocation learns as it goes: the build id, the version). */
+  annotate(attributes: SpanAttributes): void;
+}
+
 export interface Clock {
   now(): Date;
 }

@@ -124,6 +124,23 @@ export const settingsSchema = z.object({
     ])
     .pipe(z.array(z.guid("each subscription id must be a GUID")).min(1, "at least one subscription id"))
     .optional(),
+  /**
+   * Application Insights connection string (the component's, not a secret with local auth off): spans and logs are
+   * exported there with OpenTelemetry (shared/observability/README.md).
+   */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: nonEmpty.optional(),
+  /**
+   * `Authorization=AAD;ClientId=<client id>`: export to Application Insights with Entra ID, as that managed identity
+   * (the Functions convention, which the Functions host reads too).
+   */
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: nonEmpty
+    .refine(
+      (v) => /(^|;)\s*Authorization\s*=\s*AAD\s*(;|$)/i.test(v),
+      "Authorization=AAD;ClientId=<client id of the managed identity>",
+    )
+    .optional(),
+  /** Base URL of an OTLP/HTTP endpoint that also receives spans (`<url>/v1/traces`): the local stack's collector. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

@@ -97,6 +97,11 @@ export const tagNames = {
   rolledBack: `${tagPrefix}rolledBack`,
   /** Why the version was rolled back, as the operator said. */
   rollbackReason: `${tagPrefix}rollbackReason`,
+  /**
+   * W3C traceparent of the step that wrote the resource: the timers' work on it (the monitor's checks, promotion or
+   * failure, the sweep) continues the build's trace from there.
+   */
+  traceparent: `${tagPrefix}traceparent`,
 } as const;
 export type TagName = (typeof tagNames)[keyof typeof tagNames];
 

@@ -10,6 +10,7 @@ import type {
   ImageDefinitionRef,
   Logger,
   MessageSender,
+  Tracer,
 } from "../ports.js";
 
 /** The settings the use-cases read (a slice of the app settings, so tests build them in one line). */
@@ -43,6 +44,8 @@ export interface PipelineDeps {
   eventPublisher: EventPublisher;
   clock: Clock;
   log: Logger;
+  /** Spans of the steps that matter to a build's trace (the invocation's own span is the runtime's). */
+  tracer: Tracer;
   settings: PipelineSettings;
 }
 

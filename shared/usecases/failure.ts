@@ -1,3 +1,4 @@
+import { spanAttributes } from "../observability/spanAttributes.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { readFailures, withFailure, type RecordedFailure } from "../domain/failures.js";
 import { tagNames } from "../domain/names.js";
@@ -33,6 +34,20 @@ export async function recordBuildFailure(
   image: CatalogImage,
   failure: BuildFailure,
 ): Promise<boolean> {
+  // The build's trace ends here: a span that fails with the reason (and holds the calls that record it).
+  const attributes = {
+    [spanAttributes.buildId]: failure.buildId,
+    [spanAttributes.image]: image.name,
+    [spanAttributes.version]: failure.version,
+    "image_pipeline.failure.log_uri": failure.logUri,
+  };
+  return deps.tracer.inSpan("build failed", { attributes }, async (span) => {
+    span.fail(failure.reason);
+    return record(deps, image, failure);
+  });
+}
+
+async function record(deps: PipelineDeps, image: CatalogImage, failure: BuildFailure): Promise<boolean> {
   const { gallery, imageBuilder, settings, clock, log } = deps;
   log.warn("build failed", {
     buildId: failure.buildId,

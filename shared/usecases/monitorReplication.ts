@@ -1,4 +1,5 @@
 import type { CatalogImage } from "../catalog/schema.js";
+import { spanAttributes } from "../observability/spanAttributes.js";
 import { homeRegionOf, normalizeRegion } from "../domain/gallery.js";
 import { renderTargetRegions, targetRegionsNamed, type TargetRegionSpec } from "../domain/imageVersion.js";
 import { managedByValue, tagNames, truncateTagValue } from "../domain/names.js";
@@ -45,6 +46,8 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  */
 export async function monitorReplication(deps: PipelineDeps): Promise<MonitorResult> {
   const { gallery, settings, log } = deps;
+  // Each version is checked in its build's trace (from the traceparent its tags carry), linked to this sweep.
+  const sweep = deps.tracer.activeTraceparent();
   const result: MonitorResult = {
     checked: 0,
     promoted: [],
@@ -74,13 +77,14 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
             replicating,
             (v) => ({ image: image.name, version: v.name }),
             log,
-            async (summary) => {
-              const version = await gallery.getVersion(ref, summary.name);
-              if (!version) return;
-              result.checked++;
-              const after = await checkReplication(deps, image, ref, version, result);
-              if (after) summary.tags = after;
-            },
+            (summary) =>
+              inBuildTrace(deps, sweep, `check replication ${image.name}@${summary.name}`, summary.tags, async () => {
+                const version = await gallery.getVersion(ref, summary.name);
+                if (!version) return;
+                result.checked++;
+                const after = await checkReplication(deps, image, ref, version, result);
+                if (after) summary.tags = after;
+              }),
           ),
         );
       },
@@ -94,6 +98,26 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
     result.errors.push({ item: { sweep: "leftovers" }, error: messageOf(error) });
   }
   return result;
+}
+
+/**
+ * Runs a timer's work on one build's resource in a span of that build's trace: a child of the step whose traceparent
+ * the resource's tags carry, linked to the sweep (a resource from before tracing: a child of the sweep).
+ */
+function inBuildTrace(
+  deps: PipelineDeps,
+  sweep: string | undefined,
+  name: string,
+  tags: Record<string, string>,
+  work: () => Promise<void>,
+): Promise<void> {
+  const parent = tags[tagNames.traceparent];
+  const attributes = {
+    [spanAttributes.buildId]: tags[tagNames.buildId],
+    [spanAttributes.image]: tags[tagNames.image],
+    [spanAttributes.version]: tags[tagNames.version],
+  };
+  return deps.tracer.inSpan(name, { parent, links: parent ? [sweep] : [], attributes }, work);
 }
 
 /** Acts on one replicating version; returns its tags when it changed them (so the sweep below sees them). */
@@ -141,6 +165,12 @@ async function checkReplication(
       );
     }
   };
+  deps.tracer.annotate({
+    [spanAttributes.version]: version.name,
+    [spanAttributes.regions]: version.targetRegions.map((r) => r.name),
+    "image_pipeline.replication.action": decision.action,
+    "image_pipeline.replication.regions": "regions" in decision ? decision.regions : undefined,
+  });
   // Each recovery step is recorded on the version (for operators reading the gallery) and logged.
   const attempt = (n: number, action: string, regions: string[]) => ({
     [tagNames.replicationRetries]: String(n),
@@ -155,13 +185,13 @@ async function checkReplication(
       return undefined;
     case "promote": {
       const tags = { ...version.tags, [tagNames.state]: "promoted" };
-      // Submitted, not awaited (an operation poll and a final GET saved): the regions are unchanged, so nothing
-      // replicates, and the tags say "promoted" as soon as ARM accepts the PATCH whatever its operation ends with.
-      await gallery.updateVersion(
-        ref,
-        version.name,
-        { excludeFromLatest: false, targetRegions: asHeld(image, version), tags },
-        { wait: false },
+      await deps.tracer.inSpan("promote to latest", {}, () =>
+        gallery.updateVersion(
+          ref,
+          version.name,
+          { excludeFromLatest: false, targetRegions: asHeld(image, version), tags },
+          { wait: false },
+        ),
       );
       log.info("every target region has the version: promoted to latest", fields);
       await emitPromoted(deps, image, { ...version, tags });
@@ -261,11 +291,15 @@ async function sweepLeftovers(
   const now = clock.now().getTime();
   const retentionInMs = settings.failedBuildRetentionInHours * 3_600_000;
   const templates = (await imageBuilder.listTemplates(subscriptionId, resourceGroup)).filter((t) => isManaged(t.tags));
-  const remove = async (template: TemplateSummary, why: string) => {
-    log.info("removing template of an ended build", { template: template.name, reason: why });
-    await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, template.name);
-    result.swept.push(template.name);
-  };
+  const sweep = deps.tracer.activeTraceparent();
+  const inTrace = (template: TemplateSummary, name: string, work: () => Promise<void>) =>
+    inBuildTrace(deps, sweep, `${name} ${template.name}`, template.tags, work);
+  const remove = (template: TemplateSummary, why: string) =>
+    inTrace(template, "remove template", async () => {
+      log.info("removing template of an ended build", { template: template.name, reason: why });
+      await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, template.name);
+      result.swept.push(template.name);
+    });
 
   const failures = await forEachIsolated(
     templates,
@@ -300,8 +334,15 @@ async function sweepLeftovers(
         return;
       }
       const ref = definitionRefOf(image, settings);
-      const fail = async (reason: string) =>
-        recordBuildFailure(deps, image, { buildId, reason, templateName: template.name, version: version?.name });
+      const fail = (reason: string) =>
+        inTrace(template, "finish lost build", async () => {
+          await recordBuildFailure(deps, image, {
+            buildId,
+            reason,
+            templateName: template.name,
+            version: version?.name,
+          });
+        });
       if (state === "failed") return void (await fail("its version failed"));
       if (run?.runState === "Failed" || run?.runState === "Canceled" || template.provisioningState === "Failed") {
         // watchBuild records these; its message was lost if we get here.
@@ -313,13 +354,17 @@ async function sweepLeftovers(
         succeededRunStates.has(run?.runState ?? "") &&
         since(endedAt) > publishStalledAfterInMs
       ) {
-        log.warn("a distributed version was never taken over: publishing it now", { template: template.name, buildId });
-        const published = await expandVersion(deps, image, ref, version!, {
-          baseImageVersion: template.sourceExactVersion,
-          templateName: template.name,
+        return inTrace(template, "publish lost version", async () => {
+          log.warn("a distributed version was never taken over: publishing it now", {
+            template: template.name,
+            buildId,
+          });
+          const published = await expandVersion(deps, image, ref, version!, {
+            baseImageVersion: template.sourceExactVersion,
+            templateName: template.name,
+          });
+          if (published.outcome === "published") result.published.push(label(image, version!.name));
         });
-        if (published.outcome === "published") result.published.push(label(image, version!.name));
-        return;
       }
       if (!version && terminalRunStates.has(run?.runState ?? "") && since(endedAt) > abandonedAfterInMs) {
         return void (await fail("build abandoned: its run ended long ago without a version"));

@@ -1,4 +1,5 @@
 import { catalogEntryHash } from "../catalog/load.js";
+import { spanAttributes } from "../observability/spanAttributes.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { tagNames } from "../domain/names.js";
 import { isDue } from "../domain/ncrontab.js";
@@ -82,12 +83,26 @@ async function decide(
     }
   }
   const day = window.now.toISOString().slice(0, 10);
-  const message = await requestBuild(deps, {
-    image: image.name,
-    reason: "schedule",
-    requestedBy: "schedule",
-    nonce: `schedule:${day}:${baseImageVersion ?? ""}:${catalogHash}`,
-  });
+  // Each build gets a trace of its own, linked to the nightly run that asked for it: one trace per build.
+  const message = await deps.tracer.inSpan(
+    "request scheduled build",
+    {
+      kind: "producer",
+      root: true,
+      links: [deps.tracer.activeTraceparent()],
+      attributes: { [spanAttributes.image]: image.name },
+    },
+    async (span) => {
+      const requested = await requestBuild(deps, {
+        image: image.name,
+        reason: "schedule",
+        requestedBy: "schedule",
+        nonce: `schedule:${day}:${baseImageVersion ?? ""}:${catalogHash}`,
+      });
+      span.setAttributes({ [spanAttributes.buildId]: requested.buildId });
+      return requested;
+    },
+  );
   return {
     image: image.name,
     action: "requested",

@@ -1,3 +1,4 @@
+import { spanAttributes } from "../observability/spanAttributes.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { renderVersionExpansion } from "../domain/imageVersion.js";
 import { tagNames } from "../domain/names.js";
@@ -71,7 +72,10 @@ export async function expandVersion(
     baseImageVersion: build.baseImageVersion,
     templateName: build.templateName,
     now: clock.now(),
+    // The monitor's checks and the promotion continue the build's trace from this step.
+    traceparent: deps.tracer.activeTraceparent(),
   });
+  deps.tracer.annotate({ [spanAttributes.regions]: update.targetRegions?.map((r) => r.name) });
   try {
     log.info("adding the version's other target regions", {
       buildId,

@@ -1,3 +1,4 @@
+import { spanAttributes } from "../observability/spanAttributes.js";
 import { catalogEntryHash } from "../catalog/load.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { readFailures } from "../domain/failures.js";
@@ -129,8 +130,11 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
       definition: ref,
       homeRegion: definition?.location ?? homeRegionOf(image),
       defaultIdentityId: settings.imageBuilderIdentityId,
+      // The monitor and the sweep continue the build's trace from here (tags on the template and its version).
+      traceparent: deps.tracer.activeTraceparent(),
     });
     log.info("creating image template", { ...fields, version, templateName });
+    deps.tracer.annotate({ [spanAttributes.version]: version, [spanAttributes.region]: image.build.location });
     let created: TemplateSummary;
     try {
       await imageBuilder.createTemplate(subscriptionId, resourceGroup, templateName, template);

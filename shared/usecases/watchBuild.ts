@@ -1,4 +1,5 @@
 import type { CatalogImage } from "../catalog/schema.js";
+import { spanAttributes } from "../observability/spanAttributes.js";
 import { customizationLogUriOf } from "../domain/failures.js";
 import { imageVersionIdOf } from "../domain/gallery.js";
 import { tagNames } from "../domain/names.js";
@@ -34,6 +35,12 @@ export async function watchBuild(deps: PipelineDeps, watch: BuildWatch): Promise
   }
   const failure = { buildId: watch.buildId, templateName: watch.templateName, version: watch.version };
   const run = template.lastRunStatus;
+  deps.tracer.annotate({
+    [spanAttributes.region]: template.location,
+    "image_pipeline.run.state": run?.runState ?? "NotStarted",
+    "image_pipeline.run.sub_state": run?.runSubState,
+    "image_pipeline.check_count": watch.checkCount,
+  });
   const now = clock.now();
 
   if (run?.runState === "Succeeded" || run?.runState === "PartiallySucceeded") {

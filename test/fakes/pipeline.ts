@@ -10,6 +10,7 @@ import {
   ManualClock,
   MemoryLogger,
 } from "./azure.js";
+import { noTracer } from "../../shared/observability/tracing.js";
 
 /** Settings for use-case tests. */
 export const testSettings: PipelineSettings = {
@@ -45,6 +46,7 @@ export function fakePipeline(images: CatalogImage[], settings: Partial<PipelineS
     eventPublisher,
     clock,
     log,
+    tracer: noTracer,
     settings: { ...testSettings, ...settings },
   };
   const refOf = (image: CatalogImage) => definitionRefOf(image, deps.settings);

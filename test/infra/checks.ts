@@ -867,3 +867,81 @@ export function checkEventGridTopic(files: SourceFiles): string[] {
   }
   return problems;
 }
+
+/** Monitoring Metrics Publisher: what telemetry ingestion with Entra ID needs on the component (checked role id). */
+const monitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
+
+/**
+ * Telemetry as shared/observability/README.md says it is deployed: Application Insights with local auth off; the app
+ * settings give its connection string and `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` = `Authorization=AAD` with the
+ * client id of the app's identity (the same as AZURE_CLIENT_ID), and no instrumentation key; that identity is
+ * Monitoring Metrics Publisher on the component; host.json turns on the host's OpenTelemetry mode.
+ */
+export function checkTelemetry(files: SourceFiles, hostJsonText: string): string[] {
+  const problems: string[] = [];
+  const components = bicepFiles(files).flatMap(([path, file]) =>
+    file.resources.filter((r) => r.target === "Microsoft.Insights/components" && !r.existing).map((r) => ({ path, r })),
+  );
+  if (components.length !== 1) problems.push(`expected one Application Insights component, found ${components.length}`);
+  for (const { path, r } of components) {
+    if (valueAt(r.body, ["properties", "DisableLocalAuth"]) !== "true") {
+      problems.push(
+        `Application Insights in ${path} accepts its instrumentation key alone (DisableLocalAuth is not true)`,
+      );
+    }
+  }
+
+  const found = appSettingEntries(files);
+  if (typeof found === "string") return [...problems, found];
+  const { path, file, entries } = found;
+  const value = (key: string) => entries.find((e) => e.key === key)?.value;
+  const insights = file.resources.find((r) => r.target === "Microsoft.Insights/components");
+  if (
+    !insights ||
+    value("APPLICATIONINSIGHTS_CONNECTION_STRING") !== `${insights.symbol}.properties.ConnectionString`
+  ) {
+    problems.push(`APPLICATIONINSIGHTS_CONNECTION_STRING in ${path} is not the component's ConnectionString`);
+  }
+  const authentication = value("APPLICATIONINSIGHTS_AUTHENTICATION_STRING") ?? "";
+  const clientId = /ClientId=\$\{([\w.]+)\}/.exec(authentication)?.[1];
+  if (!/Authorization=AAD/.test(authentication)) {
+    problems.push(`APPLICATIONINSIGHTS_AUTHENTICATION_STRING in ${path} does not ask for Authorization=AAD`);
+  } else if (!clientId || clientId !== value("AZURE_CLIENT_ID")) {
+    problems.push(
+      `APPLICATIONINSIGHTS_AUTHENTICATION_STRING in ${path} names ClientId ${clientId ?? "(none)"}, not the app's identity (${value("AZURE_CLIENT_ID")})`,
+    );
+  }
+  for (const key of ["APPINSIGHTS_INSTRUMENTATIONKEY", "APPLICATIONINSIGHTS_INSTRUMENTATIONKEY"]) {
+    if (value(key) !== undefined) problems.push(`${key} is set in ${path}: ingestion must use Entra ID, not a key`);
+  }
+
+  const rbacText = files.get(rbacPath);
+  if (rbacText === undefined) return [...problems, `no ${rbacPath}`];
+  const rbac = parseBicep(rbacText);
+  const roles = builtInRoleTable(rbac);
+  const publishes = assignmentModules(rbac).some(({ param }) => {
+    const roleKey = /builtInRoles\.(\w+)\)/.exec(param("roleDefinitionId"))?.[1];
+    return (
+      roleKey !== undefined &&
+      roles.get(roleKey) === monitoringMetricsPublisher &&
+      param("principalId") === "appIdentity.properties.principalId" &&
+      param("scopeKind") === "'applicationInsights'"
+    );
+  });
+  if (!publishes) {
+    problems.push(
+      `appIdentity is not Monitoring Metrics Publisher on the Application Insights component in ${rbacPath}`,
+    );
+  }
+
+  let hostJson: { telemetryMode?: unknown };
+  try {
+    hostJson = JSON.parse(hostJsonText) as { telemetryMode?: unknown };
+  } catch {
+    return [...problems, "host.json is not JSON"];
+  }
+  if (String(hostJson.telemetryMode ?? "").toLowerCase() !== "opentelemetry") {
+    problems.push(`host.json's telemetryMode is ${String(hostJson.telemetryMode ?? "unset")}, not OpenTelemetry`);
+  }
+  return problems;
+}

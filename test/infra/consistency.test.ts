@@ -24,6 +24,7 @@ import {
   checkSettingDefaults,
   checkSubscriptionDeploymentNames,
   checkSubscriptionRead,
+  checkTelemetry,
   checkWebhookSecretHook,
   type AzdFeature,
   rbacPath,
@@ -51,6 +52,8 @@ const localOnlySettings: Record<string, string> = {
     "account key of the local storage emulator (Azurite); Azure reads the catalog blob with the app's identity",
   EVENT_GRID_AUTH: "'emulator' (a fixed token) is only for the local Event Grid topic; Azure keeps the default 'azure'",
   EVENT_GRID_CA_CERT_PATH: "trusts the local Event Grid topic's self-signed certificate",
+  OTEL_EXPORTER_OTLP_ENDPOINT:
+    "the local stack's OTLP collector; in Azure spans and logs go to Application Insights (APPLICATIONINSIGHTS_*)",
 };
 
 /**
@@ -600,5 +603,59 @@ describe("a deployment that works with azd up defaults (issue 14)", () => {
     expect(
       check(azureYaml, mutate(mainPath, "param webhookSecret string = ''", "param webhookSecret string = newGuid()")),
     ).toEqual(["infra/main.bicep uses newGuid(): a new value at every deployment"]);
+  });
+});
+
+describe("telemetry in infra/ (issue 21)", () => {
+  const hostJson = readFileSync(join(root, "host.json"), "utf8");
+
+  it("sends to Application Insights with the app's identity (Entra ID, no key) and turns on the host's OpenTelemetry mode", () => {
+    expect(checkTelemetry(realFiles, hostJson)).toEqual([]);
+  });
+
+  it("reports Application Insights that still accepts its key", () => {
+    const mutant = mutate("infra/core/monitor/monitoring.bicep", "DisableLocalAuth: true", "DisableLocalAuth: false");
+    expect(checkTelemetry(mutant, hostJson)).toEqual([
+      "Application Insights in infra/core/monitor/monitoring.bicep accepts its instrumentation key alone (DisableLocalAuth is not true)",
+    ]);
+  });
+
+  it("reports an authentication string without Entra ID, or for another identity", () => {
+    const withoutAad = mutate(apiPath, ";Authorization=AAD'", "'");
+    expect(checkTelemetry(withoutAad, hostJson)).toEqual([
+      "APPLICATIONINSIGHTS_AUTHENTICATION_STRING in infra/app/api.bicep does not ask for Authorization=AAD",
+    ]);
+    const otherIdentity = mutate(
+      apiPath,
+      "'ClientId=${identity.properties.clientId}",
+      "'ClientId=${other.properties.clientId}",
+    );
+    expect(checkTelemetry(otherIdentity, hostJson)).toEqual([
+      "APPLICATIONINSIGHTS_AUTHENTICATION_STRING in infra/app/api.bicep names ClientId other.properties.clientId, not the app's identity (identity.properties.clientId)",
+    ]);
+  });
+
+  it("reports an instrumentation key in the app settings", () => {
+    const mutant = mutate(
+      apiPath,
+      "APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString",
+      "APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString\n    APPINSIGHTS_INSTRUMENTATIONKEY: applicationInsights.properties.InstrumentationKey",
+    );
+    expect(checkTelemetry(mutant, hostJson)).toEqual([
+      "APPINSIGHTS_INSTRUMENTATIONKEY is set in infra/app/api.bicep: ingestion must use Entra ID, not a key",
+    ]);
+  });
+
+  it("reports an app identity that may not publish telemetry", () => {
+    const mutant = mutate(rbacPath, "scopeKind: 'applicationInsights'", "scopeKind: 'keyVault'");
+    expect(checkTelemetry(mutant, hostJson)).toEqual([
+      "appIdentity is not Monitoring Metrics Publisher on the Application Insights component in infra/app/rbac.bicep",
+    ]);
+  });
+
+  it("reports a host left out of OpenTelemetry mode", () => {
+    const without = hostJson.replace(/\n\s*"telemetryMode": "OpenTelemetry",/, "");
+    expect(without).not.toBe(hostJson);
+    expect(checkTelemetry(realFiles, without)).toEqual(["host.json's telemetryMode is unset, not OpenTelemetry"]);
   });
 });

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { noTracer } from "../../../shared/observability/tracing.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
@@ -71,6 +72,7 @@ describe("the build use-cases on the ARM emulator", () => {
       eventPublisher: new FakeEventPublisher(),
       clock: { now: () => new Date() },
       log: new MemoryLogger(),
+      tracer: noTracer,
       settings: pipelineSettingsOf(settings),
     };
   });
