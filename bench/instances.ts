@@ -4,7 +4,8 @@
  * build requests (a base image update across 200 images) and the replication monitor's sweeps of a gallery of 1,000
  * definitions, against the ARM emulator with ARM's token buckets (Azure's numbers). No coordinator: each instance
  * paces itself from the `x-ms-ratelimit-remaining-subscription-*` headers ARM returns (shared/adapters/armPacing.ts).
- * The figures come from the emulator's counters. Prints a summary and writes bench/results/instances.json.
+ * The pipeline's events go to the local Event Grid topic (its own process), as deployed. The figures come from the
+ * emulators' counters. Prints a summary and writes bench/results/instances.json.
  *
  * `npm run bench:instances [-- --instances 3 --builds 200 --definitions 1000]`
  */
@@ -12,6 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { ServiceBusClient } from "@azure/service-bus";
 import { armAdmin, configureSimulation } from "../local/armAdmin.js";
 import { startAzurite, type Azurite } from "../local/azurite/index.js";
 import { provisionCatalogContainer, provisionGalleries } from "../local/provision.js";
@@ -28,6 +30,7 @@ import {
   publishTestCatalog,
   startArmProcess,
   startChildHost,
+  startEventGridProcess,
   startServiceBusProcess,
   terminalStateOf,
   type ChildHost,
@@ -115,6 +118,22 @@ function seedBody(nowMs: number) {
   return { subscriptionId: localAzure.subscriptionId, imageDefinitions, imageVersions };
 }
 
+/** How many messages a queue holds (peeked, with a client of its own). */
+async function peekCount(connectionString: string, queue: string): Promise<number> {
+  const client = new ServiceBusClient(connectionString);
+  try {
+    const receiver = client.createReceiver(queue);
+    let n = 0;
+    for (;;) {
+      const page = await receiver.peekMessages(500);
+      n += page.length;
+      if (page.length < 500) return n;
+    }
+  } finally {
+    await client.close();
+  }
+}
+
 /** One instance's share of the work, from its log. */
 function invocationsOf(host: ChildHost) {
   const counts: Record<string, number> = {};
@@ -156,13 +175,16 @@ async function main(): Promise<void> {
   let arm: (EmulatorProcess & { endpoint: string; caCertPem: string; caCertPath: string }) | undefined;
   let serviceBus: (EmulatorProcess & { connectionString: string }) | undefined;
   let azurite: Azurite | undefined;
+  let eventGrid: (EmulatorProcess & { endpoint: string; caCertPem: string; caCertPath: string }) | undefined;
   const hosts: ChildHost[] = [];
   try {
-    [arm, serviceBus, azurite] = await Promise.all([
+    [arm, serviceBus, azurite, eventGrid] = await Promise.all([
       startArmProcess(path.join(dir, "arm")),
       startServiceBusProcess(path.join(dir, "servicebus"), queuesFile),
       startAzurite({ stateDir: path.join(dir, "azurite") }),
+      startEventGridProcess(path.join(dir, "eventgrid")),
     ]);
+    const topic = eventGrid;
     const armTarget = arm;
     const catalogBlobUrl = await provisionCatalogContainer(azurite);
     const catalog = await publishTestCatalog(
@@ -186,7 +208,7 @@ async function main(): Promise<void> {
     await armAdmin(armTarget, "POST", "counters/reset");
 
     const env = pipelineSettings(
-      { arm: armTarget, serviceBus, azurite, catalogBlobUrl },
+      { arm: armTarget, serviceBus, azurite, eventGrid: topic, catalogBlobUrl },
       {
         ARM_MAX_READS_PER_SECOND: String(scenario.pacing.readsPerSecond),
         ARM_MAX_WRITES_PER_SECOND: String(scenario.pacing.writesPerSecond),
@@ -240,6 +262,17 @@ async function main(): Promise<void> {
     }
     const durationInMs = Math.round(performance.now() - started);
     const counters = await armAdmin<ArmCounters>(armTarget, "GET", "counters");
+    // The last builds' events may still be on their way to the topic: they must all get there, none left behind.
+    let pendingEvents = await peekCount(serviceBus.connectionString, "events");
+    for (const until = performance.now() + 120_000; pendingEvents > 0 && performance.now() < until;) {
+      await sleep(2000);
+      pendingEvents = await peekCount(serviceBus.connectionString, "events");
+    }
+    const topicCounters = await armAdmin<{ requests: number; accepted: number; refused: Record<string, number> }>(
+      topic,
+      "GET",
+      "counters",
+    );
 
     const states = requests.map((r) => terminalStateOf(snapshot, r.buildId));
     const versionsOf = (buildId: string) => snapshot.versions.filter((v) => v.buildId === buildId);
@@ -276,6 +309,7 @@ async function main(): Promise<void> {
         ["lost", lost],
         ["duplicate versions", duplicates],
         ["templates left", snapshot.templates],
+        ["events accepted by the topic (left in the events queue)", `${topicCounters.accepted} (${pendingEvents})`],
         ["definitions swept per monitor run", scenario.definitions],
         [
           "monitor runs (duration p50 / max ms)",
@@ -315,7 +349,12 @@ async function main(): Promise<void> {
         lost,
         duplicateVersions: duplicates,
       },
-      leftovers: { templates: snapshot.templates },
+      leftovers: { templates: snapshot.templates, eventsInQueue: pendingEvents },
+      events: {
+        accepted: topicCounters.accepted,
+        publishRequests: topicCounters.requests,
+        refused: topicCounters.refused,
+      },
       monitor: { runs: sweeps.length, durationInMs: distribution(sweeps), definitionsPerRun: scenario.definitions },
       arm: {
         reads: counters.reads,
@@ -337,6 +376,7 @@ async function main(): Promise<void> {
     for (const h of hosts) await h.kill("SIGKILL");
     await serviceBus?.kill("SIGTERM");
     await arm?.kill("SIGTERM");
+    await eventGrid?.kill("SIGTERM");
     await azurite?.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,14 +1,15 @@
 /**
  * The long reliability run (issue 16): builds kept in flight across several images while the host, the Service Bus
- * emulator and the ARM emulator are killed with SIGKILL at random points (including mid-settlement and mid-LRO) and
- * restarted on their state and port, with ARM faults (5% 5xx, 2% 429) and ARM's throttling (Azure's numbers) on, and
+ * emulator, the ARM emulator and the Event Grid topic are killed with SIGKILL at random points (including
+ * mid-settlement and mid-LRO) and restarted on their state and port, with ARM faults (5% 5xx, 2% 429) and ARM's throttling (Azure's numbers) on, and
  * a storm of malformed messages in the middle. Prints a summary and writes bench/results/reliability.json.
  *
  * `npm run reliability [-- --kills 100 --images 24 --in-flight 20 --poison 1000 --seed 1]`
  *
  * Everything runs as its own process: the ARM emulator (`local/arm/main.ts`), the Service Bus emulator
- * (`local/servicebus/main.ts`), Azurite (the catalog blob; never killed) and the local Functions host
- * (`local/host/main.ts`, timers on: the replication monitor and its leftovers sweep every 5 s).
+ * (`local/servicebus/main.ts`), the Event Grid topic the events go to (`local/eventgrid/main.ts`), Azurite (the
+ * catalog blob; never killed) and the local Functions host (`local/host/main.ts`, timers on: the replication monitor
+ * and its leftovers sweep every 5 s).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +20,7 @@ import { armAdmin, configureSimulation } from "../local/armAdmin.js";
 import { startAzurite, type Azurite } from "../local/azurite/index.js";
 import { provisionCatalogContainer, provisionGalleries } from "../local/provision.js";
 import { loadQueueConfig } from "../shared/config/queues.js";
+import { buildEventId } from "../shared/events/index.js";
 import { deriveBuildId, messageSchemaVersion } from "../shared/messages/index.js";
 import { aCatalogImageInput } from "../test/factories.js";
 import {
@@ -30,6 +32,7 @@ import {
   publishTestCatalog,
   startArmProcess,
   startChildHost,
+  startEventGridProcess,
   startServiceBusProcess,
   terminalStateOf,
   type ChildHost,
@@ -55,8 +58,8 @@ const scenario = {
   inFlight: Number(argv["in-flight"]),
   poison: Number(argv.poison),
   seed: argv.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(argv.seed),
-  /** Of every 20 kills: 14 of the host, 3 of the Service Bus emulator, 3 of the ARM emulator. */
-  targets: { host: 0.7, servicebus: 0.15, arm: 0.15 },
+  /** Of every 20 kills: 13 of the host, 3 of the Service Bus emulator, 3 of the ARM emulator, 1 of the Event Grid topic. */
+  targets: { host: 0.65, servicebus: 0.15, arm: 0.15, eventgrid: 0.05 },
   faults: { "429": 0.02, "500": 0.025, "503": 0.025 },
   lockDuration: "PT5S",
   monitorSchedule: "*/5 * * * * *",
@@ -84,13 +87,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const started = performance.now();
 const elapsed = () => Math.round(performance.now() - started);
 
-type Target = "host" | "servicebus" | "arm";
+type Target = "host" | "servicebus" | "arm" | "eventgrid";
+const targets = ["host", "servicebus", "arm", "eventgrid"] as const;
 type Mode = "random" | "mid-settlement" | "mid-lro";
 /** What each target may be killed during. */
 const modesOf: Record<Target, readonly Mode[]> = {
   host: ["random", "mid-settlement", "mid-lro"],
   servicebus: ["random", "mid-settlement"],
   arm: ["random", "mid-lro"],
+  eventgrid: ["random"],
 };
 
 /** Lines of the pipeline's log written right before or while it calls ARM in a long-running operation. */
@@ -103,6 +108,10 @@ const lroLines = [
   "every target region has the version",
 ];
 const queueFunctions = new Set(["startBuild", "watchBuild", "publishVersion"]);
+/** The function whose success shows the pipeline works again after a kill of this target. */
+const recoveringFunctions = (target: Target) => (target === "eventgrid" ? new Set(["publishEvent"]) : queueFunctions);
+/** The events every promoted build publishes (shared/events). */
+const buildSteps = ["requested", "started", "published", "promoted"] as const;
 
 interface Build {
   image: string;
@@ -169,11 +178,11 @@ class HostLog {
     });
   }
 
-  /** Resolves with the time a queue invocation that started at or after `sinceMs` succeeded. */
-  recovery(sinceMs: number, timeoutInMs: number): Promise<number | undefined> {
+  /** Resolves with the time an invocation of one of `functions` that started at or after `sinceMs` succeeded. */
+  recovery(sinceMs: number, functions: Set<string>, timeoutInMs: number): Promise<number | undefined> {
     return this.waitFor((_line, record) => {
       if (record?.["event"] !== "invocation.end" || record["outcome"] !== "succeeded") return undefined;
-      if (!queueFunctions.has(String(record["functionName"]))) return undefined;
+      if (!functions.has(String(record["functionName"]))) return undefined;
       const startedAt = this.invocationStarts.get(String(record["invocationId"]));
       return startedAt !== undefined && startedAt >= sinceMs ? String(elapsed()) : undefined;
     }, timeoutInMs).then((at) => (at === undefined ? undefined : Number(at)));
@@ -188,8 +197,8 @@ class HostLog {
         record = undefined;
       }
     }
+    if (record?.["event"] === "invocation.start") this.invocationStarts.set(String(record["invocationId"]), elapsed());
     if (record?.["event"] === "invocation.start" && queueFunctions.has(String(record["functionName"]))) {
-      this.invocationStarts.set(String(record["invocationId"]), elapsed());
       if (/DeliveryCount=([2-9]|\d\d)/.test(String(record["message"]))) this.redeliveries++;
     }
     if (record?.["event"] === "invocation.end" && queueFunctions.has(String(record["functionName"]))) {
@@ -328,16 +337,19 @@ async function main(): Promise<void> {
   let arm: (EmulatorProcess & { endpoint: string; caCertPem: string; caCertPath: string }) | undefined;
   let serviceBus: (EmulatorProcess & { connectionString: string }) | undefined;
   let azurite: Azurite | undefined;
+  let eventGrid: (EmulatorProcess & { endpoint: string; caCertPem: string; caCertPath: string }) | undefined;
   let host: ChildHost | undefined;
   const hostLog = new HostLog();
   try {
-    [arm, serviceBus, azurite] = await Promise.all([
+    [arm, serviceBus, azurite, eventGrid] = await Promise.all([
       startArmProcess(path.join(dir, "arm")),
       startServiceBusProcess(path.join(dir, "servicebus"), queuesFile),
       startAzurite({ stateDir: path.join(dir, "azurite") }),
+      startEventGridProcess(path.join(dir, "eventgrid")),
     ]);
     const armTarget = arm;
     const sb = serviceBus;
+    const topic = eventGrid;
     const catalogBlobUrl = await provisionCatalogContainer(azurite);
     const images = Array.from({ length: scenario.images }, (_, i) =>
       aCatalogImageInput({
@@ -356,7 +368,7 @@ async function main(): Promise<void> {
     await armAdmin(armTarget, "POST", "counters/reset");
 
     const env = pipelineSettings(
-      { arm: armTarget, serviceBus: sb, azurite, catalogBlobUrl },
+      { arm: armTarget, serviceBus: sb, azurite, eventGrid: topic, catalogBlobUrl },
       {
         // The pipeline's own pacing, as deployed (20 reads/s, 8 writes/s), against ARM's buckets.
         ARM_MAX_READS_PER_SECOND: "20",
@@ -545,7 +557,7 @@ async function main(): Promise<void> {
         host = await startChildHost(env, hostDir);
         hostLog.attach(host);
       } else {
-        const emulator = target === "arm" ? armTarget : sb;
+        const emulator = target === "arm" ? armTarget : target === "servicebus" ? sb : topic;
         if (target === "arm") {
           armDown = true;
           armEpoch++;
@@ -568,7 +580,7 @@ async function main(): Promise<void> {
       kill.restartedAfterInMs = Math.round(performance.now() - killedAt);
       kills.push(kill);
       const back = elapsed();
-      const recoveredAt = await hostLog.recovery(back, 120_000);
+      const recoveredAt = await hostLog.recovery(back, recoveringFunctions(target), 120_000);
       if (recoveredAt !== undefined) kill.recoveredAfterInMs = recoveredAt - kill.atMs;
       console.log(
         `[${elapsed()} ms] kill ${index + 1}/${plan.length}: ${target} (${kill.mode}${trigger ? `: ${trigger}` : ""}), ` +
@@ -608,6 +620,12 @@ async function main(): Promise<void> {
     const finalCounters = sumCounters(armTotals, await armAdmin<ArmCounters>(armTarget, "GET", "counters"));
     const groups = await armAdmin<{ resourceGroups: { name: string }[] }>(armTarget, "GET", "resources");
     const stagingGroups = groups.resourceGroups.filter((g) => /^IT_/i.test(g.name)).length;
+    // The topic's record (events.jsonl, kept across its kills): every step of every promoted build at least once.
+    const { events } = await retrying("events", () =>
+      armAdmin<{ events: { event: { id: string } }[] }>(topic, "GET", "events"),
+    );
+    const eventIds = events.map((e) => String(e.event.id));
+    const distinctEventIds = new Set(eventIds);
 
     // ---------------------------------------------------------------- figures
     const accepted = builds.filter((b) => b.acceptedAtMs !== undefined);
@@ -618,6 +636,9 @@ async function main(): Promise<void> {
     const lost = accepted.filter((b) => !terminalStateOf(snapshot, b.buildId));
     const duplicates = accepted.filter((b) => versionsOf(b.buildId).length > 1);
     const strayVersions = snapshot.versions.filter((v) => !v.buildId || !known.has(v.buildId));
+    const missingEvents = promoted.flatMap((b) =>
+      buildSteps.map((step) => buildEventId(b.buildId, step)).filter((id) => !distinctEventIds.has(id)),
+    );
 
     const deadLetters: {
       queue: string;
@@ -677,9 +698,7 @@ async function main(): Promise<void> {
       leftovers: { templates: snapshot.templates, stagingResourceGroups: stagingGroups, pendingMessages: pending },
       kills: {
         total: kills.length,
-        byTarget: Object.fromEntries(
-          (["host", "servicebus", "arm"] as const).map((t) => [t, kills.filter((k) => k.target === t).length]),
-        ),
+        byTarget: Object.fromEntries(targets.map((t) => [t, kills.filter((k) => k.target === t).length])),
         byMode: Object.fromEntries(
           (["random", "mid-settlement", "mid-lro"] as const).map((m) => [m, kills.filter((k) => k.mode === m).length]),
         ),
@@ -689,8 +708,9 @@ async function main(): Promise<void> {
           host: recovery("host"),
           servicebus: recovery("servicebus"),
           arm: recovery("arm"),
+          eventgrid: recovery("eventgrid"),
         },
-        restartInMs: { host: restart("host"), servicebus: restart("servicebus"), arm: restart("arm") },
+        restartInMs: Object.fromEntries(targets.map((t) => [t, restart(t)])),
         each: kills,
       },
       deadLetters: {
@@ -706,6 +726,13 @@ async function main(): Promise<void> {
         },
         others: otherLetters,
         othersByReason: byReason(otherLetters),
+      },
+      events: {
+        accepted: eventIds.length,
+        distinctIds: distinctEventIds.size,
+        repeats: eventIds.length - distinctEventIds.size,
+        missingStepsOfPromotedBuilds: missingEvents.length,
+        missing: missingEvents.slice(0, 20),
       },
       arm: {
         requests: finalCounters.total,
@@ -736,8 +763,8 @@ async function main(): Promise<void> {
         ["templates / staging groups left after the final sweep", `${snapshot.templates} / ${stagingGroups}`],
         ["messages left in the queues", pending],
         [
-          "kills (host / servicebus / arm)",
-          `${kills.length} (${figures.kills.byTarget.host} / ${figures.kills.byTarget.servicebus} / ${figures.kills.byTarget.arm})`,
+          "kills (host / servicebus / arm / eventgrid)",
+          `${kills.length} (${targets.map((t) => figures.kills.byTarget[t]).join(" / ")})`,
         ],
         [
           "kills by mode (random / mid-settlement / mid-lro)",
@@ -752,6 +779,10 @@ async function main(): Promise<void> {
           `${poisonIdsSeen.size} (${storm.sent}), ${wrongReason.length}`,
         ],
         ["poison reasons", JSON.stringify(figures.deadLetters.poison.byReason)],
+        [
+          "events on the topic (distinct), steps of promoted builds missing",
+          `${eventIds.length} (${distinctEventIds.size}), ${missingEvents.length}`,
+        ],
         ["other dead letters", `${otherLetters.length} ${JSON.stringify(figures.deadLetters.othersByReason)}`],
         [
           "ARM requests, 429 throttled, faults injected",
@@ -767,6 +798,7 @@ async function main(): Promise<void> {
     await host?.kill("SIGKILL");
     await serviceBus?.kill("SIGTERM");
     await arm?.kill("SIGTERM");
+    await eventGrid?.kill("SIGTERM");
     await azurite?.stop();
     if (!argv.keep) rmSync(dir, { recursive: true, force: true });
   }

@@ -301,7 +301,8 @@ export async function startChildHost(
 
 /**
  * An emulator as its own process, killed and restarted on its state folder and port (as a service comes back after a
- * crash): the ARM emulator (`local/arm/main.ts`) or the Service Bus emulator (`local/servicebus/main.ts`).
+ * crash): the ARM emulator (`local/arm/main.ts`), the Service Bus emulator (`local/servicebus/main.ts`) or the Event
+ * Grid topic (`local/eventgrid/main.ts`).
  */
 export interface EmulatorProcess {
   readonly handle: ChildProcessHandle;
@@ -383,6 +384,32 @@ export async function startServiceBusProcess(
     (first) => Number(first.ready[2]),
   );
   return Object.assign(started, { connectionString: started.first.ready[1]! });
+}
+
+/** The local Event Grid topic as its own process (`tsx local/eventgrid/main.ts --port P --state DIR`). */
+export async function startEventGridProcess(
+  stateDir: string,
+): Promise<EmulatorProcess & { endpoint: string; caCertPath: string; caCertPem: string }> {
+  const started = await restartable(
+    (port) =>
+      startChildProcess(join("local", "eventgrid", "main.ts"), ["--port", String(port), "--state", stateDir], {
+        ready: /CA certificate: (\S+)/,
+        what: "Event Grid emulator",
+      }),
+    (first) => Number(new URL(topicEndpointOf(first)).port),
+  );
+  const caCertPath = started.first.ready[1]!;
+  return Object.assign(started, {
+    endpoint: topicEndpointOf(started.first),
+    caCertPath,
+    caCertPem: readFileSync(caCertPath, "utf8"),
+  });
+}
+
+function topicEndpointOf(topic: ChildProcessHandle): string {
+  const endpoint = /Event Grid topic listening on (https:\/\/\S+)/.exec(topic.lines.join("\n"))?.[1];
+  if (!endpoint) throw new Error(`Event Grid emulator printed no endpoint:\n${topic.lines.join("\n")}`);
+  return endpoint;
 }
 
 /** What the admin API of the ARM emulator needs (an in-process emulator or one in its own process). */
