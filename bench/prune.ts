@@ -16,6 +16,7 @@ import { managedByValue, tagNames } from "../shared/domain/names.js";
 import { planRetention, type VersionSnapshot } from "../shared/domain/retention.js";
 import { createLogger } from "../shared/observability/logger.js";
 import { pruneVersions } from "../shared/usecases/pruneVersions.js";
+import { FakeBus } from "../test/fakes/azure.js";
 import { MemoryCatalogReader } from "../test/fakes/catalogReader.js";
 import { armTokenBuckets, readCounters, startBenchArm, type ArmCounters } from "./lib/arm.js";
 import { distribution, ratio, table } from "./lib/stats.js";
@@ -48,6 +49,12 @@ const scenario = {
   functionTimeoutInSeconds: 600,
   maxRuns: 12,
 };
+
+function countBy(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+}
 
 const definitionName = (d: number) => `image-${String(d).padStart(4, "0")}`;
 
@@ -205,7 +212,9 @@ async function main(): Promise<void> {
       warn: () => void lines.warn++,
       error: () => void lines.error++,
     });
-    const deps = await pipeline.deps(log);
+    // The events each deletion sends (versionPruned) are kept here: Service Bus is not what this bench measures.
+    const bus = new FakeBus();
+    const deps = { ...(await pipeline.deps(log)), bus };
 
     const dueAtStart = scenario.definitions * scenario.due;
     const runs: {
@@ -309,6 +318,7 @@ async function main(): Promise<void> {
         ["time to clean, runs back to back (s)", (cleanInMs / 1000).toFixed(0)],
         ["versions left (kept: 2 per image)", remaining],
         ["retention invariant violations", violations.length],
+        ["events queued (by type)", JSON.stringify(countBy(bus.sent.map((m) => String(m.body["type"]))))],
         ["429s", runs.reduce((n, r) => n + r.throttled, 0)],
         [
           "longest run / function timeout",
@@ -324,6 +334,7 @@ async function main(): Promise<void> {
       timeToCleanInMs: cleanInMs,
       versionsLeft: remaining,
       violations,
+      eventsQueued: countBy(bus.sent.map((m) => String(m.body["type"]))),
       deletionsPerImage: distribution(perImage),
       logLines: lines,
       notes: [
