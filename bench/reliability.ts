@@ -40,7 +40,7 @@ import {
 } from "../test/reliability/support.js";
 import { armTokenBuckets, type ArmCounters } from "./lib/arm.js";
 import { distribution, table } from "./lib/stats.js";
-import { writeResult } from "./lib/results.js";
+import { withDeadline, writeResult } from "./lib/results.js";
 
 const { values: argv } = parseArgs({
   options: {
@@ -287,8 +287,15 @@ function poisonMessages(count: number): Poison[] {
   });
 }
 
-/** Every message of a queue (or its dead-letter queue), peeked from the start with a client of its own. */
-async function peekAll(
+/**
+ * Every message of a queue (or its dead-letter queue), peeked from the start with a client of its own; throws after
+ * 30 s (a peek caught by a kill of Service Bus may never answer: the caller tries again).
+ */
+function peekAll(connectionString: string, queue: string, deadLetter: boolean): Promise<ServiceBusReceivedMessage[]> {
+  return withDeadline(`peek ${queue}`, 30_000, peekAllOnce(connectionString, queue, deadLetter));
+}
+
+async function peekAllOnce(
   connectionString: string,
   queue: string,
   deadLetter: boolean,
@@ -459,7 +466,7 @@ async function main(): Promise<void> {
       startedAtMs: 0,
       allDeadLetteredAtMs: undefined as number | undefined,
       promotedBefore: 0,
-      promotedDuring: 0,
+      promotedDuring: undefined as number | undefined,
     };
     const poisons = poisonMessages(scenario.poison);
     const sendStorm = async () => {
