@@ -129,6 +129,14 @@ describe("where each version runs, and pruning around it, on the local stack", (
     expect(row("1.0.0").usage).toMatchObject({ scaleSets: 1, instances: 2 });
     expect(row("1.0.2").usage).toMatchObject({ virtualMachines: 1 });
     expect(row("1.0.1")).not.toHaveProperty("usage");
+
+    // The dashboard reads the same sweep: machines per version, and its Instances tile.
+    const dashboard = (await api(stack, "/dashboard/data")).body;
+    const shown = dashboard.images.find((i: { image: string }) => i.image === image.name);
+    const machines = (v: string) => shown.versions.find((r: { name: string }) => r.name === v).instances;
+    expect([machines("1.0.0"), machines("1.0.1"), machines("1.0.2")]).toEqual([2, 0, 1]);
+    expect(shown.usage).toMatchObject({ instances: 3 });
+    expect(dashboard.summary.instances).toBe(3);
   });
 
   it("shows in `prune --dry-run` why 1.0.0 stays and 1.0.1 goes, deleting nothing", async () => {
