@@ -8,6 +8,9 @@ import type { CliCommand } from "../command.js";
 import { exitCodes } from "../command.js";
 import { lines, parse } from "../args.js";
 
+/** "2 instances", "1 VM"; nothing for 0. */
+const count = (n: number, noun: string) => (n === 0 ? "" : `${n} ${noun}${n === 1 ? "" : "s"}`);
+
 /** `usage <image> [--version x.y.z] [--json]`: where each version of an image runs, from one Resource Graph sweep. */
 export const command: CliCommand = {
   name: "usage",
@@ -45,9 +48,9 @@ export const command: CliCommand = {
         io.out(`  ${v.version.padEnd(16)} ${describeUsage(v)}`);
         for (const l of v.locations) {
           const parts = [
-            l.virtualMachines > 0 ? `${l.virtualMachines} VM` : "",
-            l.scaleSets > 0 ? `${l.scaleSets} scale set` : "",
-            l.instances > 0 ? `${l.instances} instance` : "",
+            count(l.virtualMachines, "VM"),
+            count(l.scaleSets, "scale set"),
+            count(l.instances, "instance"),
           ].filter(Boolean);
           io.out(`    ${l.subscriptionId}/${l.resourceGroup}: ${parts.join(", ")}`);
         }

@@ -107,6 +107,7 @@ describe("where each version runs, and pruning around it, on the local stack", (
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`1.0.0            1 scale set with 2 instances (${subscriptionId}/rg-web)`);
     expect(text.stdout).toContain(`1.0.2            1 VM (${subscriptionId}/rg-web)`);
+    expect(text.stdout).toContain(`    ${subscriptionId}/rg-web: 1 scale set, 2 instances\n`);
     expect(text.stdout).not.toContain("1.0.1");
 
     const json = await cli(stack, "usage", image.name, "--version", "1.0.0", "--json");
