@@ -10,6 +10,7 @@ type Stack = Awaited<ReturnType<typeof startTestStack>>;
 const minute = 60_000;
 const otlpError = 2;
 const otlpClient = 3;
+const otlpProducer = 4;
 
 /** Every span of the traces that name the build, as the collector has them once everything finished was exported. */
 async function spansOfBuild(stack: Stack, buildId: string): Promise<CollectedSpan[]> {
@@ -162,6 +163,33 @@ describe("one trace per build, on the local stack", () => {
       expect(armCalls.some((s) => descendsFrom(spans, s, promotion[0]!))).toBe(true);
       // Nothing of the pipeline's own failed (the SDK marks an expected 404, a definition not there yet, as an error).
       expect(spans.filter((s) => s.scope === "image-pipeline" && s.status.code === otlpError)).toEqual([]);
+
+      // Every event of the build reached the topic from a publishEvent invocation of the build's trace (a child of the
+      // send that carried it), and the CloudEvent's own traceparent names that send: a consumer continues the trace.
+      const received = stack.eventGrid
+        .events()
+        .map((e) => e.event as { id: string; traceparent?: string; data: { buildId?: string } })
+        .filter((e) => e.data.buildId === first);
+      expect(new Set(received.map((e) => e.id))).toEqual(
+        new Set(["requested", "started", "published", "promoted"].map((step) => `${first}:${step}`)),
+      );
+      const publishes = named(spans, "publishEvent");
+      for (const event of received) {
+        const carried = publishes.filter((s) => s.attributes["cloudevents.event_id"] === event.id);
+        expect(carried.length, event.id).toBeGreaterThanOrEqual(1);
+        const sends = spans.filter((s) => s.kind === otlpProducer && s.name === "send events");
+        expect(
+          carried.every((s) => sends.some((send) => descendsFrom(spans, s, send))),
+          event.id,
+        ).toBe(true);
+        const [, traceId, spanId] = event.traceparent!.split("-");
+        expect(traceId).toBe(root.traceId);
+        expect(sends.map((send) => send.spanId)).toContain(spanId);
+        expect(carried[0]!.attributes).toMatchObject({
+          [spanAttributes.buildId]: first,
+          [spanAttributes.image]: image,
+        });
+      }
 
       // Log lines carry the trace and span ids of the span they were written in.
       const lines = stack.logs
