@@ -7,7 +7,7 @@ import { EventGridEventPublisher } from "../shared/adapters/eventGrid.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
 import { ResourceGraphFleetReader } from "../shared/adapters/resourceGraph.js";
 import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
-import { openTelemetryTracer } from "../shared/observability/tracing.js";
+import { openTelemetryTracer, spanAttributes } from "../shared/observability/tracing.js";
 import type { CatalogReader, Logger } from "../shared/ports.js";
 import type { PipelineDeps, PipelineSettings } from "../shared/usecases/context.js";
 
@@ -26,7 +26,20 @@ export function pipelineSettingsOf(settings: Settings): PipelineSettings {
     pruneDryRun: settings.PRUNE_DRY_RUN,
     pruneTimeBudgetInSeconds: settings.PRUNE_TIME_BUDGET_IN_SECONDS,
     usageSubscriptionIds: settings.USAGE_SUBSCRIPTION_IDS ?? [settings.AZURE_SUBSCRIPTION_ID],
+    ...(settings.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? { traceUrlTemplate: collectorTraceUrlTemplate(settings.OTEL_EXPORTER_OTLP_ENDPOINT) }
+      : {}),
   };
+}
+
+/**
+ * A build's spans at the OTLP endpoint when it is the local stack's collector (the one place an OTLP endpoint is
+ * set: in Azure telemetry goes to Application Insights): its query by attribute (local/otlp/README.md, "Query").
+ */
+export function collectorTraceUrlTemplate(endpoint: string): string {
+  const url = new URL("_collector/traces", endpoint.endsWith("/") ? endpoint : `${endpoint}/`);
+  url.searchParams.set("attribute", spanAttributes.buildId);
+  return `${url.href}&value={buildId}`;
 }
 
 /** What an invocation works on: the catalog entry hash a request or message names, when it names one. */

@@ -30,6 +30,11 @@ export interface PipelineSettings {
   pruneTimeBudgetInSeconds: number;
   /** Where the fleet that runs the images lives: usage is read across these subscriptions. */
   usageSubscriptionIds: string[];
+  /**
+   * Where a build's trace can be read, `{buildId}` standing for the build id: the dashboard links each build in flight
+   * and each failure to it. Absent when no trace viewer is known (the page then names the CLI command).
+   */
+  traceUrlTemplate?: string;
 }
 
 /** Everything a use-case may touch. Built once per process by the composition root. */

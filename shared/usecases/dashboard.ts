@@ -171,6 +171,8 @@ async function readImage(
     ...optional("instances", instancesOf(v.name)),
   }));
 
+  const traceOf = (buildId: string) =>
+    optional("traceUrl", deps.settings.traceUrlTemplate?.replace("{buildId}", encodeURIComponent(buildId)));
   const published = new Map(versions.map((v) => [v.tags[tagNames.buildId], v]));
   const recorded = definition ? readFailures(definition.tags) : [];
   const failures: DashboardFailure[] = recorded.map((f) => ({
@@ -179,6 +181,7 @@ async function readImage(
     reason: f.reason,
     ...optional("version", published.get(f.buildId)?.name),
     ...optional("logUri", f.logUri),
+    ...traceOf(f.buildId),
   }));
   const builds: DashboardBuild[] = [];
   for (const t of templates ?? []) {
@@ -198,6 +201,7 @@ async function readImage(
               ? `template provisioning failed: ${t.provisioningErrorMessage ?? "no message"}`
               : `Image Builder run ${runState}${run?.message ? `: ${run.message}` : ""}`,
           ...optional("version", t.tags[tagNames.version]),
+          ...traceOf(buildId),
         });
       }
       continue;
@@ -211,6 +215,7 @@ async function readImage(
       ...optional("runSubState", run?.runSubState),
       ...optional("message", run?.message),
       ...optional("startTime", run?.startTime?.toISOString()),
+      ...traceOf(buildId),
     });
   }
   for (const row of rows.filter((r) => r.state === "replicating")) {
@@ -222,6 +227,7 @@ async function readImage(
       ...optional("commit", row.commit),
       stage: "replicating",
       progress: targeted.length > 0 ? Math.round(progress / targeted.length) : 0,
+      ...(row.buildId ? traceOf(row.buildId) : {}),
     });
   }
   failures.sort((a, b) => b.at.localeCompare(a.at));
