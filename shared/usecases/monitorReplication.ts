@@ -190,14 +190,19 @@ async function checkReplication(
 }
 
 /**
- * The version's target regions as it holds them, with the catalog's replica counts and storage types and its
- * per-region exclusions from `latest` (a region the catalog no longer lists keeps what the version says).
+ * The version's target regions as it holds them, with the catalog's replica counts and its per-region exclusions from
+ * `latest` (a region the catalog no longer lists keeps what the version says). A region keeps the storage type it
+ * has: Azure refuses to change it (local/arm/README.md, V21).
  */
 function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
   const fromCatalog = new Map(renderTargetRegions(image).map((r) => [normalizeRegion(r.name), r]));
   return version.targetRegions.map((r) => {
     const known = fromCatalog.get(normalizeRegion(r.name));
-    if (known) return { ...known, name: r.name };
+    if (known) {
+      const storageAccountType =
+        (r.storageAccountType as TargetRegionSpec["storageAccountType"] | undefined) ?? known.storageAccountType;
+      return { ...known, name: r.name, storageAccountType };
+    }
     const held: TargetRegionSpec = {
       name: r.name,
       regionalReplicaCount: r.regionalReplicaCount ?? image.distribution.replicaCount,
