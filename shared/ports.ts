@@ -144,6 +144,46 @@ export interface MessageSender {
   ): Promise<void>;
 }
 
+/** One health check of a progressive rollout, before wave `wave` moves (the catalog names the endpoint). */
+export interface HealthCheckRequest {
+  url: string;
+  timeoutInMs: number;
+  image: string;
+  version: string;
+  /** The wave that moves if the answer is healthy (1-based). */
+  wave: number;
+  regions: readonly string[];
+}
+
+/** A health check's outcome: healthy only on a 2xx answer; `detail` says what happened (never the answer's body). */
+export interface HealthCheckResult {
+  healthy: boolean;
+  detail: string;
+}
+
+/** Asks a rollout's health endpoint whether the next wave may move. Never throws: a failure is an unhealthy result. */
+export interface HealthGate {
+  check(request: HealthCheckRequest): Promise<HealthCheckResult>;
+}
+
+/** Where a version runs in one region: VMs, scale sets and scale-set instances that reference it. */
+export interface VersionUsage {
+  definition: ImageDefinitionRef;
+  version: string;
+  region: string;
+  virtualMachines: number;
+  scaleSets: number;
+  instances: number;
+}
+
+/**
+ * Where versions run (Azure Resource Graph in Azure): one read for every definition of a sweep.
+ * @throws when usage cannot be read (the caller then changes nothing that depends on it)
+ */
+export interface UsageReader {
+  readUsage(definitions: readonly ImageDefinitionRef[]): Promise<VersionUsage[]>;
+}
+
 /** Structured log lines. Fields must never carry secrets. */
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;

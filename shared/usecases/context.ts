@@ -1,7 +1,16 @@
 import type { Catalog, CatalogImage } from "../catalog/schema.js";
 import { findImage } from "../catalog/load.js";
 import { UnknownImageError } from "../errors.js";
-import type { Clock, GalleryClient, ImageBuilderClient, ImageDefinitionRef, Logger, MessageSender } from "../ports.js";
+import type {
+  Clock,
+  GalleryClient,
+  HealthGate,
+  ImageBuilderClient,
+  ImageDefinitionRef,
+  Logger,
+  MessageSender,
+  UsageReader,
+} from "../ports.js";
 
 /** The settings the use-cases read (a slice of the app settings, so tests build them in one line). */
 export interface PipelineSettings {
@@ -29,6 +38,10 @@ export interface PipelineDeps {
   clock: Clock;
   log: Logger;
   settings: PipelineSettings;
+  /** The health endpoints of progressive rollouts; without one, a rollout that names a health check does not move on. */
+  healthGate?: HealthGate;
+  /** Where versions run; without one, usage is unknown (nothing is kept for it). */
+  usage?: UsageReader;
 }
 
 /** The catalog entry of an image named in a message; a name no longer in the catalog cannot be processed. */

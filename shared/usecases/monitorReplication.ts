@@ -13,6 +13,7 @@ import {
 } from "./context.js";
 import { recordBuildFailure } from "./failure.js";
 import { expandVersion } from "./publishVersion.js";
+import { advanceRollouts, promotionOf } from "./rollout.js";
 
 /** What one monitor sweep did. */
 export interface MonitorResult {
@@ -26,11 +27,14 @@ export interface MonitorResult {
   swept: string[];
   /** Versions whose publication the sweep finished because its message was lost. */
   published: string[];
+  /** Steps of progressive rollouts: waves moved, rollouts stopped by a rollback or halted by their health check. */
+  rollouts: string[];
   /** What could not be done this sweep (the rest went on): image, version or template, and the error. */
   errors: { item: Record<string, unknown>; error: string }[];
 }
 
 const isManaged = (tags: Record<string, string>) => tags[tagNames.managedBy] === managedByValue;
+const isManagedVersion = (v: VersionSummary) => isManaged(v.tags);
 const label = (image: CatalogImage, version: string) => `${image.name}@${version}`;
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -50,6 +54,7 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
     failed: [],
     swept: [],
     published: [],
+    rollouts: [],
     errors: [],
   };
   const versionsByImage = new Map<string, VersionSummary[]>();
@@ -67,6 +72,7 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
         const versions = await gallery.listVersions(ref);
         versionsByImage.set(image.name, versions);
         const replicating = versions.filter((v) => isManaged(v.tags) && v.tags[tagNames.state] === "replicating");
+        const changed = new Set<string>();
         note(
           await forEachIsolated(
             replicating,
@@ -77,10 +83,16 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
               if (!version) return;
               result.checked++;
               const after = await checkReplication(deps, image, ref, version, result);
-              if (after) summary.tags = after;
+              if (after) {
+                summary.tags = after;
+                changed.add(summary.name);
+              }
             },
           ),
         );
+        const rollouts = await advanceRollouts(deps, image, ref, versions.filter(isManagedVersion), changed);
+        result.rollouts.push(...rollouts.steps);
+        note(rollouts.errors);
       },
     ),
   );
@@ -131,14 +143,25 @@ async function checkReplication(
       log.warn("version left alone", { ...fields, reason: decision.reason });
       return undefined;
     case "promote": {
-      const tags = { ...version.tags, [tagNames.state]: "promoted" };
+      const promotion = promotionOf(
+        image,
+        asHeld(image, version),
+        { ...version.tags, [tagNames.state]: "promoted" },
+        clock.now(),
+      );
+      const tags = promotion.tags;
       await gallery.updateVersion(
         ref,
         version.name,
-        { excludeFromLatest: false, targetRegions: asHeld(image, version), tags },
+        { excludeFromLatest: false, targetRegions: promotion.targetRegions, tags },
         { wait: true },
       );
-      log.info("every target region has the version: promoted to latest", fields);
+      log.info(
+        image.distribution.rollout
+          ? "every target region has the version: promoted to latest in the rollout's first wave"
+          : "every target region has the version: promoted to latest",
+        fields,
+      );
       result.promoted.push(label(image, version.name));
       return tags;
     }
