@@ -49,6 +49,7 @@ const localOnlySettings: Record<string, string> = {
   ARM_CA_CERT_PATH: "trusts the local ARM emulator's self-signed certificate",
   CATALOG_STORAGE_CONNECTION_STRING:
     "account key of the local storage emulator (Azurite); Azure reads the catalog blob with the app's identity",
+  HEALTH_CHECK_CA_CERT_PATH: "trusts the self-signed certificate of a health endpoint on the local stack",
 };
 
 /**
