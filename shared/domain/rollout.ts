@@ -2,6 +2,7 @@ import type { CatalogImage, CatalogRollout } from "../catalog/schema.js";
 import { normalizeRegion } from "./gallery.js";
 import type { TargetRegionSpec } from "./imageVersion.js";
 import { tagNames, truncateTagValue } from "./names.js";
+import { compareVersions } from "./versions.js";
 
 /*
  * Progressive rollout of a promoted version: `latest` reaches the catalog's waves of target regions one after the
@@ -231,4 +232,27 @@ export function rolloutStatusOf(image: CatalogImage, version: RollingVersion): R
     status.nextRegions = rollout.waves[record.wave]!.regions;
   }
   return status;
+}
+
+/**
+ * For each region a rollout has yet to reach (normalized name), the version meant to get `latest` there next: the
+ * highest version still rolling (not rolled back) whose later waves hold the region.
+ */
+export function pendingRolloutTargets(image: CatalogImage, versions: readonly RollingVersion[]): Map<string, string> {
+  const targets = new Map<string, string>();
+  const rollout = image.distribution.rollout;
+  if (!rollout) return targets;
+  const rolling = versions
+    .filter((v) => readRollout(v.tags)?.state === "rolling" && !isRolledBack(v))
+    .sort((a, b) => compareVersions(b.name, a.name));
+  for (const version of rolling) {
+    const reached = readRollout(version.tags)!.wave;
+    for (const wave of rollout.waves.slice(reached)) {
+      for (const region of wave.regions) {
+        const key = normalizeRegion(region);
+        if (!targets.has(key)) targets.set(key, version.name);
+      }
+    }
+  }
+  return targets;
 }

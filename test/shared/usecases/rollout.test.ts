@@ -3,10 +3,12 @@ import { latestVersionOf } from "../../../shared/domain/latest.js";
 import { tagNames } from "../../../shared/domain/names.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import type { HealthCheckRequest, HealthGate } from "../../../shared/ports.js";
+import { getDashboard } from "../../../shared/usecases/dashboard.js";
 import { monitorReplication } from "../../../shared/usecases/monitorReplication.js";
 import { publishVersion } from "../../../shared/usecases/publishVersion.js";
 import { requestBuild } from "../../../shared/usecases/requestBuild.js";
 import { startBuild } from "../../../shared/usecases/startBuild.js";
+import { getImageStatus } from "../../../shared/usecases/status.js";
 import { watchBuild } from "../../../shared/usecases/watchBuild.js";
 import { aCatalogImage, type CatalogImageInput } from "../../factories.js";
 import { fakePipeline } from "../../fakes/pipeline.js";
@@ -66,6 +68,32 @@ describe("a progressive rollout, moved on by the monitor", () => {
       [tagNames.rolloutWave]: "1",
       [tagNames.rolloutWaveAt]: world.clock.now().toISOString(),
     });
+  });
+
+  it("shows in status which version latest is in each region, and when and where the next wave moves", async () => {
+    const world = await promotedIntoWave1();
+    const status = await getImageStatus(world.deps, world.deps.catalog.images[0]!, { withReplication: false });
+    expect(status.latestByRegion).toEqual({ westeurope: "1.0.0", northeurope: null, eastus2: null });
+    expect(status.rollouts).toEqual([
+      {
+        version: "1.0.0",
+        state: "rolling",
+        wave: 1,
+        waves: 2,
+        nextWaveAt: new Date(world.clock.now().getTime() + 30 * 60_000).toISOString(),
+        nextRegions: ["northeurope", "eastus2"],
+      },
+    ]);
+  });
+
+  it("marks the later wave's regions on the dashboard with the version they get next", async () => {
+    const world = await promotedIntoWave1();
+    const [image] = (await getDashboard(world.deps, { refreshAfterInSeconds: 30 })).images;
+    expect(image!.regions.map((r) => [r.name, r.latest, r.rolloutTarget])).toEqual([
+      ["westeurope", "1.0.0", undefined],
+      ["northeurope", undefined, "1.0.0"],
+      ["eastus2", undefined, "1.0.0"],
+    ]);
   });
 
   it("moves wave 2 only once wave 1 has soaked, then records the rollout complete", async () => {
