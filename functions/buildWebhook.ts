@@ -2,6 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import type { PipelineProvider } from "./composition.js";
 import { webhookSecrets } from "../shared/config/settings.js";
 import { CatalogEntryChangedError, CatalogUnavailableError, UnknownImageError } from "../shared/errors.js";
+import { spanAttributes } from "../shared/observability/tracing.js";
 import { requestBuild } from "../shared/usecases/requestBuild.js";
 import { parseWebhook } from "../shared/webhook/parse.js";
 import { invocationLogger } from "./runtime.js";
@@ -58,10 +59,13 @@ async function handleWebhook(
   if (outcome.kind === "ignored") return { status: 200, jsonBody: { ignored: outcome.reason } };
   try {
     const { image, catalogHash } = outcome.request;
-    const message = await requestBuild(await pipeline.deps(log, { image, catalogHash }), {
+    const deps = await pipeline.deps(log, { image, catalogHash });
+    const message = await requestBuild(deps, {
       ...outcome.request,
       traceparent: context.traceContext?.traceParent ?? undefined,
     });
+    // The webhook's span is the root of the build's trace: it names the build.
+    deps.tracer.annotate({ [spanAttributes.buildId]: message.buildId, [spanAttributes.image]: message.image });
     const statusUrl = new URL(`/api/builds/${message.buildId}`, request.url).toString();
     return {
       status: 202,

@@ -5,8 +5,11 @@ import { ArmClients } from "../shared/adapters/armClients.js";
 import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catalogBlob.js";
 import { ArmGalleryClient } from "../shared/adapters/gallery.js";
 import { HttpsHealthGate } from "../shared/adapters/healthGate.js";
+import { EventGridEventPublisher } from "../shared/adapters/eventGrid.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
+import { ResourceGraphFleetReader } from "../shared/adapters/resourceGraph.js";
 import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
+import { openTelemetryTracer } from "../shared/observability/tracing.js";
 import type { CatalogReader, Logger } from "../shared/ports.js";
 import type { PipelineDeps, PipelineSettings } from "../shared/usecases/context.js";
 
@@ -24,6 +27,7 @@ export function pipelineSettingsOf(settings: Settings): PipelineSettings {
     failedBuildRetentionInHours: settings.FAILED_BUILD_RETENTION_IN_HOURS,
     pruneDryRun: settings.PRUNE_DRY_RUN,
     pruneTimeBudgetInSeconds: settings.PRUNE_TIME_BUDGET_IN_SECONDS,
+    usageSubscriptionIds: settings.USAGE_SUBSCRIPTION_IDS ?? [settings.AZURE_SUBSCRIPTION_ID],
   };
 }
 
@@ -55,7 +59,9 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
   const clients = new ArmClients(settings);
   const gallery = new ArmGalleryClient(clients);
   const imageBuilder = new ArmImageBuilderClient(clients);
-  const bus = new ServiceBusMessageSender(settings);
+  const fleet = new ResourceGraphFleetReader(clients);
+  const tracer = openTelemetryTracer;
+  const bus = new ServiceBusMessageSender(settings, tracer);
   const catalogReader = options.catalogReader ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
   const healthGate = new HttpsHealthGate({
     allowedNetworks: settings.HEALTH_CHECK_ALLOWED_NETWORKS,
@@ -64,9 +70,12 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
   const shared = {
     gallery,
     imageBuilder,
+    fleet,
     bus,
     healthGate,
+    eventPublisher: new EventGridEventPublisher(settings),
     clock: { now: () => new Date() },
+    tracer,
     settings: pipelineSettingsOf(settings),
   };
   return {

@@ -1,6 +1,7 @@
 import type * as z from "zod";
 import type { queues, QueueRegistry } from "../shared/messages/index.js";
 import type { PipelineDeps } from "../shared/usecases/context.js";
+import { publishEvent } from "../shared/usecases/publishEvent.js";
 import { publishVersion } from "../shared/usecases/publishVersion.js";
 import { startBuild } from "../shared/usecases/startBuild.js";
 import { watchBuild } from "../shared/usecases/watchBuild.js";
@@ -26,4 +27,6 @@ export const queueFunctions: QueueFunctions<typeof queues> = {
   "build-watch": { name: "watchBuild", handle: watchBuild },
   /** Takes over the version a successful run distributed, adding its other regions. */
   "version-publish": { name: "publishVersion", handle: publishVersion },
+  /** Publishes a step's event to the Event Grid topic. */
+  events: { name: "publishEvent", handle: publishEvent },
 };

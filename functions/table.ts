@@ -5,9 +5,12 @@ import { pipelineFromEnvironment, type PipelineProvider } from "./composition.js
 import { dashboardAsset } from "./dashboardAsset.js";
 import { dashboardData } from "./dashboardData.js";
 import { dashboardPage } from "./dashboardPage.js";
+import { imageSchedule } from "./imageSchedule.js";
 import { imageStatus } from "./imageStatus.js";
+import { promoteImage } from "./promoteImage.js";
 import { queueFunctions, type QueueFunction, type QueueFunctions } from "./queues.js";
-import { queueFunction } from "./runtime.js";
+import { rollbackImage } from "./rollbackImage.js";
+import { queueFunction, tracedHttp, tracedTimer } from "./runtime.js";
 import { monitorReplicationTimer, nightlyRebuildTimer, pruneVersionsTimer } from "./timers.js";
 import { queues, type QueueRegistry } from "../shared/messages/index.js";
 
@@ -46,17 +49,64 @@ export function createFunctionTable(pipeline: PipelineProvider): FunctionDefinit
     {
       trigger: "http",
       name: "buildWebhook",
-      options: { methods: ["POST"], route: "builds", authLevel: "function", handler: buildWebhook(pipeline) },
+      options: {
+        methods: ["POST"],
+        route: "builds",
+        authLevel: "function",
+        handler: tracedHttp(buildWebhook(pipeline)),
+      },
     },
     {
       trigger: "http",
       name: "buildStatus",
-      options: { methods: ["GET"], route: "builds/{id}", authLevel: "function", handler: buildStatus(pipeline) },
+      options: {
+        methods: ["GET"],
+        route: "builds/{id}",
+        authLevel: "function",
+        handler: tracedHttp(buildStatus(pipeline)),
+      },
     },
     {
       trigger: "http",
       name: "imageStatus",
-      options: { methods: ["GET"], route: "images/{name?}", authLevel: "function", handler: imageStatus(pipeline) },
+      options: {
+        methods: ["GET"],
+        route: "images/{name?}",
+        authLevel: "function",
+        handler: tracedHttp(imageStatus(pipeline)),
+      },
+    },
+    // Operator controls change what VMs get as `latest`: the admin level takes the master key only (Learn, "Work
+    // with access keys in Azure Functions"), never a function or host key handed to CI or to dashboard viewers.
+    {
+      trigger: "http",
+      name: "rollbackImage",
+      options: {
+        methods: ["POST"],
+        route: "images/{name}/rollback",
+        authLevel: "admin",
+        handler: rollbackImage(pipeline),
+      },
+    },
+    {
+      trigger: "http",
+      name: "promoteImage",
+      options: {
+        methods: ["POST"],
+        route: "images/{name}/promote",
+        authLevel: "admin",
+        handler: promoteImage(pipeline),
+      },
+    },
+    {
+      trigger: "http",
+      name: "imageSchedule",
+      options: {
+        methods: ["POST"],
+        route: "images/{name}/schedule",
+        authLevel: "admin",
+        handler: imageSchedule(pipeline),
+      },
     },
     // The dashboard: the page and its assets hold no data and no key (anonymous); its data needs the function key.
     {
@@ -72,22 +122,27 @@ export function createFunctionTable(pipeline: PipelineProvider): FunctionDefinit
     {
       trigger: "http",
       name: "dashboardData",
-      options: { methods: ["GET"], route: "dashboard/data", authLevel: "function", handler: dashboardData(pipeline) },
+      options: {
+        methods: ["GET"],
+        route: "dashboard/data",
+        authLevel: "function",
+        handler: tracedHttp(dashboardData(pipeline)),
+      },
     },
     {
       trigger: "timer",
       name: "nightlyRebuild",
-      options: { schedule: "%NIGHTLY_SCHEDULE%", handler: nightlyRebuildTimer(pipeline) },
+      options: { schedule: "%NIGHTLY_SCHEDULE%", handler: tracedTimer(nightlyRebuildTimer(pipeline)) },
     },
     {
       trigger: "timer",
       name: "monitorReplication",
-      options: { schedule: "%REPLICATION_MONITOR_SCHEDULE%", handler: monitorReplicationTimer(pipeline) },
+      options: { schedule: "%REPLICATION_MONITOR_SCHEDULE%", handler: tracedTimer(monitorReplicationTimer(pipeline)) },
     },
     {
       trigger: "timer",
       name: "pruneVersions",
-      options: { schedule: "%PRUNE_SCHEDULE%", handler: pruneVersionsTimer(pipeline) },
+      options: { schedule: "%PRUNE_SCHEDULE%", handler: tracedTimer(pruneVersionsTimer(pipeline)) },
     },
     ...queueTriggers(queues, queueFunctions, pipeline),
   ];

@@ -44,8 +44,15 @@ param deployerPrincipalType string = ''
 @description('Also accept the previous webhook secret (Key Vault secret webhook-secret-previous) while a rotation is under way.')
 param webhookSecretRotationInProgress bool = false
 
+@secure()
+@description('HTTPS endpoint subscribed to the pipeline\'s events (CloudEvents 1.0 webhook; it must answer the CloudEvents validation handshake). Empty: the topic has no subscription yet (add any Event Grid subscription later).')
+param eventsWebhookUrl string = ''
+
 @description('When true, the prune timer only logs what it would delete (PRUNE_DRY_RUN).')
 param pruneDryRun bool = false
+
+@description('Subscriptions whose VMs and scale sets may run the images: usage is read there (Resource Graph) and the app gets the fleet reader role on each. Empty: this subscription.')
+param usageSubscriptionIds string[] = []
 
 @description('Most instances the Function App scales out to (Flex Consumption: 40 to 1000).')
 @minValue(40)
@@ -184,6 +191,17 @@ module gallery 'core/compute/gallery.bicep' = {
   }
 }
 
+module eventGrid 'app/eventgrid.bicep' = {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridDomainsTopics}${resourceToken}'
+    location: location
+    tags: tags
+    eventsWebhookUrl: eventsWebhookUrl
+  }
+}
+
 // The app starts as soon as it exists: its roles (Key Vault references, Service Bus, storage) come first.
 module api 'app/api.bicep' = {
   name: 'api'
@@ -208,10 +226,15 @@ module api 'app/api.bicep' = {
     imageBuilderResourceGroupName: imageBuilderRg.name
     imageBuilderIdentityId: builderIdentity.outputs.id
     catalogBlobUrl: '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'
+    eventGridTopicEndpoint: eventGrid.outputs.endpoint
     pruneDryRun: pruneDryRun
+    usageSubscriptionIds: fleetSubscriptionIds
     maximumInstanceCount: maximumInstanceCount
   }
 }
+
+// Where the fleet that runs the images lives: usage is read, and read access granted, there.
+var fleetSubscriptionIds = empty(usageSubscriptionIds) ? [subscription().subscriptionId] : usageSubscriptionIds
 
 // Deployed at subscription scope, where deployment names are shared by every environment of the subscription and
 // bound to the region of their first run: the token keeps this environment's name its own.
@@ -227,6 +250,7 @@ module rbac 'app/rbac.bicep' = {
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     galleryName: gallery.outputs.name
+    eventGridTopicName: eventGrid.outputs.name
     galleryReaders: galleryReaders
     catalogContainerName: catalogContainerName
     catalogPublishers: concat(
@@ -259,4 +283,6 @@ output IMAGE_BUILDER_IDENTITY_ID string = builderIdentity.outputs.id
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+output EVENT_GRID_TOPIC_NAME string = eventGrid.outputs.name
+output EVENT_GRID_TOPIC_ENDPOINT string = eventGrid.outputs.endpoint
 output CATALOG_BLOB_URL string = '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'

@@ -7,6 +7,8 @@ export const localAzure = {
   imageBuilderIdentityId:
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-image-pipeline/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-image-builder",
   functionKey: "local-function-key",
+  /** The host's master key: what `authLevel: "admin"` functions (rollback, promote, schedule) take. */
+  masterKey: "local-master-key",
   /** The blob container of the catalog, as infra/ creates it in the app's storage account. */
   catalogContainer: "catalog",
   catalogBlob: "images.yaml",
@@ -22,6 +24,10 @@ export function localSettings(endpoints: {
   serviceBusConnectionString: string;
   catalogBlobUrl: string;
   catalogStorageConnectionString: string;
+  eventGridTopicEndpoint: string;
+  eventGridCaCertPath: string;
+  /** The local OTLP collector's base URL: spans are exported there. */
+  otlpEndpoint?: string;
   overrides?: Record<string, string>;
 }): Record<string, string | undefined> {
   const file = "local.settings.json";
@@ -50,5 +56,9 @@ export function localSettings(endpoints: {
     ServiceBusConnection: endpoints.serviceBusConnectionString,
     CATALOG_BLOB_URL: endpoints.catalogBlobUrl,
     CATALOG_STORAGE_CONNECTION_STRING: endpoints.catalogStorageConnectionString,
+    EVENT_GRID_TOPIC_ENDPOINT: endpoints.eventGridTopicEndpoint,
+    EVENT_GRID_AUTH: "emulator",
+    EVENT_GRID_CA_CERT_PATH: endpoints.eventGridCaCertPath,
+    ...(endpoints.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: endpoints.otlpEndpoint } : {}),
   };
 }

@@ -3,7 +3,9 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { startArmEmulator, type ArmEmulator } from "./arm/index.js";
 import { startAzurite, type Azurite } from "./azurite/index.js";
+import { startEventGridEmulator, type EventGridEmulator } from "./eventgrid/index.js";
 import { startServiceBusEmulator, type ServiceBusEmulator } from "./servicebus/index.js";
+import { startOtlpCollector, type OtlpCollector } from "./otlp/index.js";
 import { startLocalHost, type HostLogger, type LocalHost } from "./host/index.js";
 import { provisionCatalogContainer } from "./provision.js";
 import { localAzure, localSettings } from "./settings.js";
@@ -16,6 +18,8 @@ import { loadQueueConfig } from "../shared/config/queues.js";
 import { parseSettings, type Settings } from "../shared/config/settings.js";
 import { createPipeline, type Pipeline } from "../functions/composition.js";
 import type { Catalog } from "../shared/catalog/schema.js";
+import { enableAzureSdkTracing, startTelemetry, type Telemetry } from "../shared/observability/telemetry.js";
+import { telemetryConfigOf } from "../shared/observability/telemetryConfig.js";
 
 /**
  * The whole pipeline on this machine: the emulators (ARM, Service Bus, Azurite for the catalog blob), the pipeline
@@ -25,6 +29,12 @@ export interface LocalStack {
   arm: ArmEmulator;
   serviceBus: ServiceBusEmulator;
   azurite: Azurite;
+  /** The Event Grid topic the pipeline publishes its events to (it keeps them). */
+  eventGrid: EventGridEmulator;
+  /** The OTLP collector the pipeline's spans (and the host's) are exported to; `trace <buildId>` reads it. */
+  collector: OtlpCollector;
+  /** Exports every finished span to the collector now (a test reads them next). */
+  flushTelemetry(): Promise<void>;
   host: LocalHost;
   /** The pipeline the host's functions use now. */
   readonly pipeline: Pipeline;
@@ -46,7 +56,7 @@ export interface LocalStackOptions {
   /** Folder for the emulators' state (certificate, resources, messages, blobs). */
   stateDir: string;
   /** Fixed ports for `npm start`; tests use 0 (random). */
-  ports?: { arm?: number; serviceBus?: number; azurite?: number; host?: number };
+  ports?: { arm?: number; serviceBus?: number; azurite?: number; eventGrid?: number; otlp?: number; host?: number };
   /** Settings over the local defaults (e.g. shorter delays). */
   overrides?: Record<string, string>;
   /** The catalog to publish at start (an object, or YAML text); default the file `$CATALOG_PATH` or images.yaml. */
@@ -66,7 +76,7 @@ const textOf = (catalog: Catalog | string) => (typeof catalog === "string" ? cat
 /** Starts the local stack; `stop()` stops it all, host first so no handler runs against a stopped emulator. */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   mkdirSync(options.stateDir, { recursive: true });
-  const [arm, serviceBus, azurite] = await Promise.all([
+  const [arm, serviceBus, azurite, eventGrid, collector] = await Promise.all([
     startArmEmulator({ stateDir: join(options.stateDir, "arm"), port: options.ports?.arm ?? 0 }),
     startServiceBusEmulator({
       stateDir: join(options.stateDir, "servicebus"),
@@ -74,11 +84,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       port: options.ports?.serviceBus ?? 0,
     }),
     startAzurite({ stateDir: join(options.stateDir, "azurite"), port: options.ports?.azurite ?? 0 }),
+    startEventGridEmulator({ stateDir: join(options.stateDir, "eventgrid"), port: options.ports?.eventGrid ?? 0 }),
+    startOtlpCollector({ stateDir: join(options.stateDir, "otlp"), port: options.ports?.otlp ?? 0 }),
   ]);
+  let telemetry: Telemetry | undefined;
   const stopEmulators = async () => {
+    await telemetry?.stop();
     await serviceBus.stop();
     await arm.stop();
     await azurite.stop();
+    await eventGrid.stop();
+    await collector.stop();
   };
   try {
     const env = localSettings({
@@ -87,8 +103,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       serviceBusConnectionString: serviceBus.connectionString,
       catalogBlobUrl: await provisionCatalogContainer(azurite),
       catalogStorageConnectionString: azurite.connectionString,
+      eventGridTopicEndpoint: eventGrid.endpoint,
+      eventGridCaCertPath: eventGrid.caCertPath,
+      otlpEndpoint: collector.endpoint,
       overrides: options.overrides,
     });
+    // As the app does in Azure (functions/telemetry.ts), from the same settings; spans leave in short batches here.
+    const telemetryConfig = telemetryConfigOf(env);
+    if (telemetryConfig) {
+      telemetry = await startTelemetry({ ...telemetryConfig, exportDelayInMs: 500 });
+      await enableAzureSdkTracing();
+    }
     const settings = parseSettings(env);
     // The stack publishes through its own store: the app's reads keep their own cache, as another process's would.
     const store = new BlobCatalogStore(blobCatalogOptionsOf(settings));
@@ -113,7 +138,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       functions: options.functions ? table.filter(options.functions) : table,
       env,
       port: options.ports?.host ?? 0,
-      functionKeys: { default: localAzure.functionKey },
+      functionKeys: { default: localAzure.functionKey, master: localAzure.masterKey },
       timers: { enabled: options.timers ?? true },
       logger: options.logger,
     });
@@ -121,6 +146,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       arm,
       serviceBus,
       azurite,
+      eventGrid,
+      collector,
+      flushTelemetry: async () => telemetry?.flush(),
       host,
       get pipeline() {
         return current;

@@ -67,6 +67,8 @@ async function main() {
       arm: Number(process.env.LOCAL_ARM_PORT ?? 7443),
       serviceBus: Number(process.env.LOCAL_SERVICEBUS_PORT ?? 5672),
       azurite: Number(process.env.LOCAL_AZURITE_PORT ?? 10000),
+      eventGrid: Number(process.env.LOCAL_EVENTGRID_PORT ?? 7643),
+      otlp: Number(process.env.LOCAL_OTLP_PORT ?? 4318),
       host: Number(process.env.LOCAL_HOST_PORT ?? 7071),
     },
     logger: hostLog,
@@ -82,10 +84,24 @@ async function main() {
     `Service Bus      ${stack.serviceBus.connectionString.replace(/SharedAccessKey=[^;]+/, "SharedAccessKey=…")}`,
   );
   console.log(`Azurite (blob)   ${stack.azurite.blobEndpoint} (catalog: ${stack.settings.CATALOG_BLOB_URL})`);
-  console.log(`Functions host   ${stack.host.url}/api (x-functions-key: ${key})`);
+  console.log(`Event Grid topic ${stack.eventGrid.endpoint} (events below; npx image-pipeline events --follow)`);
+  console.log(
+    `Functions host   ${stack.host.url}/api (x-functions-key: ${key}; admin functions: ${localAzure.masterKey})`,
+  );
+  console.log(`OTLP collector   ${stack.collector.endpoint} (npx image-pipeline trace <buildId>: a build's spans)`);
   // The key goes in the fragment: the browser never sends it to the server; the page sends it in a header.
   console.log(`Dashboard        ${stack.host.url}/api/dashboard#code=${key}`);
   console.log(`state            ${stateDir}/ (delete it to start afresh)\n`);
+
+  // Every event the pipeline publishes, as the topic receives it.
+  stack.eventGrid.subscribe(({ event }) => {
+    const data = (event.data ?? {}) as { image?: string; version?: string; reason?: string };
+    const type = String(event.type).replace(/^ImagePipeline\./, "");
+    const detail = [data.version, data.reason].filter(Boolean).join(" ");
+    console.log(
+      `${new Date().toISOString().slice(11, 19)} ${(data.image ?? "").padEnd(24)} event ${type}${detail ? ` ${detail}` : ""} (${String(event.id)})`,
+    );
+  });
 
   const commit = currentCommit();
   // Signed with the secret the host checks (WEBHOOK_SECRET from the environment or local.settings.json), if any.

@@ -45,6 +45,15 @@ export class UnknownImageError extends PipelineError {
 }
 
 /**
+ * Where gallery images run could not be read whole (Resource Graph denied a subscription, throttled past the sweep's
+ * patience, failed): pruning deletes nothing that run, and the next run reads again.
+ */
+export class UsageUnavailableError extends PipelineError {
+  readonly code = "UsageUnavailable";
+  readonly disposition = "retry" as const;
+}
+
+/**
  * Azure refused the request for a reason retrying will not fix (400, 403, 404 of a source, a conflict with another
  * build's version). The build fails with this reason instead of being retried.
  */
@@ -106,6 +115,39 @@ export class CatalogEntryChangedError extends PipelineError {
 export class CatalogConflictError extends PipelineError {
   readonly code = "CatalogConflict";
   readonly disposition = "retry" as const;
+}
+
+/**
+ * The Event Grid topic refused an event batch for a reason sending it again cannot fix (400: the event breaks the
+ * topic's schema; 413: it is too large): the events message is dead-lettered with Event Grid's status and message.
+ */
+export class EventRejectedError extends PipelineError {
+  readonly code = "EventRejected";
+  readonly disposition = "deadLetter" as const;
+  constructor(
+    message: string,
+    readonly statusCode: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** What an operator's command names does not exist (an image version, an image definition). */
+export class NotFoundError extends PipelineError {
+  readonly code = "NotFound";
+  readonly disposition = "deadLetter" as const;
+}
+
+/** An operator's command that Azure's state does not allow (rolling back the only version, promoting a failed one). */
+export class OperationNotAllowedError extends PipelineError {
+  readonly disposition = "deadLetter" as const;
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** How an error is handled, and the code and text to report it with. */

@@ -127,7 +127,7 @@ function renderBuild(b: DashboardBuild): HTMLElement {
     " ",
     b.version ? h("strong", null, b.version) : "version not allocated yet",
     " · build ",
-    h("code", null, b.buildId),
+    h("code", { title: traceHint(b.buildId) }, b.buildId),
   );
   if (b.stage === "building") {
     item.append(" · ", b.runState ?? "NotStarted", b.runSubState ? `: ${b.runSubState}` : "");
@@ -163,7 +163,7 @@ function renderFailure(f: DashboardFailure): HTMLElement {
     time(f.at, formatDateTime(f.at)),
     f.version && h("span", null, " · version ", h("strong", null, f.version)),
     " · build ",
-    h("code", null, f.buildId),
+    h("code", { title: traceHint(f.buildId) }, f.buildId),
     h("span", { class: "reason" }, f.reason),
   );
   if (f.logUri) {
@@ -181,6 +181,11 @@ function renderFailure(f: DashboardFailure): HTMLElement {
   }
   appendLink(item, f.traceUrl, "trace", `trace:${f.buildId}`);
   return item;
+}
+
+/** Where a build's span tree is: the CLI prints it as a waterfall (shared/observability/README.md). */
+function traceHint(buildId: string): string {
+  return `Its trace, as a waterfall: npx image-pipeline trace ${buildId}`;
 }
 
 function appendLink(parent: HTMLElement, href: string | undefined, text: string, focusKey: string): void {

@@ -31,7 +31,14 @@ param imageBuilderIdentityId string
 @description('URL of the catalog blob the app reads (a container of its storage account).')
 param catalogBlobUrl string
 
+@description('Endpoint of the Event Grid topic the app publishes its events to.')
+param eventGridTopicEndpoint string
+
 param pruneDryRun bool = false
+
+@description('Subscriptions whose VMs and scale sets may run the images (USAGE_SUBSCRIPTION_IDS).')
+@minLength(1)
+param usageSubscriptionIds string[]
 
 @minValue(40)
 @maxValue(1000)
@@ -144,6 +151,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     ARM_MAX_WRITES_PER_SECOND: '8'
     CATALOG_BLOB_URL: catalogBlobUrl
     CATALOG_MAX_AGE_IN_SECONDS: '30'
+    EVENT_GRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
     WEBHOOK_SECRET: webhookSecretReference
     WEBHOOK_SECRET_PREVIOUS: webhookSecretRotationInProgress ? webhookSecretPreviousReference : ''
     WEBHOOK_MAX_BODY_IN_BYTES: '1048576'
@@ -161,6 +169,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     BUILD_WATCH_MAX_DELAY_IN_SECONDS: '600'
     BUILD_REQUEUE_DELAY_IN_SECONDS: '300'
     DASHBOARD_REFRESH_IN_SECONDS: '30'
+    USAGE_SUBSCRIPTION_IDS: join(usageSubscriptionIds, ',')
     // Rollout health checks call public addresses only; list a VNet subnet here to reach an internal endpoint.
     HEALTH_CHECK_ALLOWED_NETWORKS: ''
   }

@@ -21,6 +21,9 @@ param keyVaultName string
 param applicationInsightsName string
 param galleryName string
 
+@description('Event Grid topic of the pipeline\'s events.')
+param eventGridTopicName string
+
 @description('Principals ({principalId, principalType}) given Reader on the gallery: sharing by RBAC.')
 param galleryReaders array = []
 
@@ -51,6 +54,7 @@ var builtInRoles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
   managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830' // Managed Identity Operator
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7' // Reader
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // EventGrid Data Sender
 }
 
 var queueConfig = loadJsonContent('../../shared/config/queues.json')
@@ -276,6 +280,19 @@ module appOperatesImageBuilder '../core/security/role-assignment.bicep' = {
     roleDefinitionId: imageBuilderOperatorRole.id
     scopeKind: 'resourceGroup'
     assignmentDescription: 'Create, run and delete Image Builder templates; clean up staging images.'
+  }
+}
+
+// Publishing events: EventGrid Data Sender holds Microsoft.EventGrid/events/send/action only; on the topic itself.
+module appPublishesEvents '../core/security/role-assignment.bicep' = {
+  name: 'rbac-app-eventgrid-data-sender'
+  scope: pipelineResourceGroup
+  params: {
+    principalId: appIdentity.properties.principalId
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.eventGridDataSender)
+    scopeKind: 'eventGridTopic'
+    scopeName: eventGridTopicName
+    assignmentDescription: 'Publish the pipeline\'s events to its topic.'
   }
 }
 

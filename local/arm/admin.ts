@@ -21,9 +21,11 @@ import {
   versionProvisioningState,
   writeVersion,
 } from "./gallery.js";
+import { fleetView, scaleSetInstanceType, scaleSetType, virtualMachineType } from "./fleet.js";
 import { templateView } from "./imageBuilder.js";
 import { writeIdentity, writePlainResource, writeRoleAssignment } from "./resources.js";
 import type { Counters, FaultInjector, Throttler } from "./limits.js";
+import type { ResourceGraphQuota } from "./resourceGraph.js";
 import { regionDisplayName, sameRegion } from "./names.js";
 import type { Store, StoredResource } from "./store.js";
 import { randomUUID } from "node:crypto";
@@ -35,6 +37,7 @@ export interface AdminDeps {
   counters: Counters;
   throttler: Throttler;
   faults: FaultInjector;
+  resourceGraphQuota: ResourceGraphQuota;
 }
 
 function badRequest(error: unknown): ArmError {
@@ -308,6 +311,10 @@ function viewOf(store: Store, r: StoredResource): unknown {
       return managedImageView(store, r);
     case "Microsoft.VirtualMachineImages/imageTemplates":
       return templateView(store, r);
+    case virtualMachineType:
+    case scaleSetType:
+    case scaleSetInstanceType:
+      return fleetView(store, r);
     default:
       return {
         id: r.id,
@@ -331,6 +338,8 @@ export function handleAdmin(deps: AdminDeps, method: string, url: URL, body: unk
       return { status: 200, body: store.config };
     case "PUT /_emulator/config":
     case "PATCH /_emulator/config":
+      // A new Resource Graph quota starts with a fresh window.
+      if (asObject(body)["resourceGraph"] !== undefined) deps.resourceGraphQuota.reset();
       return { status: 200, body: updateConfig(deps, body) };
     case "GET /_emulator/throttling":
       return { status: 200, body: store.config.throttling };
@@ -464,6 +473,7 @@ export function handleAdmin(deps: AdminDeps, method: string, url: URL, body: unk
       store.reset();
       deps.counters.reset();
       deps.throttler.reset();
+      deps.resourceGraphQuota.reset();
       deps.faults.scripts = [];
       return { status: 200, body: { status: "reset" } };
     default:

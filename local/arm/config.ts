@@ -52,6 +52,23 @@ export const emulatorConfigSchema = z.object({
     /** ARM's global buckets (15 times the regional ones); reported in `x-ms-ratelimit-remaining-subscription-global-*`. */
     global: z.object({ reads: bucketSchema, writes: bucketSchema, deletes: bucketSchema }),
   }),
+  /** Azure Resource Graph (`POST /providers/Microsoft.ResourceGraph/resources`): its own quota, and the caller's access. */
+  resourceGraph: z.object({
+    /**
+     * Resource Graph's per-user quota [RG6]: `queriesPerWindow` queries in each window of `windowInMs` (15 per 5 s,
+     * as documented), reported in `x-ms-user-quota-remaining` / `x-ms-user-quota-resets-after`; the next one is 429.
+     */
+    quota: z.object({
+      enabled: z.boolean(),
+      queriesPerWindow: z.number().int().min(1),
+      windowInMs: z.number().int().min(1),
+    }),
+    /**
+     * Subscriptions the caller cannot read (Entra ID is not modelled, so the caller's access is set here): their
+     * resources are left out of every answer without a sign, and a query scoped only to them is 403 [RG7].
+     */
+    deniedSubscriptions: z.array(z.string()),
+  }),
   faults: z.object({
     /** Added to every non-admin request before it is answered. */
     latencyInMs: z.number().int().min(0),
@@ -98,6 +115,7 @@ export function defaultConfig(): EmulatorConfig {
         deletes: { burst: 3000, perSecond: 150 },
       },
     },
+    resourceGraph: { quota: { enabled: true, queriesPerWindow: 15, windowInMs: 5000 }, deniedSubscriptions: [] },
     faults: { latencyInMs: 0, rates: { "429": 0, "500": 0, "503": 0 }, operations: [] },
   };
 }

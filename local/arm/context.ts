@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ArmErrorBody } from "./errors.js";
 import { ArmError, resourceGroupBeingDeleted, resourceGroupNotFound } from "./errors.js";
 import { normalizeRegion } from "./names.js";
+import type { ResourceGraphQuota } from "./resourceGraph.js";
 import { runStatus, versionStatus } from "./simulation.js";
 import type { StoredOperation, Store, StoredResource } from "./store.js";
 
@@ -17,6 +18,8 @@ export interface Ctx {
   store: Store;
   nowMs: number;
   random: () => number;
+  /** The caller's Resource Graph quota window (kept by the server, not in the store). */
+  resourceGraphQuota: ResourceGraphQuota;
 }
 
 export interface Reply {

@@ -3,6 +3,8 @@ import { isoTime, operationStatus, type Ctx, type Params, type Reply } from "./c
 import * as compute from "./compute.js";
 import * as gallery from "./gallery.js";
 import * as ib from "./imageBuilder.js";
+import * as fleet from "./fleet.js";
+import { queryResources, resourceGraphApiVersions } from "./resourceGraph.js";
 import * as arm from "./resources.js";
 
 type Handler = (ctx: Ctx, params: Params) => Reply;
@@ -15,6 +17,8 @@ export interface Route {
   handler: Handler;
   /** Accepted api-versions; undefined = any. */
   apiVersions?: readonly string[];
+  /** A tenant-level operation with its own limits (Resource Graph): ARM's subscription buckets do not apply. */
+  tenantLevel?: boolean;
 }
 
 /** api-versions accepted per provider surface: the SDKs' own first, then recent ones. */
@@ -57,6 +61,8 @@ const galleries = `${rgPath}/providers/Microsoft.Compute/galleries`;
 const identities = `${rgPath}/providers/Microsoft.ManagedIdentity/userAssignedIdentities`;
 const roleAssignments = "providers/Microsoft.Authorization/roleAssignments/{assignment}";
 const templates = `${rgPath}/providers/Microsoft.VirtualMachineImages/imageTemplates`;
+const virtualMachines = `${rgPath}/providers/Microsoft.Compute/virtualMachines`;
+const scaleSets = `${rgPath}/providers/Microsoft.Compute/virtualMachineScaleSets`;
 const vmImage = `${sub}/providers/Microsoft.Compute/locations/{location}/publishers/{publisher}/artifacttypes/vmimage/offers/{offer}/skus/{sku}/versions`;
 
 function route(
@@ -273,6 +279,59 @@ export const routes: Route[] = [
     compute.deleteManagedImage,
     computeApiVersions,
   ),
+
+  route(
+    "GET",
+    "VirtualMachines_ListAll",
+    `${sub}/providers/Microsoft.Compute/virtualMachines`,
+    fleet.listVirtualMachines,
+    computeApiVersions,
+  ),
+  route("GET", "VirtualMachines_List", virtualMachines, fleet.listVirtualMachinesByGroup, computeApiVersions),
+  route(
+    "PUT",
+    "VirtualMachines_CreateOrUpdate",
+    `${virtualMachines}/{vm}`,
+    fleet.putVirtualMachine,
+    computeApiVersions,
+  ),
+  route("GET", "VirtualMachines_Get", `${virtualMachines}/{vm}`, fleet.getVirtualMachine, computeApiVersions),
+  route("DELETE", "VirtualMachines_Delete", `${virtualMachines}/{vm}`, fleet.deleteVirtualMachine, computeApiVersions),
+  route(
+    "GET",
+    "VirtualMachineScaleSets_ListAll",
+    `${sub}/providers/Microsoft.Compute/virtualMachineScaleSets`,
+    fleet.listScaleSets,
+    computeApiVersions,
+  ),
+  route("GET", "VirtualMachineScaleSets_List", scaleSets, fleet.listScaleSetsByGroup, computeApiVersions),
+  route("PUT", "VirtualMachineScaleSets_CreateOrUpdate", `${scaleSets}/{vmss}`, fleet.putScaleSet, computeApiVersions),
+  route("GET", "VirtualMachineScaleSets_Get", `${scaleSets}/{vmss}`, fleet.getScaleSet, computeApiVersions),
+  route("DELETE", "VirtualMachineScaleSets_Delete", `${scaleSets}/{vmss}`, fleet.deleteScaleSet, computeApiVersions),
+  route(
+    "GET",
+    "VirtualMachineScaleSetVMs_List",
+    `${scaleSets}/{vmss}/virtualMachines`,
+    fleet.listScaleSetInstances,
+    computeApiVersions,
+  ),
+  route(
+    "GET",
+    "VirtualMachineScaleSetVMs_Get",
+    `${scaleSets}/{vmss}/virtualMachines/{instance}`,
+    fleet.getScaleSetInstance,
+    computeApiVersions,
+  ),
+  {
+    ...route(
+      "POST",
+      "ResourceGraph_Resources",
+      "/providers/Microsoft.ResourceGraph/resources",
+      queryResources,
+      resourceGraphApiVersions,
+    ),
+    tenantLevel: true,
+  },
 
   route("GET", "VirtualMachineImages_List", vmImage, compute.listPlatformImageVersions, computeApiVersions),
   route("GET", "VirtualMachineImages_Get", `${vmImage}/{version}`, compute.getPlatformImageVersion, computeApiVersions),

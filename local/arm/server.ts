@@ -7,6 +7,7 @@ import type { Ctx, Reply } from "./context.js";
 import { ArmError } from "./errors.js";
 import { settle } from "./lifecycle.js";
 import { categoryOf, Counters, FaultInjector, Throttler } from "./limits.js";
+import { ResourceGraphQuota } from "./resourceGraph.js";
 import { matchRoute } from "./routes.js";
 import type { Store } from "./store.js";
 
@@ -129,6 +130,7 @@ export function createArmServer(
   const counters = new Counters();
   const throttler = new Throttler(() => store.config.throttling);
   const faults = new FaultInjector(() => store.config.faults, random);
+  const resourceGraphQuota = new ResourceGraphQuota();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? "GET").toUpperCase();
@@ -146,7 +148,7 @@ export function createArmServer(
         settle(store);
         let reply: Reply;
         try {
-          reply = handleAdmin({ store, counters, throttler, faults }, method, url, parseJson(text));
+          reply = handleAdmin({ store, counters, throttler, faults, resourceGraphQuota }, method, url, parseJson(text));
         } finally {
           store.commit();
         }
@@ -204,10 +206,12 @@ export function createArmServer(
       counters.count(route.operation, category);
 
       const nowMs = Date.now();
-      const bucket = throttler.take(subscriptionId, category, nowMs);
-      common[`x-ms-ratelimit-remaining-subscription-${category}`] = String(bucket.remaining);
-      common[`x-ms-ratelimit-remaining-subscription-global-${category}`] = String(bucket.globalRemaining);
-      if (bucket.retryAfterInSeconds !== undefined) {
+      const bucket = route.tenantLevel ? undefined : throttler.take(subscriptionId, category, nowMs);
+      if (bucket) {
+        common[`x-ms-ratelimit-remaining-subscription-${category}`] = String(bucket.remaining);
+        common[`x-ms-ratelimit-remaining-subscription-global-${category}`] = String(bucket.globalRemaining);
+      }
+      if (bucket?.retryAfterInSeconds !== undefined) {
         counters.throttled += 1;
         const verb = category === "reads" ? "read" : category === "writes" ? "write" : "delete";
         throw new ArmError(
@@ -257,6 +261,7 @@ export function createArmServer(
         store,
         nowMs: store.now(),
         random,
+        resourceGraphQuota,
       };
       let reply: Reply;
       try {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { TokenCredential } from "@azure/core-auth";
 import type { ComputeManagementClient } from "@azure/arm-compute";
 import type { ImageBuilderClient as ImageBuilderSdkClient } from "@azure/arm-imagebuilder";
+import type { ResourceGraphClient } from "@azure/arm-resourcegraph";
 import type { Settings } from "../config/settings.js";
 import { ConfigurationError } from "../errors.js";
 import { armPacers, armPacingPolicy, type ArmRequestKind, type RequestPacer } from "./armPacing.js";
@@ -23,6 +24,7 @@ export class ArmClients {
   private credential?: Promise<TokenCredential>;
   private readonly compute = new Map<string, Promise<ComputeManagementClient>>();
   private readonly imageBuilder = new Map<string, Promise<ImageBuilderSdkClient>>();
+  private resourceGraphClient?: Promise<ResourceGraphClient>;
   private readonly pacers: Record<ArmRequestKind, RequestPacer>;
 
   constructor(private readonly settings: Settings) {
@@ -35,14 +37,20 @@ export class ArmClients {
     });
   }
 
-  private options() {
+  private baseOptions() {
     const ca = this.settings.ARM_CA_CERT_PATH ? readFileSync(this.settings.ARM_CA_CERT_PATH, "utf8") : undefined;
     return {
       endpoint: this.settings.ARM_ENDPOINT,
       ...(ca ? { tlsOptions: { ca } } : {}),
       retryOptions: { maxRetries: 4 },
-      additionalPolicies: [{ policy: armPacingPolicy(this.pacers), position: "perRetry" as const }],
       userAgentOptions: { userAgentPrefix: "image-pipeline" },
+    };
+  }
+
+  private options() {
+    return {
+      ...this.baseOptions(),
+      additionalPolicies: [{ policy: armPacingPolicy(this.pacers), position: "perRetry" as const }],
     };
   }
 
@@ -69,6 +77,17 @@ export class ArmClients {
       this.compute.set(subscriptionId, client);
     }
     return client;
+  }
+
+  /**
+   * The Resource Graph client (tenant level: one for every subscription). Not paced by ARM's buckets: Resource Graph
+   * has its own per-user quota, which its adapter follows from the answers' headers.
+   */
+  resourceGraph(): Promise<ResourceGraphClient> {
+    this.resourceGraphClient ??= Promise.all([import("@azure/arm-resourcegraph"), this.getCredential()]).then(
+      ([{ ResourceGraphClient }, credential]) => new ResourceGraphClient(credential, this.baseOptions()),
+    );
+    return this.resourceGraphClient;
   }
 
   imageBuilderFor(subscriptionId: string): Promise<ImageBuilderSdkClient> {

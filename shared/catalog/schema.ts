@@ -313,7 +313,10 @@ export const catalogHealthCheckSchema = z.strictObject({
 
 /** Progressive rollout: `latest` reaches the target regions wave by wave, each wave soaking before the next. */
 export const catalogRolloutSchema = z.strictObject({
-  waves: z.array(catalogRolloutWaveSchema).min(2, "a rollout needs at least two waves"),
+  waves: z
+    .array(catalogRolloutWaveSchema)
+    .min(2, "a rollout needs at least two waves")
+    .max(20, "a rollout has at most 20 waves"),
   soakInMinutes: soakInMinutes.default(60),
   healthCheck: catalogHealthCheckSchema.optional(),
 });
@@ -355,6 +358,11 @@ export const catalogScheduleSchema = z.strictObject({
   cron: ncrontabSchema,
   /** Skip a scheduled build when neither the source image version nor the catalog entry changed. */
   skipIfUnchanged: z.boolean().default(true),
+  /**
+   * Consecutive failed builds after which the schedule disables itself (recorded on the image definition; `image-pipeline
+   * schedule enable` turns it back on). At most 5: the definition keeps its newest five failures.
+   */
+  disableAfterFailedBuilds: z.number().int().min(1).max(5).default(3),
 });
 
 /** Pruning of old versions. */
@@ -370,6 +378,12 @@ export const catalogRetentionSchema = z.strictObject({
   dryRun: z.boolean().default(false),
   /** Also prune versions the pipeline did not create. */
   includeUnmanaged: z.boolean().default(false),
+  /**
+   * Also prune versions that VMs, scale sets or scale-set instances still run (read from Azure Resource Graph): they
+   * can then no longer scale out or be reimaged. Off when absent: a version in use is kept, and reported once past
+   * its end of life. No default is filled in, so entries that leave it out keep their entry hash.
+   */
+  deleteInUse: z.boolean().optional(),
   /**
    * Fewer replicas for versions that newer ones superseded (each replica is billed as a snapshot): applied by the
    * prune run, never to a version `latest` resolves to in any region or one in use.

@@ -67,6 +67,16 @@ export const settingsSchema = z.object({
   CATALOG_STORAGE_CONNECTION_STRING: nonEmpty.optional(),
   /** How long an instance uses the catalog it read before revalidating it with a conditional read, in seconds. */
   CATALOG_MAX_AGE_IN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+  /**
+   * The Event Grid topic's endpoint (`https://<topic>.<region>-1.eventgrid.azure.net/api/events`), reached with the
+   * app's identity (role EventGrid Data Sender). Optional here so that a missing value fails only the event
+   * publisher, with its name, while builds go on (their events wait in the `events` queue).
+   */
+  EVENT_GRID_TOPIC_ENDPOINT: z.url().optional(),
+  /** `azure`: Entra ID tokens. `emulator`: the local Event Grid endpoint's fixed token, only for a loopback endpoint. */
+  EVENT_GRID_AUTH: z.enum(["azure", "emulator"]).default("azure"),
+  /** PEM file of an extra CA to trust for EVENT_GRID_TOPIC_ENDPOINT (the local endpoint's self-signed certificate). */
+  EVENT_GRID_CA_CERT_PATH: nonEmpty.optional(),
   /** Secret for GitHub webhook signatures (X-Hub-Signature-256), a Key Vault reference in Azure. */
   WEBHOOK_SECRET: webhookSecret.optional(),
   /** The previous secret, still accepted while a rotation is under way. */
@@ -120,6 +130,39 @@ export const settingsSchema = z.object({
     .pipe(z.array(z.string().refine(isCidr, "each entry must be a network in CIDR notation, such as 10.1.0.0/16"))),
   /** PEM file of an extra CA to trust for health checks (the local stack's self-signed endpoints). */
   HEALTH_CHECK_CA_CERT_PATH: nonEmpty.optional(),
+  /**
+   * Subscriptions whose VMs and scale sets may run the images, comma-separated (default: AZURE_SUBSCRIPTION_ID). The
+   * app's identity needs the fleet reader role on each (infra/app/rbac.bicep); one Resource Graph sweep covers them.
+   */
+  USAGE_SUBSCRIPTION_IDS: z
+    .string()
+    .transform((v) => [
+      ...new Set(
+        v
+          .split(",")
+          .map((s) => s.trim().toLowerCase())
+          .filter((s) => s !== ""),
+      ),
+    ])
+    .pipe(z.array(z.guid("each subscription id must be a GUID")).min(1, "at least one subscription id"))
+    .optional(),
+  /**
+   * Application Insights connection string (the component's, not a secret with local auth off): spans and logs are
+   * exported there with OpenTelemetry (shared/observability/README.md).
+   */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: nonEmpty.optional(),
+  /**
+   * `Authorization=AAD;ClientId=<client id>`: export to Application Insights with Entra ID, as that managed identity
+   * (the Functions convention, which the Functions host reads too).
+   */
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: nonEmpty
+    .refine(
+      (v) => /(^|;)\s*Authorization\s*=\s*AAD\s*(;|$)/i.test(v),
+      "Authorization=AAD;ClientId=<client id of the managed identity>",
+    )
+    .optional(),
+  /** Base URL of an OTLP/HTTP endpoint that also receives spans (`<url>/v1/traces`): the local stack's collector. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

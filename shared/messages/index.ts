@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { pipelineEventSchema } from "../events/schema.js";
 import { buildEnvelopeSchema, imageVersionNameSchema, type BuildEnvelope } from "./common.js";
 
 export * from "./common.js";
@@ -101,6 +102,8 @@ export const queues = {
   "build-requests": queueContract(buildRequestedSchema, "BuildRequested", (m) => `${m.buildId}:request:${m.attempt}`),
   "build-watch": queueContract(buildWatchSchema, "BuildWatch", (m) => `${m.buildId}:watch:${m.checkCount}`),
   "version-publish": queueContract(publishVersionSchema, "PublishVersion", (m) => `${m.buildId}:publish`),
+  /** A pipeline event (a CloudEvent) on its way to the Event Grid topic: its id is the event's own. */
+  events: queueContract(pipelineEventSchema, "PipelineEvent", (m) => m.id),
 } as const satisfies QueueRegistry;
 
 /** A queue of the pipeline. */

@@ -3,13 +3,15 @@ import { findImage } from "../catalog/load.js";
 import { UnknownImageError } from "../errors.js";
 import type {
   Clock,
+  EventPublisher,
+  FleetUsageReader,
   GalleryClient,
   HealthGate,
   ImageBuilderClient,
   ImageDefinitionRef,
   Logger,
   MessageSender,
-  UsageReader,
+  Tracer,
 } from "../ports.js";
 
 /** The settings the use-cases read (a slice of the app settings, so tests build them in one line). */
@@ -27,6 +29,8 @@ export interface PipelineSettings {
   pruneDryRun: boolean;
   /** How long one prune run may delete before it leaves the rest to the next run. */
   pruneTimeBudgetInSeconds: number;
+  /** Where the fleet that runs the images lives: usage is read across these subscriptions. */
+  usageSubscriptionIds: string[];
 }
 
 /** Everything a use-case may touch. Built once per process by the composition root. */
@@ -34,14 +38,18 @@ export interface PipelineDeps {
   catalog: Catalog;
   gallery: GalleryClient;
   imageBuilder: ImageBuilderClient;
+  /** Where the images run (Resource Graph). */
+  fleet: FleetUsageReader;
   bus: MessageSender;
+  /** The Event Grid topic: only the event publisher function sends to it (steps write to the `events` queue). */
+  eventPublisher: EventPublisher;
   clock: Clock;
   log: Logger;
+  /** Spans of the steps that matter to a build's trace (the invocation's own span is the runtime's). */
+  tracer: Tracer;
   settings: PipelineSettings;
   /** The health endpoints of progressive rollouts; without one, a rollout that names a health check does not move on. */
   healthGate?: HealthGate;
-  /** Where versions run; without one, usage is unknown (nothing is kept for it). */
-  usage?: UsageReader;
 }
 
 /** The catalog entry of an image named in a message; a name no longer in the catalog cannot be processed. */

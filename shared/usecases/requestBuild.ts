@@ -9,6 +9,8 @@ import {
   type BuildRequested,
 } from "../messages/index.js";
 import type { Clock, Logger, MessageSender } from "../ports.js";
+import type { PipelineSettings } from "./context.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
 
 /** A request for a build, from a webhook, the schedule or the CLI. */
 export interface BuildRequest {
@@ -32,6 +34,7 @@ export interface BuildRequest {
 export interface RequestBuildDeps {
   catalog: Catalog;
   bus: MessageSender;
+  settings: Pick<PipelineSettings, "subscriptionId">;
   clock: Clock;
   log: Logger;
 }
@@ -39,7 +42,8 @@ export interface RequestBuildDeps {
 /**
  * Queues a build request. The build id is derived from the request, and the message id from the build id, so a
  * repeated request (same image and commit) is the same build: Service Bus drops the duplicate and the caller gets
- * the existing build's id.
+ * the existing build's id. Its `BuildRequested` event is sent first: if the request then fails to send, the caller is
+ * told and asks again (the same build, the same event id); the other order could lose the event.
  */
 export async function requestBuild(deps: RequestBuildDeps, request: BuildRequest): Promise<BuildRequested> {
   const image = findImage(deps.catalog, request.image);
@@ -63,6 +67,19 @@ export async function requestBuild(deps: RequestBuildDeps, request: BuildRequest
     force: request.force ?? false,
     catalogHash,
   } satisfies BuildRequested);
+  const { buildId, commit, ref, reason, requestedBy, requestedAt } = message;
+  await emitEvent(
+    deps,
+    events.buildRequested(eventOrigin(image, deps.settings, message.traceparent), deps.clock.now(), {
+      image: image.name,
+      buildId,
+      ...(commit ? { commit } : {}),
+      ...(ref ? { ref } : {}),
+      reason,
+      requestedBy,
+      requestedAt,
+    }),
+  );
   await deps.bus.send("build-requests", message);
   deps.log.info("build requested", {
     buildId: message.buildId,

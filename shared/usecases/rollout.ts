@@ -11,7 +11,9 @@ import {
   type RolloutRecord,
 } from "../domain/rollout.js";
 import type { ImageDefinitionRef, VersionSummary } from "../ports.js";
+import { tagNames } from "../domain/names.js";
 import { forEachIsolated, type PipelineDeps } from "./context.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
 
 /**
  * How a replicated version is promoted: everywhere at once, or into the first wave of the catalog's rollout (the
@@ -64,9 +66,25 @@ export async function advanceRollouts(
           ref,
           version.name,
           { tags: rolloutTags(version.tags, next), ...(targetRegions ? { targetRegions } : {}) },
-          { wait: true },
+          // Submitted, not awaited (as the promotion is): the next sweep waits while Azure still applies it.
+          { wait: false },
         );
       };
+      // Sent before the change: a lost change is decided again identically from the same tags (shared/events/README.md).
+      const buildId = version.tags[tagNames.buildId];
+      const origin = eventOrigin(image, deps.settings);
+      const stopped = (state: "stopped" | "halted", reason: string) =>
+        emitEvent(
+          deps,
+          events.rolloutStopped(origin, now, {
+            image: image.name,
+            ...(buildId ? { buildId } : {}),
+            version: version.name,
+            state,
+            wave: record.wave,
+            reason,
+          }),
+        );
       switch (decision.action) {
         case "none":
           return;
@@ -80,6 +98,7 @@ export async function advanceRollouts(
           return;
         case "stop":
           log.warn("rollout stopped: the version was rolled back", { ...fields, reason: decision.reason });
+          await stopped("stopped", decision.reason);
           await write({ ...record, state: "stopped", note: decision.reason });
           steps.push(`${label(image, version.name)}: stopped in wave ${record.wave} (rolled back)`);
           return;
@@ -106,6 +125,7 @@ export async function advanceRollouts(
               failuresBeforeHalt: check.failuresBeforeHalt,
               detail: result.detail,
             });
+            if (halted) await stopped("halted", note);
             await write({ ...record, state: halted ? "halted" : "rolling", gateFailures: failures, note });
             steps.push(
               `${label(image, version.name)}: ${halted ? "halted" : "health check failed"} before wave ${decision.nextWave}`,
@@ -126,6 +146,21 @@ export async function advanceRollouts(
           regions,
         });
         const next: RolloutRecord = { state: complete ? "complete" : "rolling", wave, waveAt: now, gateFailures: 0 };
+        const waves = image.distribution.rollout?.waves.length ?? wave;
+        if (wave > record.wave) {
+          await emitEvent(
+            deps,
+            events.rolloutWaveMoved(origin, now, {
+              image: image.name,
+              ...(buildId ? { buildId } : {}),
+              version: version.name,
+              wave,
+              waves: Math.max(waves, wave, 2),
+              regions,
+              complete,
+            }),
+          );
+        }
         await write(next, includeRegions(heldRegions(image, version), regions));
         steps.push(
           `${label(image, version.name)}: wave ${wave}${complete ? " (complete)" : ""}: latest in ${regions.join(", ") || "no new region"}`,

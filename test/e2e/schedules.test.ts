@@ -15,7 +15,10 @@ describe("the pipeline's timers on the local stack", () => {
   const sample = loadCatalog("images.yaml");
   // Every image due every second, so one nightly tick finds them all due.
   const catalog = {
-    images: sample.images.map((i) => ({ ...i, schedule: { cron: "* * * * * *", skipIfUnchanged: true } })),
+    images: sample.images.map((i) => ({
+      ...i,
+      schedule: { cron: "* * * * * *", skipIfUnchanged: true, disableAfterFailedBuilds: 3 },
+    })),
   };
   const windowsSource = sample.images.find((i) => i.name === "windows-2022")!.source as {
     publisher: string;

@@ -1,5 +1,11 @@
 import { queues, type MessageOf, type QueueName } from "../../shared/messages/index.js";
+import type { PipelineEvent } from "../../shared/events/schema.js";
+import { UsageUnavailableError } from "../../shared/errors.js";
 import type {
+  EventPublisher,
+  FleetMember,
+  FleetUsage,
+  FleetUsageReader,
   GalleryClient,
   ImageBuilderClient,
   ImageDefinitionRef,
@@ -158,7 +164,6 @@ export class FakeImageBuilder implements ImageBuilderClient {
       body: template,
     };
     this.templates.set(name, created);
-    return created;
   }
   async updateTemplateTags(_s: string, _rg: string, name: string, tags: Record<string, string>) {
     this.calls.push("updateTemplateTags");
@@ -239,6 +244,17 @@ export class FakeBus implements MessageSender {
   }
 }
 
+/** An Event Grid topic in memory: keeps what it was sent; `fail` makes the next sends throw the given errors. */
+export class FakeEventPublisher implements EventPublisher {
+  published: PipelineEvent[] = [];
+  fail: unknown[] = [];
+  async publish(events: readonly PipelineEvent[]) {
+    const error = this.fail.shift();
+    if (error) throw error;
+    this.published.push(...structuredClone(events));
+  }
+}
+
 /** A logger that keeps its lines for assertions. */
 export class MemoryLogger implements Logger {
   lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
@@ -261,5 +277,19 @@ export class ManualClock {
   }
   advance(ms: number) {
     this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+/** The fleet as a test sets it: members, or why it cannot be read; counts the sweeps. */
+export class FakeFleet implements FleetUsageReader {
+  members: FleetMember[] = [];
+  /** Set: every sweep fails with this reason (403, throttled...). */
+  unavailable?: string;
+  sweeps: string[][] = [];
+
+  async readUsage(subscriptionIds: readonly string[]): Promise<FleetUsage> {
+    this.sweeps.push([...subscriptionIds]);
+    if (this.unavailable !== undefined) throw new UsageUnavailableError(this.unavailable);
+    return { readAt: new Date(), subscriptionIds: [...subscriptionIds], members: this.members.map((m) => ({ ...m })) };
   }
 }

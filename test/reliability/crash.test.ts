@@ -26,7 +26,8 @@ const kills = 5;
 
 /**
  * The local host as its own process, killed with SIGKILL at random points while 20 builds are in flight, then
- * restarted: Service Bus (peek-lock, duplicate detection) and idempotent use-cases must lose and duplicate nothing.
+ * restarted: Service Bus (peek-lock, duplicate detection) and idempotent use-cases must lose and duplicate nothing, and
+ * every step's event must still reach the Event Grid topic.
  */
 describe("the pipeline when its host is killed mid-build", () => {
   let emulators: Emulators;
@@ -126,5 +127,14 @@ describe("the pipeline when its host is killed mid-build", () => {
       20_000,
     );
     expect(queues.deadLettered).toBe(0);
+
+    // Every step's event reached the topic despite the kills: each id at least once (repeats allowed), none missing.
+    const received = new Set(emulators.eventGrid.events().map((e) => String(e.event.id)));
+    const missing = requested.flatMap((r) =>
+      ["requested", "started", "published", "promoted"]
+        .map((step) => `${r.buildId}:${step}`)
+        .filter((id) => !received.has(id)),
+    );
+    expect(missing).toEqual([]);
   }, 150_000);
 });

@@ -23,6 +23,7 @@ param roleDefinitionId string
   'applicationInsights'
   'gallery'
   'userAssignedIdentity'
+  'eventGridTopic'
 ])
 param scopeKind string
 
@@ -73,6 +74,10 @@ resource gallery 'Microsoft.Compute/galleries@2024-03-03' existing = if (scopeKi
 }
 
 resource userAssignedIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = if (scopeKind == 'userAssignedIdentity') {
+  name: scopeName
+}
+
+resource eventGridTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = if (scopeKind == 'eventGridTopic') {
   name: scopeName
 }
 
@@ -133,5 +138,11 @@ resource onGallery 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (sc
 resource onUserAssignedIdentity 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'userAssignedIdentity') {
   name: guid(userAssignedIdentity.id, principalId, roleDefinitionId)
   scope: userAssignedIdentity
+  properties: assignment
+}
+
+resource onEventGridTopic 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'eventGridTopic') {
+  name: guid(eventGridTopic.id, principalId, roleDefinitionId)
+  scope: eventGridTopic
   properties: assignment
 }

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { ImageBuilderClient } from "@azure/arm-imagebuilder";
+import { ResourceGraphClient } from "@azure/arm-resourcegraph";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import {
   createDefaultHttpClient,
@@ -26,6 +27,7 @@ export interface Harness {
   stateDir: string;
   compute: ComputeManagementClient;
   imageBuilder: ImageBuilderClient;
+  resourceGraph: ResourceGraphClient;
   admin: <T = Record<string, unknown>>(method: HttpMethods, adminPath: string, body?: unknown) => Promise<T>;
   /** Creates a resource group through ARM (PUT), as `az group create` does. */
   resourceGroup: (name: string, location?: string) => Promise<void>;
@@ -43,11 +45,14 @@ export interface Harness {
 export function clientsFor(emulator: ArmEmulator): {
   compute: ComputeManagementClient;
   imageBuilder: ImageBuilderClient;
+  resourceGraph: ResourceGraphClient;
 } {
   const options = { endpoint: emulator.endpoint, tlsOptions: { ca: emulator.caCertPem } };
   return {
     compute: new ComputeManagementClient(stubCredential, subscriptionId, options),
     imageBuilder: new ImageBuilderClient(stubCredential, subscriptionId, options),
+    // Retries off: the rules' tests read each answer as Azure gave it (429s and 5xx included).
+    resourceGraph: new ResourceGraphClient(stubCredential, { ...options, retryOptions: { maxRetries: 0 } }),
   };
 }
 
@@ -64,6 +69,7 @@ export const fastConfig = {
     cancelDurationInMs: 10,
   },
   throttling: { enabled: false },
+  resourceGraph: { quota: { enabled: false } },
 };
 
 export async function startHarness(stateDir?: string): Promise<Harness> {
@@ -90,12 +96,13 @@ export async function startHarness(stateDir?: string): Promise<Harness> {
       body: text ? (json ? (JSON.parse(text) as unknown) : text) : undefined,
     };
   };
-  const { compute, imageBuilder } = clientsFor(emulator);
+  const { compute, imageBuilder, resourceGraph } = clientsFor(emulator);
   return {
     emulator,
     stateDir: dir,
     compute,
     imageBuilder,
+    resourceGraph,
     admin: async <T>(method: HttpMethods, adminPath: string, body?: unknown) => {
       const response = await send(method, `${emulator.endpoint}/_emulator/${adminPath}`, {}, body);
       if (response.status >= 300)

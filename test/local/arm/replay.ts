@@ -343,6 +343,7 @@ export async function replayRecording(h: Harness, file: string): Promise<ReplayR
     { location: string; properties: Record<string, unknown>; tags?: Record<string, string> }
   >();
   const endpoint = h.emulator.endpoint;
+  const presumedVms = new Set<string>();
 
   for (const [index, recorded] of interactions.entries()) {
     if (recorded.url.host !== "management.azure.com") {
@@ -354,7 +355,22 @@ export async function replayRecording(h: Harness, file: string): Promise<ReplayR
     const label = `${result.file}#${index} ${recorded.method} ${armPath}`;
     const poll = isPoll(recorded.url);
     const route = poll ? undefined : matchRoute(recorded.method, armPath);
-    const served = poll ? pollUrls.has(armPath.toLowerCase()) : route !== undefined && route !== "method-not-allowed";
+    const vmOperation =
+      /^(\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+)\/./i.exec(
+        armPath,
+      );
+    // A VM that unserved operations made (a deployment) or changed (deallocate, generalize): the emulator does not
+    // model those, so its reads are the world the recording presumes, not answers to compare.
+    if (vmOperation && recorded.method === "POST") presumedVms.add(vmOperation[1]!.toLowerCase());
+    const presumedVm =
+      typeof route === "object" &&
+      route.route.operation === "VirtualMachines_Get" &&
+      (presumedVms.has(armPath.toLowerCase()) ||
+        (await h.raw("GET", `/_emulator/resource?id=${encodeURIComponent(armPath)}`)).status === 404);
+    if (presumedVm) presumedVms.add(armPath.toLowerCase());
+    const served =
+      !presumedVm &&
+      (poll ? pollUrls.has(armPath.toLowerCase()) : route !== undefined && route !== "method-not-allowed");
     if (!served) {
       const kind = operationKind(recorded.method, recorded.url);
       result.notServed[kind] = (result.notServed[kind] ?? 0) + 1;
@@ -383,7 +399,6 @@ export async function replayRecording(h: Harness, file: string): Promise<ReplayR
       continue;
     }
     result.replayed += 1;
-
     let requestBody = recorded.requestBody;
     for (const [from, to] of replacements) requestBody = requestBody?.replaceAll(from, to);
     const target = poll ? pollUrls.get(armPath.toLowerCase())! : `${endpoint}${armPath}${recorded.url.search}`;

@@ -188,10 +188,31 @@ describe("monitorReplication's leftovers sweep", () => {
     const world = fakePipeline([image]);
     await requestBuild(world.deps, { image: image.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
     await startBuild(world.deps, world.bus.take("build-requests")[0]!.body as BuildRequested);
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
     world.clock.advance(3 * 3_600_000);
+    world.imageBuilder.calls = [];
     const result = await monitorReplication(world.deps);
     expect(result.swept).toEqual([]);
     expect(world.imageBuilder.templates.size).toBe(1);
+    expect(world.imageBuilder.calls).toEqual(["listTemplates"]);
+  });
+
+  it("runs a provisioned template whose first check was lost, once it has waited long enough", async () => {
+    const world = fakePipeline([image]);
+    await requestBuild(world.deps, { image: image.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
+    await startBuild(world.deps, world.bus.take("build-requests")[0]!.body as BuildRequested);
+    world.bus.take("build-watch");
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    world.clock.advance(60_000);
+    await monitorReplication(world.deps);
+    expect(template.lastRunStatus).toBeUndefined();
+    world.clock.advance(20 * 60_000);
+    await monitorReplication(world.deps);
+    expect(template.lastRunStatus?.runState).toBe("Running");
+    // The run then ends like any other, and the sweep takes over what it distributed (publish stalled).
+    world.imageBuilder.finishRun(template.name, "Succeeded");
+    world.clock.advance(20 * 60_000);
+    expect((await monitorReplication(world.deps)).published).toEqual(["ubuntu-2404@1.0.0"]);
   });
 
   it("removes the template of an image no longer in the catalog", async () => {

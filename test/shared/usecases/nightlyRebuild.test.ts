@@ -58,8 +58,9 @@ describe("nightlyRebuild", () => {
     const world = withPublished("24.04.202410010");
     const [decision] = await nightlyRebuild(world.deps, window);
     expect(decision).toMatchObject({ action: "requested" });
-    expect(world.bus.sent.map((m) => m.queue)).toEqual(["build-requests"]);
-    expect(world.bus.sent[0]!.body).toMatchObject({
+    // Its BuildRequested event first, then the request.
+    expect(world.bus.sent.map((m) => m.queue)).toEqual(["events", "build-requests"]);
+    expect(world.bus.take("build-requests")[0]!.body).toMatchObject({
       image: "ubuntu-2404",
       reason: "schedule",
       requestedBy: "schedule",
@@ -84,7 +85,8 @@ describe("nightlyRebuild", () => {
     const [second] = await nightlyRebuild(world.deps, window);
     expect(first).toMatchObject({ action: "requested" });
     expect(second).toMatchObject({ action: "requested", buildId: (first as { buildId: string }).buildId });
-    expect(world.bus.sent).toHaveLength(1);
+    expect(world.bus.take("build-requests")).toHaveLength(1);
+    expect(world.bus.take("events")).toHaveLength(1);
   });
 
   it("orders Marketplace versions numerically", () => {

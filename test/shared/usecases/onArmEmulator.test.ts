@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { noTracer } from "../../../shared/observability/tracing.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
@@ -11,6 +12,7 @@ import { ArmGalleryClient } from "../../../shared/adapters/gallery.js";
 import { ArmImageBuilderClient } from "../../../shared/adapters/imageBuilder.js";
 import { parseSettings } from "../../../shared/config/settings.js";
 import { pipelineSettingsOf } from "../../../functions/composition.js";
+import { ResourceGraphFleetReader } from "../../../shared/adapters/resourceGraph.js";
 import { tagNames } from "../../../shared/domain/names.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import type { PipelineDeps } from "../../../shared/usecases/context.js";
@@ -21,7 +23,7 @@ import { startBuild } from "../../../shared/usecases/startBuild.js";
 import { watchBuild } from "../../../shared/usecases/watchBuild.js";
 import { localAzure } from "../../../local/settings.js";
 import { aCatalogImage } from "../../factories.js";
-import { FakeBus, MemoryLogger } from "../../fakes/azure.js";
+import { FakeBus, FakeEventPublisher, MemoryLogger } from "../../fakes/azure.js";
 
 /**
  * The use-cases through the real ARM adapters and SDK clients, against the ARM emulator; only the bus is a fake,
@@ -65,9 +67,12 @@ describe("the build use-cases on the ARM emulator", () => {
       catalog: { images: [image] },
       gallery: new ArmGalleryClient(clients),
       imageBuilder: new ArmImageBuilderClient(clients),
+      fleet: new ResourceGraphFleetReader(clients),
       bus,
+      eventPublisher: new FakeEventPublisher(),
       clock: { now: () => new Date() },
       log: new MemoryLogger(),
+      tracer: noTracer,
       settings: pipelineSettingsOf(settings),
     };
   });

@@ -85,6 +85,79 @@ describe("pruneVersions", () => {
   });
 });
 
+describe("pruneVersions and where the versions run", () => {
+  const onVersion = (world: ReturnType<typeof gallery>, version: string, kind: "virtualMachine" | "scaleSet") => ({
+    id: `/subscriptions/${world.ref.subscriptionId}/resourceGroups/rg-web/providers/Microsoft.Compute/${kind === "scaleSet" ? "virtualMachineScaleSets" : "virtualMachines"}/web-${version}`,
+    kind,
+    subscriptionId: world.ref.subscriptionId,
+    resourceGroup: "rg-web",
+    imageId: `/subscriptions/${world.ref.subscriptionId}/resourceGroups/${world.ref.resourceGroup}/providers/Microsoft.Compute/galleries/${world.ref.gallery}/images/${world.ref.definition}/versions/${version}`,
+  });
+
+  it("keeps a version in use past its end of life, says where it runs, reports it, and deletes the next one", async () => {
+    const world = gallery();
+    world.fleet.members = [onVersion(world, "1.0.0", "scaleSet"), onVersion(world, "1.0.0", "virtualMachine")];
+    const {
+      images: [result],
+    } = await pruneVersions(world.deps);
+    expect(result!.deleted.map((d) => d.version)).toEqual(["1.0.1", "1.0.2"]);
+    const kept = result!.kept.find((k) => k.version === "1.0.0")!;
+    expect(kept.code).toBe("in-use");
+    expect(kept.reason).toBe(
+      `in use by 1 VM, 1 scale set (${world.ref.subscriptionId}/rg-web); the catalog does not allow deleting versions in use`,
+    );
+    expect(result!.inUsePastEndOfLife).toEqual([
+      {
+        version: "1.0.0",
+        endOfLifeDate: expect.any(String),
+        usage: `1 VM, 1 scale set (${world.ref.subscriptionId}/rg-web)`,
+      },
+    ]);
+    expect(world.log.lines).toContainEqual(
+      expect.objectContaining({
+        level: "warn",
+        message: "version in use past its end of life: its owners should move",
+      }),
+    );
+  });
+
+  it("deletes a version in use only when the catalog opts in", async () => {
+    const world = gallery();
+    world.deps.catalog.images[0] = { ...image, retention: { ...image.retention, deleteInUse: true } };
+    world.fleet.members = [onVersion(world, "1.0.0", "virtualMachine")];
+    const {
+      images: [result],
+    } = await pruneVersions(world.deps);
+    expect(result!.deleted.map((d) => d.version)).toEqual(["1.0.0", "1.0.1"]);
+  });
+
+  it("deletes nothing, and says why, when where the versions run cannot be read", async () => {
+    const world = gallery();
+    world.fleet.unavailable = "Resource Graph denied access (403 AccessDenied)";
+    const result = await pruneVersions(world.deps);
+    expect(result.usageUnavailable).toBe("Resource Graph denied access (403 AccessDenied)");
+    expect(result.images[0]!.deleted).toEqual([]);
+    expect(result.images[0]!.kept.filter((k) => k.code === "usage-unknown").map((k) => k.version)).toEqual([
+      "1.0.3",
+      "1.0.2",
+      "1.0.1",
+      "1.0.0",
+    ]);
+    expect(world.gallery.versionsOf(world.ref)).toHaveLength(6);
+    expect(world.log.lines).toContainEqual(
+      expect.objectContaining({ level: "warn", message: "deleting nothing this run: where the images run is unknown" }),
+    );
+  });
+
+  it("reads the fleet once per run, for every image, across the configured subscriptions", async () => {
+    const a = aCatalogImage({ name: "a", definition: { sku: "a" } });
+    const b = aCatalogImage({ name: "b", definition: { sku: "b" } });
+    const world = fakePipeline([a, b], { usageSubscriptionIds: ["s1", "s2"] });
+    await pruneVersions(world.deps);
+    expect(world.fleet.sweeps).toEqual([["s1", "s2"]]);
+  });
+});
+
 describe("pruneVersions across images", () => {
   it("prunes the other images when one image's versions cannot be read, and reports that image", async () => {
     const healthy = aCatalogImage({ name: "healthy", definition: { sku: "healthy" } });

@@ -109,7 +109,19 @@ describe("a progressive rollout, moved on by the monitor", () => {
     expect(world.latestIn()).toEqual({ westeurope: "1.0.0", northeurope: "1.0.0", eastus2: "1.0.0" });
     expect(world.version().tags).toMatchObject({ [tagNames.rollout]: "complete", [tagNames.rolloutWave]: "2" });
     expect(world.gallery.updates).toHaveLength(1);
-    expect(world.gallery.updates[0]).toMatchObject({ wait: true });
+    expect(world.gallery.updates[0]).toMatchObject({ wait: false });
+    expect(world.bus.take("events").map((m) => m.body)).toContainEqual(
+      expect.objectContaining({
+        type: "ImagePipeline.RolloutWaveMoved",
+        data: expect.objectContaining({
+          version: "1.0.0",
+          wave: 2,
+          waves: 2,
+          regions: ["northeurope", "eastus2"],
+          complete: true,
+        }),
+      }),
+    );
     // Only the flags change: replica counts and storage types stay as the version holds them.
     expect(world.gallery.updates[0]!.update.targetRegions).toEqual([
       { name: "westeurope", regionalReplicaCount: 1, storageAccountType: "Standard_LRS" },
@@ -132,6 +144,12 @@ describe("a progressive rollout, moved on by the monitor", () => {
     ]);
     expect(world.gallery.updates.map((u) => Object.keys(u.update))).toEqual([["tags"]]);
     expect(world.version().tags).toMatchObject({ [tagNames.rollout]: "stopped", [tagNames.rolloutWave]: "1" });
+    expect(world.bus.take("events").map((m) => m.body)).toContainEqual(
+      expect.objectContaining({
+        type: "ImagePipeline.RolloutStopped",
+        data: expect.objectContaining({ version: "1.0.0", state: "stopped", wave: 1 }),
+      }),
+    );
     expect(world.latestIn()).toEqual({ westeurope: undefined, northeurope: undefined, eastus2: undefined });
 
     world.clock.advance(24 * 3_600_000);
@@ -163,6 +181,12 @@ describe("a progressive rollout, moved on by the monitor", () => {
     expect(world.version().tags).toMatchObject({ [tagNames.rollout]: "rolling", [tagNames.rolloutGateFailures]: "1" });
     expect((await monitorReplication(world.deps)).rollouts).toEqual(["ubuntu-2404@1.0.0: halted before wave 2"]);
     expect(world.version().tags[tagNames.rolloutNote]).toBe("health check before wave 2 failed (2/2): answered 503");
+    const stops = world.bus
+      .take("events")
+      .filter((m) => (m.body as { type: string }).type === "ImagePipeline.RolloutStopped");
+    expect(stops.map((m) => (m.body as { data: unknown }).data)).toEqual([
+      expect.objectContaining({ state: "halted", wave: 1, reason: expect.stringContaining("answered 503") }),
+    ]);
     expect(world.latestIn()).toEqual({ westeurope: "1.0.0", northeurope: undefined, eastus2: undefined });
     await monitorReplication(world.deps);
     expect(gate.asked).toHaveLength(2);

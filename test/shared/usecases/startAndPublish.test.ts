@@ -19,13 +19,15 @@ async function requested(world: ReturnType<typeof fakePipeline>, commit: string)
 }
 
 describe("startBuild", () => {
-  it("allocates the next version, creates the template named from image and version, runs it and schedules a check", async () => {
+  it("allocates the next version, submits the template named from image and version and schedules a check", async () => {
     const world = fakePipeline([image]);
     const result = await startBuild(world.deps, await requested(world, "abc1234"));
     expect(result).toMatchObject({ outcome: "started", version: "1.0.0" });
     const template = [...world.imageBuilder.templates.values()][0]!;
     expect(template.name).toContain("1.0.0");
-    expect(template.lastRunStatus?.runState).toBe("Running");
+    // Not run yet: Image Builder refuses a run while the template provisions; the first check runs it.
+    expect(template.lastRunStatus).toBeUndefined();
+    expect(world.imageBuilder.calls).not.toContain("runTemplate");
     // Image Builder writes that very version into the gallery, in the definition's region only.
     expect(template.body.distribute).toEqual([
       expect.objectContaining({
@@ -37,7 +39,7 @@ describe("startBuild", () => {
     ]);
     // The source was checked against the definition before the template was created.
     expect(world.gallery.calls).toContain("describeSourceImage");
-    // The create's result is the template: it is not read again.
+    // The create is submitted, not awaited, and the template is not read back.
     expect(world.imageBuilder.calls).not.toContain("getTemplate");
     const [watch] = world.bus.take("build-watch");
     expect(watch!.messageId).toMatch(/:watch:0$/);
@@ -108,6 +110,62 @@ describe("startBuild checking the source first", () => {
 });
 
 describe("watchBuild", () => {
+  it("runs the template once Image Builder has provisioned it, checking again at the first delay until then", async () => {
+    const world = fakePipeline([image], { buildWatchInitialDelayInSeconds: 60, buildWatchMaxDelayInSeconds: 600 });
+    await startBuild(world.deps, await requested(world, "abc1234"));
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    template.provisioningState = "Creating";
+    let watch = world.bus.take("build-watch")[0]!.body as BuildWatch;
+    for (let i = 0; i < 2; i++) {
+      expect(await watchBuild(world.deps, watch)).toMatchObject({ outcome: "running" });
+      const next = world.bus.take("build-watch")[0]!;
+      expect(next.scheduledEnqueueTimeUtc!.getTime() - world.clock.now().getTime()).toBe(60_000);
+      watch = next.body as BuildWatch;
+    }
+    expect(world.imageBuilder.calls).not.toContain("runTemplate");
+    template.provisioningState = "Succeeded";
+    await watchBuild(world.deps, watch);
+    expect(world.imageBuilder.calls.filter((c) => c === "runTemplate")).toHaveLength(1);
+    expect(template.lastRunStatus?.runState).toBe("Running");
+    // The run started: from now on the checks back off.
+    expect((world.bus.take("build-watch")[0]!.body as BuildWatch).nextDelayInSeconds).toBe(120);
+  });
+
+  it("takes a run that a redelivered check started meanwhile as started", async () => {
+    const world = fakePipeline([image]);
+    await startBuild(world.deps, await requested(world, "abc1234"));
+    const watch = world.bus.take("build-watch")[0]!.body as BuildWatch;
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    // The other delivery's run lands between this check's read and its own run request, which Image Builder refuses.
+    const getTemplate = world.imageBuilder.getTemplate.bind(world.imageBuilder);
+    world.imageBuilder.getTemplate = async (...args) => {
+      const read = structuredClone(await getTemplate(...args));
+      template.lastRunStatus = { runState: "Running", runSubState: "Queued", startTime: world.clock.now() };
+      return read;
+    };
+    world.imageBuilder.runTemplate = async () => {
+      throw new PermanentAzureError("run image template: OperationNotAllowed run state: running", "Conflict", 409);
+    };
+    expect(await watchBuild(world.deps, watch)).toMatchObject({ outcome: "running" });
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)).toEqual([]);
+  });
+
+  it("fails the build when Image Builder refuses its run for good, saying why", async () => {
+    const world = fakePipeline([image]);
+    const request = await requested(world, "abc1234");
+    await startBuild(world.deps, request);
+    world.imageBuilder.runTemplate = async () => {
+      throw new PermanentAzureError("run image template: AuthorizationFailed", "AuthorizationFailed", 403);
+    };
+    const result = await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
+    expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("AuthorizationFailed") });
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)[0]).toMatchObject({
+      buildId: request.buildId,
+      reason: expect.stringContaining("refused to run"),
+    });
+    expect(world.bus.take("build-watch")).toEqual([]);
+  });
+
   it("backs off, doubling the delay up to its maximum, and cancels a run that passes its deadline", async () => {
     const world = fakePipeline([image], { buildWatchInitialDelayInSeconds: 60, buildWatchMaxDelayInSeconds: 200 });
     await startBuild(world.deps, await requested(world, "abc1234"));
