@@ -1,8 +1,10 @@
+import { readFileSync } from "node:fs";
 import { findImage, catalogEntryHash } from "../shared/catalog/load.js";
 import { getSettings, type Settings } from "../shared/config/settings.js";
 import { ArmClients } from "../shared/adapters/armClients.js";
 import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catalogBlob.js";
 import { ArmGalleryClient } from "../shared/adapters/gallery.js";
+import { HttpsHealthGate } from "../shared/adapters/healthGate.js";
 import { EventGridEventPublisher } from "../shared/adapters/eventGrid.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
 import { ResourceGraphFleetReader } from "../shared/adapters/resourceGraph.js";
@@ -74,11 +76,16 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
   const tracer = openTelemetryTracer;
   const bus = new ServiceBusMessageSender(settings, tracer);
   const catalogReader = options.catalogReader ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
+  const healthGate = new HttpsHealthGate({
+    allowedNetworks: settings.HEALTH_CHECK_ALLOWED_NETWORKS,
+    ca: settings.HEALTH_CHECK_CA_CERT_PATH ? readFileSync(settings.HEALTH_CHECK_CA_CERT_PATH, "utf8") : undefined,
+  });
   const shared = {
     gallery,
     imageBuilder,
     fleet,
     bus,
+    healthGate,
     eventPublisher: new EventGridEventPublisher(settings),
     clock: { now: () => new Date() },
     tracer,

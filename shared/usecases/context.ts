@@ -6,6 +6,7 @@ import type {
   EventPublisher,
   FleetUsageReader,
   GalleryClient,
+  HealthGate,
   ImageBuilderClient,
   ImageDefinitionRef,
   Logger,
@@ -52,6 +53,8 @@ export interface PipelineDeps {
   /** Spans of the steps that matter to a build's trace (the invocation's own span is the runtime's). */
   tracer: Tracer;
   settings: PipelineSettings;
+  /** The health endpoints of progressive rollouts; without one, a rollout that names a health check does not move on. */
+  healthGate?: HealthGate;
 }
 
 /** The catalog entry of an image named in a message; a name no longer in the catalog cannot be processed. */

@@ -17,6 +17,7 @@ import type {
 } from "./dashboardModel.js";
 import { readFailures } from "../domain/failures.js";
 import { latestVersionOf } from "../domain/latest.js";
+import { pendingRolloutTargets } from "../domain/rollout.js";
 import { toSnapshot } from "./pruneVersions.js";
 import { machinesOf } from "../domain/usage.js";
 import { readFleet, usageOfImage, type FleetRead } from "./usage.js";
@@ -139,7 +140,10 @@ async function readImage(
   const regions = regionColumns(image, versions);
   const cellsOf = (v: VersionSummary | VersionDetails) => regions.map((r) => cellOf(v, r.name));
   const cells = new Map(versions.map((v) => [v.name, cellsOf(v)]));
+  const rolloutTargets = pendingRolloutTargets(image, versions);
   regions.forEach((region, column) => {
+    const rolloutTarget = rolloutTargets.get(normalizeRegion(region.name));
+    if (rolloutTarget) region.rolloutTarget = rolloutTarget;
     const latest = latestVersionOf(versions, region.name);
     if (latest && cells.get(latest.name)![column]) {
       region.latest = latest.name;

@@ -56,6 +56,7 @@ const localOnlySettings: Record<string, string> = {
   EVENT_GRID_CA_CERT_PATH: "trusts the local Event Grid topic's self-signed certificate",
   OTEL_EXPORTER_OTLP_ENDPOINT:
     "the local stack's OTLP collector; in Azure spans and logs go to Application Insights (APPLICATIONINSIGHTS_*)",
+  HEALTH_CHECK_CA_CERT_PATH: "trusts the self-signed certificate of a health endpoint on the local stack",
 };
 
 /**
