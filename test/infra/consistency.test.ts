@@ -18,7 +18,9 @@ import {
   checkParameters,
   checkProviders,
   checkQueueRole,
+  checkFleetReader,
   checkQueues,
+  checkReadmeSettings,
   checkRequiredAzdVersion,
   checkRoles,
   checkSettingDefaults,
@@ -54,6 +56,7 @@ const localOnlySettings: Record<string, string> = {
   EVENT_GRID_CA_CERT_PATH: "trusts the local Event Grid topic's self-signed certificate",
   OTEL_EXPORTER_OTLP_ENDPOINT:
     "the local stack's OTLP collector; in Azure spans and logs go to Application Insights (APPLICATIONINSIGHTS_*)",
+  HEALTH_CHECK_CA_CERT_PATH: "trusts the self-signed certificate of a health endpoint on the local stack",
 };
 
 /**
@@ -121,6 +124,17 @@ const externalPrincipalParams = {
  */
 const platformImageVersionsRead = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read";
 const subscriptionScopeActions = [platformImageVersionsRead];
+/**
+ * What Resource Graph needs to show the fleet: read on the VMs, scale sets and instances (Learn, "Permissions in Azure
+ * Resource Graph": resources the caller cannot read are left out), and on the subscription (its row in
+ * ResourceContainers tells an empty subscription from an unreadable one).
+ */
+const fleetReadActions = [
+  "Microsoft.Compute/virtualMachines/read",
+  "Microsoft.Compute/virtualMachineScaleSets/read",
+  "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+  "Microsoft.Resources/subscriptions/read",
+];
 
 const requiredOutputs = [
   "AZURE_LOCATION",
@@ -168,7 +182,7 @@ function file(path: string, files: SourceFiles = realFiles): string {
 }
 
 const checkRealRoles = (files: SourceFiles): string[] =>
-  checkRoles(files, verifiedBuiltInRoles, externalPrincipalParams, subscriptionScopeActions);
+  checkRoles(files, verifiedBuiltInRoles, externalPrincipalParams, subscriptionScopeActions, fleetReadActions);
 
 describe("Service Bus queues in infra/", () => {
   it("creates every queue of shared/config/queues.json from the loaded JSON, each property mapped", () => {
@@ -446,6 +460,62 @@ describe("a deployment that works with azd up defaults (issue 14)", () => {
     ]);
   });
 
+  it("lets the app identity read the fleet on every usage subscription, with the four reads Resource Graph needs", () => {
+    const check = (files: SourceFiles) => checkFleetReader(files, mainPath, "appIdentity", fleetReadActions);
+    expect(check(realFiles)).toEqual([]);
+    expect(checkRealRoles(realFiles)).toEqual([]);
+    const withoutAssignment = mutate(rbacPath, /\nmodule appReadsFleet[\s\S]*?\n]\n/, "\n");
+    expect(check(withoutAssignment)).toEqual([
+      "appIdentity is given no role on the fleet's subscriptions in infra/app/rbac.bicep (Resource Graph would show it nothing)",
+    ]);
+    const withoutInstances = mutate(
+      rbacPath,
+      "\n          'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read'",
+      "",
+    );
+    expect(check(withoutInstances)).toEqual([
+      "appIdentity's fleet role 'fleetReaderRole' lacks Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+    ]);
+    const onlyHere = mutate(rbacPath, "scope: subscription(id)", "scope: subscription()");
+    expect(check(onlyHere)).toEqual([
+      "module 'appReadsFleet' in infra/app/rbac.bicep is not scoped to subscription(id)",
+    ]);
+    const elsewhere = mutate(
+      mainPath,
+      "    fleetSubscriptionIds: fleetSubscriptionIds\n",
+      "    fleetSubscriptionIds: []\n",
+    );
+    expect(check(elsewhere)).toEqual([
+      "infra/main.bicep grants the fleet role on [] but the app reads usage from fleetSubscriptionIds",
+    ]);
+  });
+
+  it("gives the fleet role nothing beyond reading, and assigns it through the subscription module only", () => {
+    const writes = mutate(
+      rbacPath,
+      "'Microsoft.Resources/subscriptions/read'\n",
+      "'Microsoft.Resources/subscriptions/read'\n          'Microsoft.Compute/virtualMachines/write'\n",
+    );
+    expect(checkFleetReader(writes, mainPath, "appIdentity", fleetReadActions)).toEqual([
+      "appIdentity's fleet role 'fleetReaderRole' also grants Microsoft.Compute/virtualMachines/write",
+    ]);
+    expect(checkRealRoles(writes)).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining(
+          "role assignment 'appReadsFleet' in infra/app/rbac.bicep is on a subscription with a role",
+        ),
+      ]),
+    );
+    const builtInReader = mutate(
+      "infra/core/security/subscription-role-assignment.bicep",
+      "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionName)",
+      "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')",
+    );
+    expect(checkRealRoles(builtInReader)).toEqual([
+      expect.stringContaining("must take principalId and the role (roleDefinitionName) from its parameters"),
+    ]);
+  });
+
   it("grants nothing broader at subscription scope", () => {
     const broader = mutate(
       rbacPath,
@@ -530,6 +600,19 @@ describe("a deployment that works with azd up defaults (issue 14)", () => {
     const mutant = mutate(mainPath, "name: 'rbac-${resourceToken}'", "name: 'rbac'");
     expect(checkSubscriptionDeploymentNames(file(mainPath, mutant))).toEqual([
       "module 'rbac' deploys at subscription scope as 'rbac': a second environment (or region) of the subscription would collide",
+    ]);
+  });
+
+  it("documents every setting the code reads in the README's Settings table, and no other", () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    expect(checkReadmeSettings(readme, settingNames)).toEqual([]);
+    const withoutRow = readme.replace(/^\| `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` \|.*\n/m, "");
+    expect(checkReadmeSettings(withoutRow, settingNames)).toEqual([
+      "setting APPLICATIONINSIGHTS_AUTHENTICATION_STRING (shared/config/settings.ts) is not in the README's Settings table",
+    ]);
+    const staleRow = readme.replace("| `PRUNE_DRY_RUN` |", "| `PRUNE_DRY_RUN`, `PRUNE_WHAT_IF` |");
+    expect(checkReadmeSettings(staleRow, settingNames)).toEqual([
+      "the README's Settings table names PRUNE_WHAT_IF, which the code does not read",
     ]);
   });
 
