@@ -11,7 +11,7 @@
  * catalog blob; never killed) and the local Functions host (`local/host/main.ts`, timers on: the replication monitor
  * and its leftovers sweep every 5 s).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -347,6 +347,8 @@ async function main(): Promise<void> {
   let eventGrid: (EmulatorProcess & { endpoint: string; caCertPem: string; caCertPath: string }) | undefined;
   let host: ChildHost | undefined;
   const hostLog = new HostLog();
+  /** Every host's log, one start after the other, in the run's folder (kept with --keep). */
+  const keepHostLog = (killed: ChildHost) => appendFileSync(path.join(dir, "host.log"), `${killed.lines.join("\n")}\n`);
   try {
     [arm, serviceBus, azurite, eventGrid] = await Promise.all([
       startArmProcess(path.join(dir, "arm")),
@@ -561,6 +563,7 @@ async function main(): Promise<void> {
       const killedAt = performance.now();
       if (target === "host") {
         await host.kill("SIGKILL");
+        keepHostLog(host);
         host = await startChildHost(env, hostDir);
         hostLog.attach(host);
       } else {
@@ -803,6 +806,7 @@ async function main(): Promise<void> {
     if (argv.keep) console.log(`state kept in ${dir}`);
   } finally {
     await host?.kill("SIGKILL");
+    if (host) keepHostLog(host);
     await serviceBus?.kill("SIGTERM");
     await arm?.kill("SIGTERM");
     await eventGrid?.kill("SIGTERM");
