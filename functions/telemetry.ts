@@ -1,10 +1,10 @@
 import { telemetryConfigOf, type TelemetryConfig } from "../shared/observability/telemetryConfig.js";
-import { tracingStarting } from "../shared/observability/tracing.js";
+import { afterFirstInvocation, tracingStarting } from "../shared/observability/tracing.js";
 
 /**
  * Starts OpenTelemetry for the Functions app, off the path of the app's start: the SDK is imported after the
  * functions are registered, and an invocation waits only for the tracer provider (the exporters load with the first
- * batch of spans). Returns what it configured, or undefined when no exporter is configured (nothing is loaded then).
+ * batch of spans, the Azure SDK's instrumentation after the first invocation). Returns what it configured, or undefined when no exporter is configured (nothing is loaded then).
  * A bad telemetry setting is logged and leaves tracing off: it never stops the app.
  */
 export function startTelemetryInBackground(
@@ -21,8 +21,12 @@ export function startTelemetryInBackground(
   const started = config;
   const start = import("../shared/observability/telemetry.js").then(async (telemetry) => {
     const handle = await telemetry.startTelemetry(started);
-    // The Azure SDK's spans (ARM, Service Bus, Storage) from the first call that comes after this.
-    void telemetry.enableAzureSdkTracing().catch((error: unknown) => console.error("Azure SDK tracing is off", error));
+    // The Azure SDK's spans (ARM, Service Bus, Storage), once the first invocation has answered: loading the
+    // instrumentation and recording the SDK's spans cost a cold instance's first response more than a few percent
+    // (bench/README.md). That invocation's own spans are recorded; its SDK calls have no child spans.
+    afterFirstInvocation(() => {
+      telemetry.enableAzureSdkTracing().catch((error: unknown) => console.error("Azure SDK tracing is off", error));
+    });
     return handle;
   });
   start.catch((error: unknown) => console.error("telemetry failed to start", error));

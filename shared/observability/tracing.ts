@@ -89,12 +89,33 @@ export function tracingStarting(start: Promise<unknown>): void {
   starting = start.catch(() => undefined);
 }
 
+let firstInvocationEnded = false;
+const afterFirstInvocationWork: (() => void)[] = [];
+
+/**
+ * Runs `work` once the first invocation's span has ended, on a later turn of the event loop than the one that ended
+ * it (so after the invocation's result is handed to the host): what tracing can do without, loaded then, never delays
+ * a cold instance's first response. Runs it the same way at once if that invocation already ended.
+ */
+export function afterFirstInvocation(work: () => void): void {
+  if (firstInvocationEnded) setImmediate(work);
+  else afterFirstInvocationWork.push(work);
+}
+
+function invocationEnded(): void {
+  if (firstInvocationEnded) return;
+  firstInvocationEnded = true;
+  for (const work of afterFirstInvocationWork.splice(0)) setImmediate(work);
+}
+
 /**
  * Runs `work` in a span whose parent is `parent` (a context from elsewhere) or the active span. The OpenTelemetry
  * context makes it the active span for everything `work` does, the Azure SDK's own spans included.
  */
 async function inSpan<T>(name: string, options: SpanOptions, work: (span: SpanHandle) => Promise<T>): Promise<T> {
   if (starting) await starting;
+  // An invocation's own span, not one of the spans in it (those start inside a recording span of this process).
+  const invocation = !trace.getActiveSpan()?.isRecording();
   const remote = parseTraceparent(options.parent);
   const parentContext: Context = remote
     ? trace.setSpanContext(ROOT_CONTEXT, remote)
@@ -121,6 +142,7 @@ async function inSpan<T>(name: string, options: SpanOptions, work: (span: SpanHa
     throw error;
   } finally {
     span.end();
+    if (invocation) invocationEnded();
   }
 }
 
