@@ -14,11 +14,11 @@ import {
   startChildHost,
   startEmulators,
   terminalStateOf,
-  waitFor,
   writeCatalog,
   type ChildHost,
   type Emulators,
 } from "./support.js";
+import { eventually } from "../e2e/harness.js";
 
 const images = 4;
 const buildsPerImage = 5;
@@ -71,7 +71,7 @@ describe("the pipeline when its host is killed mid-build", () => {
       host = await startChildHost(env, cwd);
     }
 
-    const snapshot = await waitFor(
+    const snapshot = await eventually(
       "every build to end",
       async () => {
         const s = await armSnapshot(emulators.arm);
@@ -106,7 +106,7 @@ describe("the pipeline when its host is killed mid-build", () => {
     }
 
     // The monitor's sweeps (every second in the host) remove every template and staging image.
-    const clean = await waitFor(
+    const clean = await eventually(
       "templates and staging images to be swept",
       async () => {
         const s = await armSnapshot(emulators.arm);
@@ -117,7 +117,7 @@ describe("the pipeline when its host is killed mid-build", () => {
     );
     expect(clean.templates).toBe(0);
     // Nothing left to do and nothing dead-lettered: no message was given up on.
-    const queues = await waitFor(
+    const queues = await eventually(
       "the queues to drain",
       async () => {
         const totals = queueTotals(emulators.serviceBus);

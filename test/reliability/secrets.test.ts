@@ -14,11 +14,11 @@ import {
   startChildHost,
   startEmulators,
   terminalStateOf,
-  waitFor,
   writeCatalog,
   type ChildHost,
   type Emulators,
 } from "./support.js";
+import { eventually } from "../e2e/harness.js";
 
 /** Recognisable fake secrets, each of a kind the pipeline handles. */
 const secrets = {
@@ -89,7 +89,7 @@ describe("secrets in the logs", () => {
     expect(refused.map((r) => r.status)).toEqual([401, 401, 401]);
     // ARM errors on the way: a transient one the SDK retries, and a refusal that fails another build. Scripted once
     // the push build's template exists, so the refusal hits the other build's template, not this one's.
-    await waitFor(
+    await eventually(
       "the push build's template",
       async () => {
         const { resources } = await armAdmin<{ resources: { tags?: Record<string, string> }[] }>(
@@ -121,7 +121,7 @@ describe("secrets in the logs", () => {
     );
     expect(refusedBuild.status).toBe(202);
 
-    await waitFor(
+    await eventually(
       "both builds to end",
       async () => {
         const s = await armSnapshot(emulators.arm);

@@ -77,7 +77,7 @@ describe("the build use-cases on the ARM emulator", () => {
   beforeEach(async () => {
     await armAdmin(arm, "POST", "reset");
     await configureSimulation(arm, instantSimulation);
-    await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 50 } });
+    await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 60_000 } });
     await compute().galleries.createOrUpdate("rg-golden-images", image.gallery.name, { location: "westeurope" });
     bus = new FakeBus();
     deps.bus = bus;
@@ -107,12 +107,12 @@ describe("the build use-cases on the ARM emulator", () => {
     const published = await untilPublished(bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
     expect(request.buildId).toBe(published.buildId);
 
-    let promoted = false;
-    for (let i = 0; i < 50 && !promoted; i++) {
-      promoted = (await monitorReplication(deps)).promoted.length === 1;
-      if (!promoted) await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(promoted).toBe(true);
+    // Each region replicates for a minute of the emulator's clock, one after the other: northeurope, added at
+    // publication, is still replicating 59 s later; two minutes later every region has completed.
+    await armAdmin(arm, "POST", "clock", { advanceByMs: 59_000 });
+    expect((await monitorReplication(deps)).promoted).toHaveLength(0);
+    await armAdmin(arm, "POST", "clock", { advanceByMs: 120_000 });
+    expect((await monitorReplication(deps)).promoted).toHaveLength(1);
 
     const version = await compute().galleryImageVersions.get(
       "rg-golden-images",
