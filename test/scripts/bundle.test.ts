@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +12,7 @@ import { provisionGalleries } from "../../local/provision.js";
 import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
 import { localAzure } from "../../local/settings.js";
 import { loadQueueConfig } from "../../shared/config/queues.js";
+import { signBody } from "../../shared/webhook/signature.js";
 import { bundleApp } from "../../scripts/bundle.js";
 import { CatalogInvalidError, loadCatalog } from "../../shared/catalog/load.js";
 import { lockToken, modelBindingContent, startSettlementHost, type SettlementHost } from "../fakes/settlementHost.js";
@@ -147,7 +147,7 @@ describe("the deployment package (npm run build)", () => {
             url: "https://func-test.azurewebsites.net/api/builds",
             headers: {
               "content-type": "application/json",
-              "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
+              "x-hub-signature-256": signBody(body, secret),
             },
             body,
           },
