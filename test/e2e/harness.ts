@@ -60,7 +60,7 @@ export async function api(
 export function eventually<T>(
   what: string,
   check: () => Promise<T | undefined | false>,
-  timeoutInMs = 30_000,
+  timeoutInMs = 60_000,
   intervalInMs = 200,
 ): Promise<T> {
   return vi.waitFor(

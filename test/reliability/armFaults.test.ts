@@ -88,7 +88,7 @@ describe("the pipeline under ARM faults", () => {
         const s = await armSnapshot(stack.arm);
         return buildIds.every((id) => terminalStateOf(s, id)) ? s : undefined;
       },
-      90_000,
+      150_000,
       500,
     );
     const seen = await counters();
@@ -112,11 +112,11 @@ describe("the pipeline under ARM faults", () => {
         const s = await armSnapshot(stack.arm);
         return s.templates === 0 && s.stagingImages === 0 ? s : undefined;
       },
-      20_000,
+      60_000,
     );
     expect(clean.stagingImages).toBe(0);
     expect(queueTotals(stack.serviceBus).deadLettered).toBe(0);
-  }, 150_000);
+  }, 300_000);
 
   it("fails a build whose source image does not exist before any run, saying so, without retrying", async () => {
     const buildId = await requestBuild("fault-gone-source", commitOf(2001));
@@ -126,7 +126,7 @@ describe("the pipeline under ARM faults", () => {
         const s = await statusOf(buildId);
         return s?.stage === "failed" ? s : undefined;
       },
-      30_000,
+      60_000,
     );
     expect(status.failure.reason).toMatch(
       /^Azure refused the build: read managed image base-that-was-deleted: .*ResourceNotFound/,
@@ -146,14 +146,14 @@ describe("the pipeline under ARM faults", () => {
         const s = await statusOf(buildId);
         return s?.stage === "failed" ? s : undefined;
       },
-      30_000,
+      60_000,
     );
     expect(status.failure.reason).toMatch(/^Azure refused the build: create image template .*AuthorizationFailed/);
     const seen = await counters();
     expect(seen.operations["VirtualMachineImageTemplates_CreateOrUpdate"]).toBe(1);
     expect(seen.operations["VirtualMachineImageTemplates_Run"] ?? 0).toBe(0);
     // The message was settled, not redelivered: nothing dead-lettered, nothing left in the queue.
-    await eventually("the queue to drain", async () => queueTotals(stack.serviceBus).pending === 0, 10_000);
+    await eventually("the queue to drain", async () => queueTotals(stack.serviceBus).pending === 0, 30_000);
     expect(queueTotals(stack.serviceBus).deadLettered).toBe(0);
   });
 
@@ -167,7 +167,7 @@ describe("the pipeline under ARM faults", () => {
         const s = await statusOf(buildId);
         return s?.stage === "failed" ? s : undefined;
       },
-      30_000,
+      60_000,
     );
     expect(status.failure.reason).toMatch(
       /^the gallery refused to replicate version \d+\.\d+\.\d+: .*InvalidParameter/,

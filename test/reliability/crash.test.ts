@@ -77,7 +77,7 @@ describe("the pipeline when its host is killed mid-build", () => {
         const s = await armSnapshot(emulators.arm);
         return requested.every((r) => terminalStateOf(s, r.buildId)) ? s : undefined;
       },
-      60_000,
+      150_000,
       500,
     );
     lines.push(...host.lines);
@@ -112,7 +112,7 @@ describe("the pipeline when its host is killed mid-build", () => {
         const s = await armSnapshot(emulators.arm);
         return s.templates === 0 && s.stagingImages === 0 ? s : undefined;
       },
-      20_000,
+      60_000,
       500,
     );
     expect(clean.templates).toBe(0);
@@ -123,8 +123,8 @@ describe("the pipeline when its host is killed mid-build", () => {
         const totals = queueTotals(emulators.serviceBus);
         return totals.pending === 0 ? totals : undefined;
       },
-      20_000,
+      60_000,
     );
     expect(queues.deadLettered).toBe(0);
-  }, 150_000);
+  }, 300_000);
 });

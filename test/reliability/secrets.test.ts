@@ -103,7 +103,7 @@ describe("secrets in the logs", () => {
           terminalStateOf(s, built.body.buildId) !== undefined
         );
       },
-      30_000,
+      60_000,
     );
     await armAdmin(emulators.arm, "PUT", "faults", {
       scripted: [
@@ -127,7 +127,7 @@ describe("secrets in the logs", () => {
         const s = await armSnapshot(emulators.arm);
         return terminalStateOf(s, built.body.buildId) === "promoted" && terminalStateOf(s, refusedBuild.body.buildId);
       },
-      30_000,
+      60_000,
     );
     await host.kill("SIGTERM");
     const lines = host.lines;
@@ -147,5 +147,5 @@ describe("secrets in the logs", () => {
     );
     expect(leaks).toEqual([]);
     expect(bearer).toEqual([]);
-  }, 90_000);
+  }, 180_000);
 });

@@ -195,7 +195,7 @@ describe("durability of the Service Bus emulator", () => {
     await sender.close();
     await receiver.close();
     expect(fx.emulator.stats("restarts")).toMatchObject({ active: 0, scheduled: 0 });
-  }, 30_000);
+  });
 
   it("counts every message locked when the emulator was killed (kill -9) as delivered once more", async () => {
     const state = temporaryStateDir();
@@ -233,7 +233,7 @@ describe("durability of the Service Bus emulator", () => {
     for (const m of received) await receiver.completeMessage(m);
     await receiver.close();
     await sender.close();
-  }, 60_000);
+  });
 
   it("cuts off a torn record at the end of the log and starts from what was acknowledged", async () => {
     const state = temporaryStateDir();
