@@ -65,8 +65,12 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   const allTemplates = await imageBuilder.listTemplates(subscriptionId, resourceGroup);
   const definition = await gallery.getImageDefinition(ref);
   const versions = definition ? await gallery.listVersions(ref) : [];
+  const templates = templatesOfImage(allTemplates, image.name);
+  const own = templates.find((t) => t.tags[tagNames.buildId] === request.buildId);
   const published = versions.find((v) => v.tags[tagNames.buildId] === request.buildId);
-  if (published) {
+  // A version still `distributing` is Image Builder's output, not yet taken over: when the request is redelivered
+  // because the watch was never sent (a crash after the run started), the build resumes, and its watch publishes it.
+  if (published && !(own && published.tags[tagNames.state] === "distributing")) {
     log.info("build already published: nothing to do", { ...fields, version: published.name });
     return { outcome: "alreadyPublished", version: published.name };
   }
@@ -79,8 +83,6 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
     return { outcome: "alreadyFailed", reason: failed.reason };
   }
 
-  const templates = templatesOfImage(allTemplates, image.name);
-  const own = templates.find((t) => t.tags[tagNames.buildId] === request.buildId);
   if (own) return resume(deps, image, request, own);
 
   const blocking = templates.find((t) => holdsImage(t, versions));

@@ -75,7 +75,18 @@ describe("the pipeline when its host is killed mid-build", () => {
       "every build to end",
       async () => {
         const s = await armSnapshot(emulators.arm);
-        return requested.every((r) => terminalStateOf(s, r.buildId)) ? s : undefined;
+        const unfinished = requested.filter((r) => !terminalStateOf(s, r.buildId));
+        if (unfinished.length === 0) return s;
+        // Says where each unfinished build stands when the wait gives up.
+        const where = unfinished.map((r) => {
+          const versions = s.versions.filter((v) => v.buildId === r.buildId).map((v) => `${v.name}:${v.state}`);
+          return `${r.buildId} (${r.image}) versions [${versions.join(", ")}]`;
+        });
+        const queues = queueTotals(emulators.serviceBus);
+        throw new Error(
+          `${unfinished.length} builds not ended: ${where.join("; ")}; ${s.templates} templates; ` +
+            `queues ${JSON.stringify(queues.byQueue)}`,
+        );
       },
       150_000,
       500,
