@@ -44,9 +44,14 @@ export const importRules = {
     regex: "^@azure/",
     message: "use-cases speak the pipeline's own types through ports: no Azure SDK",
   },
-  useCasesNoAdapters: {
-    regex: "^\\.\\./(adapters/|composition(\\.js)?$)",
-    message: "use-cases take ports (shared/ports.ts), never adapters",
+  portsPipelineTypes: {
+    regex: "^@azure/",
+    message: "ports speak the pipeline's own types: no Azure SDK, not even its types",
+  },
+  onlyCompositionRootBuildsAdapters: {
+    regex: "^(\\.\\./)+(shared/)?adapters/",
+    message:
+      "only the composition root (functions/composition.ts) builds adapters; use-cases take ports (shared/ports.ts)",
   },
   adaptersNoUseCases: {
     regex: upTo("usecases"),
@@ -56,9 +61,11 @@ export const importRules = {
     regex: "^\\.\\./shared/domain/",
     message: "functions/ call use-cases; the domain is reached through them",
   },
-  emulatorsOwnFolderOnly: {
-    regex: "^\\.\\./",
-    message: "an emulator stands in for Azure: it imports nothing of the pipeline (only its own folder and packages)",
+  emulatorsNothingOfThePipeline: {
+    // Out of local/, or to the local stack's own files: only another emulator's code (the certificate) is shared.
+    regex: "^(\\.\\./){2,}|^\\.\\./(?!(arm|servicebus|eventgrid|otlp)/)",
+    message:
+      "an emulator stands in for Azure: it imports nothing of the pipeline (its folder, other emulators, packages)",
   },
 };
 
@@ -101,13 +108,18 @@ export default tseslint.config(
     },
   },
   restrictImports(["cli/**", "bin/**"], production),
-  restrictImports(["functions/**"], [...production, r.functionsCallUseCases]),
-  restrictImports(["shared/**"], shared),
+  restrictImports(["functions/**"], [...production, r.functionsCallUseCases, r.onlyCompositionRootBuildsAdapters]),
+  restrictImports(["functions/composition.ts"], [...production, r.functionsCallUseCases]),
+  restrictImports(["shared/**"], [...shared, r.onlyCompositionRootBuildsAdapters]),
+  restrictImports(["shared/ports.ts"], [...shared, r.onlyCompositionRootBuildsAdapters, r.portsPipelineTypes]),
   restrictImports(
     ["shared/domain/**"],
     [...shared, r.domainNoAzureSdk, r.domainNoIo, r.domainOnlyDomain, r.domainOnlyCatalogTypes],
   ),
-  restrictImports(["shared/usecases/**"], [...shared, r.useCasesNoAzureSdk, r.useCasesNoAdapters]),
+  restrictImports(["shared/usecases/**"], [...shared, r.useCasesNoAzureSdk, r.onlyCompositionRootBuildsAdapters]),
   restrictImports(["shared/adapters/**"], [...shared, r.adaptersNoUseCases]),
-  restrictImports(["local/arm/**", "local/servicebus/**"], [r.emulatorsOwnFolderOnly]),
+  restrictImports(
+    ["local/arm/**", "local/servicebus/**", "local/eventgrid/**", "local/otlp/**"],
+    [r.emulatorsNothingOfThePipeline],
+  ),
 );

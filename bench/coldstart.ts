@@ -17,7 +17,10 @@ import { bundleApp, bundleDir } from "../scripts/bundle.js";
 import { distribution, ratio, table } from "./lib/stats.js";
 import { writeResult } from "./lib/results.js";
 import { webhookProbeSource } from "./lib/webhookProbe.js";
+import { startAzurite } from "../local/azurite/index.js";
+import { provisionCatalogContainer } from "../local/provision.js";
 import { startServiceBusEmulator } from "../local/servicebus/index.js";
+import { BlobCatalogStore } from "../shared/adapters/catalogBlob.js";
 import { localAzure } from "../local/settings.js";
 import { loadQueueConfig } from "../shared/config/queues.js";
 import { loadCatalog } from "../shared/catalog/load.js";
@@ -66,8 +69,22 @@ function productionNodeModules(): { packages: number; bytes: number } {
  */
 const coldStartEnv = { PATH: process.env.PATH ?? "", NODE_ENV: "production" };
 
+/**
+ * Tracing on, as the app runs in Azure: Application Insights with Entra ID (shared/observability/README.md). Nothing
+ * listens at that ingestion endpoint: the exporters load with the first batch of spans, after the response, and the
+ * measured process has ended by then; what is measured is what tracing adds before the app is ready and answers.
+ */
+const tracingEnv = {
+  APPLICATIONINSIGHTS_CONNECTION_STRING:
+    "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/",
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "ClientId=00000000-0000-0000-0000-000000000000;Authorization=AAD",
+};
+
 /** One cold start: a fresh `node` importing the entry; the child reports when it was ready. */
-function coldStart(entry: string): { readyInMs: number; importInMs: number; processInMs: number } {
+function coldStart(
+  entry: string,
+  env: Record<string, string> = coldStartEnv,
+): { readyInMs: number; importInMs: number; processInMs: number } {
   const code = [
     "const started = performance.now();",
     `await import(${JSON.stringify(pathToFileURL(entry).href)});`,
@@ -78,11 +95,14 @@ function coldStart(entry: string): { readyInMs: number; importInMs: number; proc
   const child = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
     encoding: "utf8",
     timeout: 30_000,
-    env: coldStartEnv,
+    env,
   });
   const processInMs = performance.now() - t0;
   if (child.status !== 0) throw new Error(`importing ${entry} failed: ${child.stderr}`);
-  const reported = JSON.parse(child.stdout) as { readyInMs: number; importInMs: number };
+  // The app may print first (outside the Functions host, @azure/functions logs app.setup's capabilities).
+  const line = child.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (!line) throw new Error(`importing ${entry} reported nothing: ${child.stdout}`);
+  const reported = JSON.parse(line) as { readyInMs: number; importInMs: number };
   return { ...reported, processInMs };
 }
 
@@ -99,9 +119,11 @@ const webhookSecret = "0".repeat(64);
 async function firstWebhook(
   entry: string,
   serviceBusConnectionString: string,
+  catalogEnv: Record<string, string>,
   image: string,
   commit: string,
   dir: string,
+  extraEnv: Record<string, string> = {},
 ): Promise<{ respondedInMs: number; readyInMs: number; status: string }> {
   const body = JSON.stringify({ image, commit, ref: "refs/heads/main" });
   const invocation = {
@@ -128,6 +150,8 @@ async function firstWebhook(
       IMAGE_BUILDER_IDENTITY_ID: localAzure.imageBuilderIdentityId,
       ServiceBusConnection: serviceBusConnectionString,
       WEBHOOK_SECRET: webhookSecret,
+      ...catalogEnv,
+      ...extraEnv,
     },
   });
   const report = JSON.parse(stdout.split("\n").find((l) => l.startsWith("{")) ?? "{}") as {
@@ -226,50 +250,84 @@ async function main() {
   coldStart(bundleEntry);
   coldStart(tscEntry);
   type Sample = ReturnType<typeof coldStart>;
-  const samples = { bundle: [] as Sample[], tsc: [] as Sample[] };
+  const samples = { bundle: [] as Sample[], tsc: [] as Sample[], bundleTraced: [] as Sample[] };
   const empty: number[] = [];
   for (let i = 0; i < runs; i++) {
     samples.bundle.push(coldStart(bundleEntry));
+    samples.bundleTraced.push(coldStart(bundleEntry, { ...coldStartEnv, ...tracingEnv }));
     samples.tsc.push(coldStart(tscEntry));
     empty.push(emptyStart());
   }
-  // The first webhook response of a cold process, against the Service Bus emulator (started here, in this process).
+  // The first webhook response of a cold process, against the Service Bus emulator (started here, in this process),
+  // reading the catalog from Azurite (images.yaml published there): the first catalog read is part of the response.
   const stateDir = mkdtempSync(path.join(tmpdir(), "bench-coldstart-sb-"));
   const serviceBus = await startServiceBusEmulator({
     stateDir,
     queues: loadQueueConfig().queues,
     port: 0,
   });
+  const azurite = await startAzurite({ stateDir: path.join(stateDir, "azurite") });
+  const catalogBlobUrl = await provisionCatalogContainer(azurite);
+  await new BlobCatalogStore({
+    blobUrl: catalogBlobUrl,
+    connectionString: azurite.connectionString,
+    maxAgeInSeconds: 0,
+  }).write(readFileSync("images.yaml", "utf8"), { ifNoneMatch: "*" });
+  const catalogEnv = { CATALOG_BLOB_URL: catalogBlobUrl, CATALOG_STORAGE_CONNECTION_STRING: azurite.connectionString };
   const image = loadCatalog("images.yaml").images[0]!.name;
-  const firstResponses = { bundle: [] as number[], tsc: [] as number[] };
+  const firstResponses = { bundle: [] as number[], tsc: [] as number[], bundleTraced: [] as number[] };
   try {
     const connection = serviceBus.connectionString;
-    await firstWebhook(bundleEntry, connection, image, "f0000000", stateDir);
-    await firstWebhook(tscEntry, connection, image, "f0000001", stateDir);
+    await firstWebhook(bundleEntry, connection, catalogEnv, image, "f0000000", stateDir);
+    await firstWebhook(tscEntry, connection, catalogEnv, image, "f0000001", stateDir);
+    await firstWebhook(bundleEntry, connection, catalogEnv, image, "f0000002", stateDir, tracingEnv);
     for (let i = 0; i < runs; i++) {
-      const commit = (n: number) => (0xa0000000 + i * 2 + n).toString(16);
+      const commit = (n: number) => (0xa0000000 + i * 3 + n).toString(16);
       firstResponses.bundle.push(
-        (await firstWebhook(bundleEntry, connection, image, commit(0), stateDir)).respondedInMs,
+        (await firstWebhook(bundleEntry, connection, catalogEnv, image, commit(0), stateDir)).respondedInMs,
       );
-      firstResponses.tsc.push((await firstWebhook(tscEntry, connection, image, commit(1), stateDir)).respondedInMs);
+      firstResponses.bundleTraced.push(
+        (await firstWebhook(bundleEntry, connection, catalogEnv, image, commit(2), stateDir, tracingEnv)).respondedInMs,
+      );
+      firstResponses.tsc.push(
+        (await firstWebhook(tscEntry, connection, catalogEnv, image, commit(1), stateDir)).respondedInMs,
+      );
     }
   } finally {
     await serviceBus.stop();
+    await azurite.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
-  const firstWebhookTimings = { bundle: distribution(firstResponses.bundle), tsc: distribution(firstResponses.tsc) };
+  const firstWebhookTimings = {
+    bundle: distribution(firstResponses.bundle),
+    tsc: distribution(firstResponses.tsc),
+    bundleTracingOn: distribution(firstResponses.bundleTraced),
+  };
   const firstWebhookRatio = ratio(firstWebhookTimings.bundle.p50InMs, firstWebhookTimings.tsc.p50InMs);
 
   const dist = (s: ReturnType<typeof coldStart>[], key: "readyInMs" | "importInMs" | "processInMs") =>
     distribution(s.map((x) => x[key]));
   const timings = {
     bundle: { ready: dist(samples.bundle, "readyInMs"), import: dist(samples.bundle, "importInMs") },
+    bundleTracingOn: {
+      ready: dist(samples.bundleTraced, "readyInMs"),
+      import: dist(samples.bundleTraced, "importInMs"),
+    },
     tsc: { ready: dist(samples.tsc, "readyInMs"), import: dist(samples.tsc, "importInMs") },
     emptyNode: distribution(empty),
     firstWebhookResponse: firstWebhookTimings,
   };
   const readyRatio = ratio(timings.bundle.ready.p50InMs, timings.tsc.ready.p50InMs);
   const importRatio = ratio(timings.bundle.import.p50InMs, timings.tsc.import.p50InMs);
+  // Tracing on against off, the same bundle, measured alternately in the same run (so under the same load).
+  const tracing = {
+    readyP50OnOverOff: ratio(timings.bundleTracingOn.ready.p50InMs, timings.bundle.ready.p50InMs),
+    readyP50DifferenceInMs:
+      Math.round((timings.bundleTracingOn.ready.p50InMs - timings.bundle.ready.p50InMs) * 10) / 10,
+    firstWebhookP50OnOverOff: ratio(firstWebhookTimings.bundleTracingOn.p50InMs, firstWebhookTimings.bundle.p50InMs),
+    firstWebhookP50DifferenceInMs:
+      Math.round((firstWebhookTimings.bundleTracingOn.p50InMs - firstWebhookTimings.bundle.p50InMs) * 10) / 10,
+  };
 
   const nodeModules = productionNodeModules();
   const tscAppBytes = bytesUnder(path.resolve("dist/functions")) + bytesUnder(path.resolve("dist/shared"));
@@ -344,6 +402,25 @@ async function main() {
   console.log(
     `first webhook response (process start to 202, the build request sent to the Service Bus emulator) bundle/tsc medians: ${firstWebhookRatio}`,
   );
+  console.log(
+    table([
+      ["bundle, tracing on (Application Insights, Entra ID)", "p50 ms", "p90 ms", "on/off p50", "difference p50 ms"],
+      [
+        "ready",
+        timings.bundleTracingOn.ready.p50InMs,
+        timings.bundleTracingOn.ready.p90InMs,
+        tracing.readyP50OnOverOff,
+        tracing.readyP50DifferenceInMs,
+      ],
+      [
+        "first webhook response",
+        firstWebhookTimings.bundleTracingOn.p50InMs,
+        firstWebhookTimings.bundleTracingOn.p90InMs,
+        tracing.firstWebhookP50OnOverOff,
+        tracing.firstWebhookP50DifferenceInMs,
+      ],
+    ]),
+  );
   console.log(`bundle self-contained (imported from a folder without node_modules): ${selfContained}`);
   console.log(
     `webhook path loads no ARM SDK: ${webhookLoadsNoArmSdk} (tsc: ${probes.tsc.resolvedCount} resolutions, webhook answered ${probes.tsc.webhook?.status}, positive control saw ${probes.tsc.positiveControl?.armResolved.length} ARM resolutions; bundle: ${startupChunks.length} chunks loaded at start, ARM chunks ${armChunks.join(", ")} not among them: ${bundleArmChunksLoaded.length === 0})`,
@@ -358,6 +435,7 @@ async function main() {
       firstWebhookResponseP50BundleOverTsc: firstWebhookRatio,
       target: targetRatio,
     },
+    tracing,
     targets: { bundleAtMost25PercentOfTsc: readyRatio <= targetRatio, webhookLoadsNoArmSdk },
     checks: {
       bundleSelfContained: selfContained,

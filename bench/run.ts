@@ -5,9 +5,9 @@
  */
 import { spawnSync } from "node:child_process";
 
-const parts = ["sweep", "coldstart", "overhead"] as const;
+const parts = ["sweep", "coldstart", "overhead", "dashboard"] as const;
 /** Generous bounds: a part that runs longer is broken, not slow. */
-const timeoutInMs = { sweep: 40 * 60_000, coldstart: 10 * 60_000, overhead: 15 * 60_000 };
+const timeoutInMs = { sweep: 40 * 60_000, coldstart: 10 * 60_000, overhead: 15 * 60_000, dashboard: 10 * 60_000 };
 
 const failed: string[] = [];
 for (const part of parts) {

@@ -10,7 +10,8 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import type { ArmEmulator } from "../local/arm/index.js";
 import { armAdmin } from "../local/armAdmin.js";
 import { catalogSchema, type Catalog } from "../shared/catalog/schema.js";
-import { createPipeline } from "../shared/composition.js";
+import { createPipeline } from "../functions/composition.js";
+import { MemoryCatalogReader } from "../test/fakes/catalogReader.js";
 import { parseSettings } from "../shared/config/settings.js";
 import { managedByValue, tagNames } from "../shared/domain/names.js";
 import { createLogger } from "../shared/observability/logger.js";
@@ -342,13 +343,13 @@ async function main() {
       writes: { burst: writes, perSecond: writes },
     };
     const runPipeline = async <T>(
-      work: (deps: ReturnType<ReturnType<typeof createPipeline>["deps"]>) => Promise<T>,
+      work: (deps: Awaited<ReturnType<ReturnType<typeof createPipeline>["deps"]>>) => Promise<T>,
     ) => {
       // A fresh pipeline per run: a new Functions instance, its pacers full.
-      const pipeline = createPipeline(settings, catalog);
+      const pipeline = createPipeline(settings, { catalogReader: new MemoryCatalogReader(catalog) });
       const { log, lines } = countingLogger();
       try {
-        return { result: await work(pipeline.deps(log)), logLines: lines };
+        return { result: await work(await pipeline.deps(log)), logLines: lines };
       } finally {
         await pipeline.close();
       }

@@ -1,7 +1,8 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import { getPipeline } from "../shared/composition.js";
+import type { PipelineProvider } from "./composition.js";
 import { webhookSecrets } from "../shared/config/settings.js";
-import { UnknownImageError } from "../shared/errors.js";
+import { CatalogEntryChangedError, CatalogUnavailableError, UnknownImageError } from "../shared/errors.js";
+import { spanAttributes } from "../shared/observability/tracing.js";
 import { requestBuild } from "../shared/usecases/requestBuild.js";
 import { parseWebhook } from "../shared/webhook/parse.js";
 import { invocationLogger } from "./runtime.js";
@@ -20,8 +21,16 @@ const errorResponse = (status: number, code: string, message: string, target?: s
 });
 
 /** HTTP POST /api/builds: a CI system (generic JSON or GitHub delivery) asks for a build. */
-export async function buildWebhook(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const pipeline = getPipeline();
+export const buildWebhook =
+  (pipelineOf: PipelineProvider) => async (request: HttpRequest, context: InvocationContext) =>
+    handleWebhook(pipelineOf, request, context);
+
+async function handleWebhook(
+  pipelineOf: PipelineProvider,
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const pipeline = pipelineOf();
   const { settings } = pipeline;
   const log = invocationLogger(context);
   const webhook = webhookSecrets(settings);
@@ -49,10 +58,14 @@ export async function buildWebhook(request: HttpRequest, context: InvocationCont
   }
   if (outcome.kind === "ignored") return { status: 200, jsonBody: { ignored: outcome.reason } };
   try {
-    const message = await requestBuild(pipeline.deps(log), {
+    const { image, catalogHash } = outcome.request;
+    const deps = await pipeline.deps(log, { image, catalogHash });
+    const message = await requestBuild(deps, {
       ...outcome.request,
       traceparent: context.traceContext?.traceParent ?? undefined,
     });
+    // The webhook's span is the root of the build's trace: it names the build.
+    deps.tracer.annotate({ [spanAttributes.buildId]: message.buildId, [spanAttributes.image]: message.image });
     const statusUrl = new URL(`/api/builds/${message.buildId}`, request.url).toString();
     return {
       status: 202,
@@ -62,6 +75,23 @@ export async function buildWebhook(request: HttpRequest, context: InvocationCont
   } catch (error) {
     if (error instanceof UnknownImageError) {
       return errorResponse(404, "UnknownImage", error.message, "image");
+    }
+    if (error instanceof CatalogEntryChangedError) {
+      const { imageName, requestedCatalogHash, publishedCatalogHash } = error;
+      log.warn("webhook refused", { status: 409, code: error.code, requestedCatalogHash, publishedCatalogHash });
+      return {
+        status: 409,
+        jsonBody: {
+          error: { code: error.code, message: error.message, target: "catalogHash" },
+          image: imageName,
+          requestedCatalogHash,
+          publishedCatalogHash,
+        },
+      };
+    }
+    if (error instanceof CatalogUnavailableError) {
+      log.error("no catalog to serve the request", { error: error.message });
+      return { ...errorResponse(503, error.code, error.message), headers: { "retry-after": "60" } };
     }
     throw error;
   }

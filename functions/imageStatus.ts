@@ -1,30 +1,31 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { findImage } from "../shared/catalog/load.js";
-import { getPipeline } from "../shared/composition.js";
+import type { PipelineProvider } from "./composition.js";
 import { getImageStatus } from "../shared/usecases/status.js";
 import { invocationLogger } from "./runtime.js";
 
 /** HTTP GET /api/images and /api/images/{name}: versions, `latest`, replication per region, builds in flight. */
-export async function imageStatus(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const pipeline = getPipeline();
-  const deps = pipeline.deps(invocationLogger(context));
-  const name = request.params.name;
-  if (name) {
-    const image = findImage(pipeline.catalog, name);
-    if (!image)
-      return {
-        status: 404,
-        jsonBody: { error: { code: "UnknownImage", message: `image '${name}' is not in the catalog` } },
-      };
-    return { status: 200, jsonBody: await getImageStatus(deps, image, { withReplication: true }) };
-  }
-  const templates = await deps.imageBuilder.listTemplates(
-    deps.settings.subscriptionId,
-    deps.settings.imageBuilderResourceGroup,
-  );
-  const images = [];
-  for (const image of pipeline.catalog.images) {
-    images.push(await getImageStatus(deps, image, { withReplication: false, templates }));
-  }
-  return { status: 200, jsonBody: { images } };
-}
+export const imageStatus =
+  (pipelineOf: PipelineProvider) =>
+  async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    const deps = await pipelineOf().deps(invocationLogger(context));
+    const name = request.params.name;
+    if (name) {
+      const image = findImage(deps.catalog, name);
+      if (!image)
+        return {
+          status: 404,
+          jsonBody: { error: { code: "UnknownImage", message: `image '${name}' is not in the catalog` } },
+        };
+      return { status: 200, jsonBody: await getImageStatus(deps, image, { withReplication: true }) };
+    }
+    const templates = await deps.imageBuilder.listTemplates(
+      deps.settings.subscriptionId,
+      deps.settings.imageBuilderResourceGroup,
+    );
+    const images = [];
+    for (const image of deps.catalog.images) {
+      images.push(await getImageStatus(deps, image, { withReplication: false, templates }));
+    }
+    return { status: 200, jsonBody: { images } };
+  };

@@ -27,14 +27,14 @@ param imageBuilderResourceGroupName string = ''
 @description('Name of the Compute Gallery. Empty: gal<token>.')
 param galleryName string = ''
 
-@description('Path of the image catalog in the deployed package (CATALOG_PATH).')
-param catalogPath string = 'images.yaml'
+@description('Other principals allowed to publish the catalog (e.g. the CI identity of the example workflow): [{ "principalId": "<object id>", "principalType": "User|Group|ServicePrincipal" }].')
+param catalogPublishers catalogPublisher[] = []
 
 @secure()
 @description('Webhook secret for X-Hub-Signature-256. Empty (recommended): the postprovision hook creates one in Key Vault if there is none.')
 param webhookSecret string = ''
 
-@description('Object id of whoever deploys (azd fills AZURE_PRINCIPAL_ID): gets Key Vault Secrets Officer on the vault for the webhook secret.')
+@description('Object id of whoever deploys (azd fills AZURE_PRINCIPAL_ID): gets Key Vault Secrets Officer on the vault for the webhook secret, and may publish the catalog.')
 param deployerPrincipalId string = ''
 
 @description('User or ServicePrincipal (azd fills AZURE_PRINCIPAL_TYPE); empty lets ARM look it up.')
@@ -44,8 +44,15 @@ param deployerPrincipalType string = ''
 @description('Also accept the previous webhook secret (Key Vault secret webhook-secret-previous) while a rotation is under way.')
 param webhookSecretRotationInProgress bool = false
 
+@secure()
+@description('HTTPS endpoint subscribed to the pipeline\'s events (CloudEvents 1.0 webhook; it must answer the CloudEvents validation handshake). Empty: the topic has no subscription yet (add any Event Grid subscription later).')
+param eventsWebhookUrl string = ''
+
 @description('When true, the prune timer only logs what it would delete (PRUNE_DRY_RUN).')
 param pruneDryRun bool = false
+
+@description('Subscriptions whose VMs and scale sets may run the images: usage is read there (Resource Graph) and the app gets the fleet reader role on each. Empty: this subscription.')
+param usageSubscriptionIds string[] = []
 
 @description('Most instances the Function App scales out to (Flex Consumption: 40 to 1000).')
 @minValue(40)
@@ -70,6 +77,12 @@ param communityGalleryEula string = ''
 @description('Community gallery: prefix of the public gallery name.')
 param communityGalleryPublicNamePrefix string = ''
 
+type catalogPublisher = {
+  @description('Object id of the user, group or service principal.')
+  principalId: string
+  principalType: ('User' | 'Group' | 'ServicePrincipal')
+}
+
 type galleryReader = {
   @description('Object id of the user, group or service principal.')
   principalId: string
@@ -81,6 +94,8 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var tags = { 'azd-env-name': environmentName }
 
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
+// The catalog the app reads (CATALOG_BLOB_URL), published by `image-pipeline catalog publish`.
+var catalogContainerName = 'catalog'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -135,6 +150,7 @@ module storage 'core/storage/storage-account.bicep' = {
     tags: tags
     containerNames: [
       deploymentContainerName
+      catalogContainerName
     ]
   }
 }
@@ -175,6 +191,17 @@ module gallery 'core/compute/gallery.bicep' = {
   }
 }
 
+module eventGrid 'app/eventgrid.bicep' = {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridDomainsTopics}${resourceToken}'
+    location: location
+    tags: tags
+    eventsWebhookUrl: eventsWebhookUrl
+  }
+}
+
 // The app starts as soon as it exists: its roles (Key Vault references, Service Bus, storage) come first.
 module api 'app/api.bicep' = {
   name: 'api'
@@ -198,11 +225,16 @@ module api 'app/api.bicep' = {
     webhookSecretRotationInProgress: webhookSecretRotationInProgress
     imageBuilderResourceGroupName: imageBuilderRg.name
     imageBuilderIdentityId: builderIdentity.outputs.id
-    catalogPath: catalogPath
+    catalogBlobUrl: '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'
+    eventGridTopicEndpoint: eventGrid.outputs.endpoint
     pruneDryRun: pruneDryRun
+    usageSubscriptionIds: fleetSubscriptionIds
     maximumInstanceCount: maximumInstanceCount
   }
 }
+
+// Where the fleet that runs the images lives: usage is read, and read access granted, there.
+var fleetSubscriptionIds = empty(usageSubscriptionIds) ? [subscription().subscriptionId] : usageSubscriptionIds
 
 // Deployed at subscription scope, where deployment names are shared by every environment of the subscription and
 // bound to the region of their first run: the token keeps this environment's name its own.
@@ -218,7 +250,15 @@ module rbac 'app/rbac.bicep' = {
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     galleryName: gallery.outputs.name
+    eventGridTopicName: eventGrid.outputs.name
     galleryReaders: galleryReaders
+    catalogContainerName: catalogContainerName
+    catalogPublishers: concat(
+      empty(deployerPrincipalId)
+        ? []
+        : [{ principalId: deployerPrincipalId, principalType: empty(deployerPrincipalType) ? 'User' : deployerPrincipalType }],
+      catalogPublishers
+    )
     roleNameSuffix: '${environmentName}-${resourceToken}'
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
@@ -232,6 +272,7 @@ output AZURE_FUNCTION_APP_NAME string = api.outputs.name
 output AZURE_FUNCTION_APP_ID string = api.outputs.id
 output SERVICE_API_NAME string = api.outputs.name
 output WEBHOOK_URL string = 'https://${api.outputs.defaultHostName}/api/builds'
+output DASHBOARD_URL string = 'https://${api.outputs.defaultHostName}/api/dashboard'
 output FUNCTION_APP_IDENTITY_CLIENT_ID string = appIdentity.outputs.clientId
 output SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
 output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
@@ -242,3 +283,6 @@ output IMAGE_BUILDER_IDENTITY_ID string = builderIdentity.outputs.id
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+output EVENT_GRID_TOPIC_NAME string = eventGrid.outputs.name
+output EVENT_GRID_TOPIC_ENDPOINT string = eventGrid.outputs.endpoint
+output CATALOG_BLOB_URL string = '${storage.outputs.blobEndpoint}${catalogContainerName}/images.yaml'

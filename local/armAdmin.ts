@@ -36,6 +36,7 @@ export function armAdmin<T = unknown>(arm: ArmAdminTarget, method: string, path:
 /** Durations for `npm start`: a build takes seconds, each region replicates in a few, so progress is visible. */
 export const demoSimulation = {
   operationDurationInMs: 200,
+  deleteDurationInMs: 500,
   replication: { regionDurationInMs: 3000 },
   imageBuilder: {
     phaseDurationsInMs: {
@@ -50,15 +51,22 @@ export const demoSimulation = {
   },
 };
 
-/** Near-zero durations for tests and benchmarks. */
+/** Near-zero durations for tests and benchmarks (ARM throttling stays as configured: see `withoutThrottling`). */
 export const instantSimulation = {
   operationDurationInMs: 0,
+  deleteDurationInMs: 0,
   replication: { regionDurationInMs: 0 },
   imageBuilder: {
     phaseDurationsInMs: { Queued: 0, Building: 0, Customizing: 0, Optimizing: 0, Validating: 0, Distributing: 0 },
     cancelDurationInMs: 0,
   },
 };
+
+/**
+ * Switches ARM's subscription throttling off (it is on by default, with Azure's numbers): for tests and benchmarks
+ * that poll faster than ARM allows, or measure something else than pacing.
+ */
+export const withoutThrottling = { throttling: { enabled: false } };
 
 /** Sets the emulator's simulated durations. */
 export async function configureSimulation(arm: ArmAdminTarget, config: object): Promise<void> {

@@ -15,6 +15,7 @@ import type { HostLogger } from "./host/index.js";
 import { configureSimulation, demoSimulation } from "./armAdmin.js";
 import { provisionGalleries } from "./provision.js";
 import { localAzure } from "./settings.js";
+import { buildDashboardAssets } from "../scripts/dashboard.js";
 
 const stateDir = process.env.LOCAL_STATE_DIR ?? ".local";
 // The host's own log is long; LOCAL_HOST_LOGS=1 shows it (one JSON object per line) under the progress lines.
@@ -58,17 +59,22 @@ function describe(status: BuildStatusBody): string {
 }
 
 async function main() {
+  // The dashboard's page loads these from the host (npm run build puts them in the deployment package).
+  await buildDashboardAssets();
   const stack = await startLocalStack({
     stateDir,
     ports: {
       arm: Number(process.env.LOCAL_ARM_PORT ?? 7443),
       serviceBus: Number(process.env.LOCAL_SERVICEBUS_PORT ?? 5672),
+      azurite: Number(process.env.LOCAL_AZURITE_PORT ?? 10000),
+      eventGrid: Number(process.env.LOCAL_EVENTGRID_PORT ?? 7643),
+      otlp: Number(process.env.LOCAL_OTLP_PORT ?? 4318),
       host: Number(process.env.LOCAL_HOST_PORT ?? 7071),
     },
     logger: hostLog,
   });
   await configureSimulation(stack.arm, demoSimulation);
-  await provisionGalleries(stack.arm, stack.pipeline.catalog);
+  await provisionGalleries(stack.arm, stack.catalog);
   // The CLI (`npx image-pipeline status`, `dlq list`, ...) talks to this stack through these settings.
   const cliSettings = Object.fromEntries(settingNames.flatMap((n) => (stack.env[n] ? [[n, stack.env[n]]] : [])));
   writeFileSync(join(stateDir, "settings.json"), JSON.stringify(cliSettings, null, 2));
@@ -77,8 +83,25 @@ async function main() {
   console.log(
     `Service Bus      ${stack.serviceBus.connectionString.replace(/SharedAccessKey=[^;]+/, "SharedAccessKey=…")}`,
   );
-  console.log(`Functions host   ${stack.host.url}/api (x-functions-key: ${key})`);
+  console.log(`Azurite (blob)   ${stack.azurite.blobEndpoint} (catalog: ${stack.settings.CATALOG_BLOB_URL})`);
+  console.log(`Event Grid topic ${stack.eventGrid.endpoint} (events below; npx image-pipeline events --follow)`);
+  console.log(
+    `Functions host   ${stack.host.url}/api (x-functions-key: ${key}; admin functions: ${localAzure.masterKey})`,
+  );
+  console.log(`OTLP collector   ${stack.collector.endpoint} (npx image-pipeline trace <buildId>: a build's spans)`);
+  // The key goes in the fragment: the browser never sends it to the server; the page sends it in a header.
+  console.log(`Dashboard        ${stack.host.url}/api/dashboard#code=${key}`);
   console.log(`state            ${stateDir}/ (delete it to start afresh)\n`);
+
+  // Every event the pipeline publishes, as the topic receives it.
+  stack.eventGrid.subscribe(({ event }) => {
+    const data = (event.data ?? {}) as { image?: string; version?: string; reason?: string };
+    const type = String(event.type).replace(/^ImagePipeline\./, "");
+    const detail = [data.version, data.reason].filter(Boolean).join(" ");
+    console.log(
+      `${new Date().toISOString().slice(11, 19)} ${(data.image ?? "").padEnd(24)} event ${type}${detail ? ` ${detail}` : ""} (${String(event.id)})`,
+    );
+  });
 
   const commit = currentCommit();
   // Signed with the secret the host checks (WEBHOOK_SECRET from the environment or local.settings.json), if any.
@@ -86,7 +109,7 @@ async function main() {
   if ("unusable" in webhook) throw new Error(`the webhook is disabled: ${webhook.unusable}`);
   const webhookSecret = webhook.secrets[0];
   const builds = new Map<string, string>();
-  for (const image of stack.pipeline.catalog.images) {
+  for (const image of stack.catalog.images) {
     const response = await postBuildRequest({
       hostUrl: stack.host.url,
       functionKey: key,

@@ -3,18 +3,21 @@
  * `dist`). Every package is bundled (esbuild, ESM, node20, code splitting), so the folder needs no node_modules:
  *
  * - `index.js` and its chunks. Only what registration needs loads at start; the ARM SDKs (first ARM call), the
- *   Service Bus SDK (first message sent) and the Service Bus extension (first queue message) stay in chunks of their
- *   own that load on first use.
+ *   Storage SDK (first catalog read), the Service Bus SDK (first message sent) and the Service Bus extension (first
+ *   queue message) stay in chunks of their own that load on first use.
  * - `proto/settlement.proto`, which the Service Bus extension reads next to itself.
- * - `host.json`, the catalog (`images.yaml`, or `CATALOG_PATH` / `AZURE_CATALOG_PATH` relative to the repository),
- *   validated now so that a broken catalog fails the deployment instead of the first build; and a `package.json`
- *   whose `main` is `index.js`, where the Functions worker looks for the entry and the app for its root.
+ * - `dist/dashboard/`: the dashboard's page assets (scripts/dashboard.ts), where the app finds them below its root.
+ * - `host.json`, and a `package.json` whose `main` is `index.js`, where the Functions worker looks for the entry.
+ *
+ * No catalog: the app reads it from its blob (CATALOG_BLOB_URL), where `image-pipeline catalog publish` puts it after
+ * validating it, so a catalog change needs no deployment and a deployment never carries a stale catalog.
  */
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { build, type Metafile, type Plugin } from "esbuild";
-import { loadCatalog } from "../shared/catalog/load.js";
+import { dashboardAssetsPath } from "../shared/dashboard/page.js";
+import { buildDashboardAssets } from "./dashboard.js";
 
 /** Where the deployment package goes. */
 export const bundleDir = path.resolve("dist/app");
@@ -97,28 +100,15 @@ const banner = [
   `const __dirname = __bundleDirname(__filename);`,
 ].join("\n");
 
-/** Where the package is written and which catalog it carries. */
+/** Where the package is written. */
 export interface BundleOptions {
   /** Default dist/app. */
   outdir?: string;
-  /** The catalog, relative to the repository root (where it also lands in the package). Default from the env. */
-  catalogPath?: string;
-}
-
-/** The catalog the package carries: the app reads CATALOG_PATH relative to its root, i.e. the package's root. */
-export function catalogPathFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CATALOG_PATH || env.AZURE_CATALOG_PATH || "images.yaml";
 }
 
 /** Builds the deployment package and returns esbuild's metafile (which inputs went into which chunk). */
 export async function bundleApp(options: BundleOptions = {}): Promise<Metafile> {
   const outdir = options.outdir ?? bundleDir;
-  const catalogPath = options.catalogPath ?? catalogPathFromEnv();
-  if (path.isAbsolute(catalogPath) || path.normalize(catalogPath).startsWith("..")) {
-    throw new Error(`CATALOG_PATH ${catalogPath}: must be a path inside the repository, relative to its root`);
-  }
-  // Throws CatalogInvalidError, naming every problem with its line.
-  loadCatalog(path.join(root, catalogPath));
 
   rmSync(outdir, { recursive: true, force: true });
   const result = await build({
@@ -149,9 +139,8 @@ export async function bundleApp(options: BundleOptions = {}): Promise<Metafile> 
   const extension = path.dirname(createRequire(entry).resolve(`${serviceBusExtension}/package.json`));
   mkdirSync(path.join(outdir, "proto"), { recursive: true });
   copyFileSync(path.join(extension, "dist/proto/settlement.proto"), path.join(outdir, "proto/settlement.proto"));
+  await buildDashboardAssets(path.join(outdir, dashboardAssetsPath));
   copyFileSync(path.join(root, "host.json"), path.join(outdir, "host.json"));
-  mkdirSync(path.dirname(path.join(outdir, catalogPath)), { recursive: true });
-  copyFileSync(path.join(root, catalogPath), path.join(outdir, catalogPath));
   const { name, version, engines } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
     name: string;
     version: string;
@@ -166,7 +155,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const metafile = await bundleApp();
   const outputs = Object.entries(metafile.outputs).filter(([file]) => file.endsWith(".js"));
   const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
-  console.log(
-    `${path.relative(process.cwd(), bundleDir)}: ${outputs.length} JavaScript files, ${bytes} bytes, catalog ${catalogPathFromEnv()}`,
-  );
+  console.log(`${path.relative(process.cwd(), bundleDir)}: ${outputs.length} JavaScript files, ${bytes} bytes`);
 }

@@ -45,6 +45,15 @@ export class UnknownImageError extends PipelineError {
 }
 
 /**
+ * Where gallery images run could not be read whole (Resource Graph denied a subscription, throttled past the sweep's
+ * patience, failed): pruning deletes nothing that run, and the next run reads again.
+ */
+export class UsageUnavailableError extends PipelineError {
+  readonly code = "UsageUnavailable";
+  readonly disposition = "retry" as const;
+}
+
+/**
  * Azure refused the request for a reason retrying will not fix (400, 403, 404 of a source, a conflict with another
  * build's version). The build fails with this reason instead of being retried.
  */
@@ -77,6 +86,68 @@ export class UnbuildableImageError extends PipelineError {
 export class ConfigurationError extends PipelineError {
   readonly code = "Configuration";
   readonly disposition = "retry" as const;
+}
+
+/** No valid catalog could be read from its store (not published yet, unreachable, or invalid from the start). */
+export class CatalogUnavailableError extends PipelineError {
+  readonly code = "CatalogUnavailable";
+  readonly disposition = "retry" as const;
+}
+
+/** A build request names the catalog entry hash its requester saw, and the published entry differs. */
+export class CatalogEntryChangedError extends PipelineError {
+  readonly code = "CatalogEntryChanged";
+  readonly disposition = "deadLetter" as const;
+  constructor(
+    readonly imageName: string,
+    readonly requestedCatalogHash: string,
+    readonly publishedCatalogHash: string,
+  ) {
+    super(
+      `the published catalog entry of '${imageName}' has hash ${publishedCatalogHash}, not ${requestedCatalogHash} as ` +
+        "requested: publish the catalog you mean to build (image-pipeline catalog publish), then ask again with the " +
+        "hash it prints, or ask without catalogHash to build the published entry",
+    );
+  }
+}
+
+/** A catalog publish found the published catalog changed since it was read: someone else published in between. */
+export class CatalogConflictError extends PipelineError {
+  readonly code = "CatalogConflict";
+  readonly disposition = "retry" as const;
+}
+
+/**
+ * The Event Grid topic refused an event batch for a reason sending it again cannot fix (400: the event breaks the
+ * topic's schema; 413: it is too large): the events message is dead-lettered with Event Grid's status and message.
+ */
+export class EventRejectedError extends PipelineError {
+  readonly code = "EventRejected";
+  readonly disposition = "deadLetter" as const;
+  constructor(
+    message: string,
+    readonly statusCode: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** What an operator's command names does not exist (an image version, an image definition). */
+export class NotFoundError extends PipelineError {
+  readonly code = "NotFound";
+  readonly disposition = "deadLetter" as const;
+}
+
+/** An operator's command that Azure's state does not allow (rolling back the only version, promoting a failed one). */
+export class OperationNotAllowedError extends PipelineError {
+  readonly disposition = "deadLetter" as const;
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** How an error is handled, and the code and text to report it with. */

@@ -1,11 +1,21 @@
-import type { CatalogSource } from "./catalog/schema.js";
-import type { QueueName } from "./config/queues.js";
+import type { Catalog, CatalogSource } from "./catalog/schema.js";
+import type { PipelineEvent } from "./events/schema.js";
+import type { MessageOf, QueueName } from "./messages/index.js";
 import type { ImageDefinitionRef } from "./domain/gallery.js";
 import type { ImageDefinitionSpec, VersionUpdate } from "./domain/imageVersion.js";
 import type { SourceImageFacts } from "./domain/sourceImage.js";
 import type { ImageTemplateSpec } from "./domain/template.js";
+import type { FleetMember, FleetUsage } from "./domain/usage.js";
 
-export type { ImageDefinitionRef, ImageDefinitionSpec, ImageTemplateSpec, SourceImageFacts, VersionUpdate };
+export type {
+  FleetMember,
+  FleetUsage,
+  ImageDefinitionRef,
+  ImageDefinitionSpec,
+  ImageTemplateSpec,
+  SourceImageFacts,
+  VersionUpdate,
+};
 
 /**
  * The small interfaces the use-cases need from Azure and the outside world, in the pipeline's own types (no SDK
@@ -58,7 +68,7 @@ export interface GalleryClient {
   getImageDefinition(ref: ImageDefinitionRef): Promise<ImageDefinitionState | undefined>;
   /** Creates the definition and waits until it exists. */
   createImageDefinition(ref: ImageDefinitionRef, definition: ImageDefinitionSpec): Promise<void>;
-  /** Replaces the definition's tags (waits). */
+  /** Replaces the definition's tags (submits the update: the tags apply when ARM accepts it). */
   updateImageDefinitionTags(ref: ImageDefinitionRef, tags: Record<string, string>): Promise<void>;
   /** Every version of a definition, following `nextLink`. */
   listVersions(ref: ImageDefinitionRef): Promise<VersionSummary[]>;
@@ -108,15 +118,15 @@ export interface ImageBuilderClient {
   getTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<TemplateSummary | undefined>;
   listTemplates(subscriptionId: string, resourceGroup: string): Promise<TemplateSummary[]>;
   /**
-   * Creates the template, waits for it to be provisioned and returns it as created (the operation's final result:
-   * no read is needed after it).
+   * Submits the template's creation and returns once Azure accepted it: Image Builder provisions it meanwhile (its
+   * `provisioningState`, read by getTemplate, says when it may run). A refusal Azure answers at once is thrown.
    */
   createTemplate(
     subscriptionId: string,
     resourceGroup: string,
     name: string,
     template: ImageTemplateSpec,
-  ): Promise<TemplateSummary>;
+  ): Promise<void>;
   /** Replaces the template's tags (the only change Image Builder allows on a template besides its identity). */
   updateTemplateTags(
     subscriptionId: string,
@@ -124,7 +134,7 @@ export interface ImageBuilderClient {
     name: string,
     tags: Record<string, string>,
   ): Promise<void>;
-  /** Submits a run; the run's progress is read with getTemplate. */
+  /** Submits a run (Image Builder refuses it while the template provisions); its progress is read with getTemplate. */
   runTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
   /** Submits a cancellation of the current run. */
   cancelRun(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
@@ -132,13 +142,36 @@ export interface ImageBuilderClient {
   deleteTemplate(subscriptionId: string, resourceGroup: string, name: string): Promise<void>;
 }
 
-/** Sends a pipeline message. The message id makes a repeated send a no-op (duplicate detection). */
+/** Where gallery images run: the fleet, read from Azure Resource Graph. */
+export interface FleetUsageReader {
+  /**
+   * Every VM, scale set and scale-set instance whose image is a Compute Gallery image, in the given subscriptions: one
+   * sweep for every image and version (not one per version), paged as Resource Graph pages it.
+   * @throws UsageUnavailableError when the fleet cannot be read whole (access denied to a subscription, throttled
+   *   past the sweep's patience, a failed query): a partial fleet is never returned
+   */
+  readUsage(subscriptionIds: readonly string[]): Promise<FleetUsage>;
+}
+
+/**
+ * Sends a pipeline message to a queue, typed by the queue's contract (`shared/messages`): the message id and subject
+ * come from the contract, so a repeated send is dropped by duplicate detection.
+ */
 export interface MessageSender {
-  send(
-    queue: QueueName,
-    body: Record<string, unknown>,
-    options: { messageId: string; scheduledEnqueueTimeUtc?: Date; subject?: string },
+  send<Q extends QueueName>(
+    queue: Q,
+    message: MessageOf<Q>,
+    options?: { scheduledEnqueueTimeUtc?: Date },
   ): Promise<void>;
+}
+
+/** Where the pipeline's events go out: an Event Grid topic whose input schema is CloudEvents 1.0. */
+export interface EventPublisher {
+  /**
+   * Publishes the events as one batch (all or none: Event Grid accepts or refuses a batch whole).
+   * @throws EventRejectedError when the topic refuses the batch for a reason sending it again cannot fix
+   */
+  publish(events: readonly PipelineEvent[]): Promise<void>;
 }
 
 /** Structured log lines. Fields must never carry secrets. */
@@ -148,6 +181,83 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** Attributes of a span: the pipeline's facts (image, version, build id, regions) and protocol details. */
+export type SpanAttributes = Record<string, string | number | boolean | string[] | undefined>;
+
+/** The span a piece of work runs in, as the work sees it. */
+export interface SpanHandle {
+  /** W3C traceparent of this span: what a message or a resource tag carries to continue the trace from here. */
+  readonly traceparent: string | undefined;
+  setAttributes(attributes: SpanAttributes): void;
+  addEvent(name: string, attributes?: SpanAttributes): void;
+  /** Marks the span failed, with the reason (its status becomes an error). */
+  fail(reason: string): void;
+}
+
+/** How a span relates to others. */
+export interface SpanOptions {
+  kind?: "internal" | "server" | "client" | "producer" | "consumer";
+  /** W3C traceparent of the parent, when it is elsewhere (a message, a tag); default: the active span. */
+  parent?: string;
+  /** Spans this one relates to without being their child (e.g. the sweep that checked a build's version). */
+  links?: ReadonlyArray<string | undefined>;
+  /** Starts a trace of its own (a build the nightly run asks for: one trace per build), linked to `links`. */
+  root?: boolean;
+  attributes?: SpanAttributes;
+}
+
+/** Tracing, as the use-cases and adapters need it (implemented on OpenTelemetry in shared/observability). */
+export interface Tracer {
+  /**
+   * Runs `work` in a new span, active for everything it does (child spans, log lines, messages it sends), and ends
+   * the span when `work` settles; a throw fails the span with the error's message and is rethrown.
+   */
+  inSpan<T>(name: string, options: SpanOptions, work: (span: SpanHandle) => Promise<T>): Promise<T>;
+  /** W3C traceparent of the active span, when there is one being recorded. */
+  activeTraceparent(): string | undefined;
+  /** Adds attributes to the active span (what an invocation learns as it goes: the build id, the version). */
+  annotate(attributes: SpanAttributes): void;
+}
+
 export interface Clock {
   now(): Date;
+}
+
+/** The catalog as published: the parsed catalog and what identifies this version of it. */
+export interface CatalogSnapshot {
+  catalog: Catalog;
+  /** The store's version of it (the blob's ETag), for conditional reads and writes. */
+  etag: string;
+  /** SHA-256 (hex) of the whole parsed catalog; each entry's own hash is `catalogEntryHash`. */
+  hash: string;
+}
+
+/** Where the running app reads the catalog it works from. */
+export interface CatalogReader {
+  /**
+   * The catalog in use: read from the store at most once per cache window, then revalidated with a conditional read.
+   * A published catalog that does not validate is never used (the one in use is kept and the rejection logged).
+   * `revalidate` asks the store now, whatever the window (a request names an entry newer than the one in use).
+   * @throws CatalogUnavailableError when no valid catalog could be read yet
+   */
+  current(log: Logger, options?: { revalidate?: boolean }): Promise<CatalogSnapshot>;
+}
+
+/** The published catalog text, as the store holds it. */
+export interface PublishedCatalogText {
+  text: string;
+  etag: string;
+  lastModified?: Date;
+}
+
+/** The catalog store as `catalog publish` and `catalog show` use it: the text and its version, written conditionally. */
+export interface CatalogStore {
+  /** The published text, or undefined when nothing was published yet. */
+  read(): Promise<PublishedCatalogText | undefined>;
+  /**
+   * Replaces the published text only if it is still the version read (`ifMatch`), or creates it only if there is
+   * none (`ifNoneMatch: "*"`).
+   * @throws CatalogConflictError when someone else published in between
+   */
+  write(text: string, condition: { ifMatch: string } | { ifNoneMatch: "*" }): Promise<{ etag: string }>;
 }

@@ -22,12 +22,36 @@ const planted: ReadonlyArray<[rule: RuleName, path: string, code: string]> = [
     "shared/usecases/planted.ts",
     `const { DefaultAzureCredential } = await import("@azure/identity");`,
   ],
-  ["useCasesNoAdapters", "shared/usecases/planted.ts", `import { ArmGallery } from "../adapters/gallery.js";`],
-  ["useCasesNoAdapters", "shared/usecases/planted.ts", `import { getPipeline } from "../composition.js";`],
+  [
+    "onlyCompositionRootBuildsAdapters",
+    "shared/usecases/planted.ts",
+    `import { ArmGalleryClient } from "../adapters/gallery.js";`,
+  ],
+  [
+    "onlyCompositionRootBuildsAdapters",
+    "functions/planted.ts",
+    `import { ArmClients } from "../shared/adapters/armClients.js";`,
+  ],
+  [
+    "onlyCompositionRootBuildsAdapters",
+    "shared/webhook/planted.ts",
+    `const { ArmClients } = await import("../adapters/armClients.js");`,
+  ],
+  ["portsPipelineTypes", "shared/ports.ts", `import type { GalleryImageVersion } from "@azure/arm-compute";`],
   ["adaptersNoUseCases", "shared/adapters/planted.ts", `import { startBuild } from "../usecases/startBuild.js";`],
   ["functionsCallUseCases", "functions/planted.ts", `import { tagNames } from "../shared/domain/names.js";`],
-  ["emulatorsOwnFolderOnly", "local/arm/planted.ts", `import { tagNames } from "../../shared/domain/names.js";`],
-  ["emulatorsOwnFolderOnly", "local/servicebus/planted.ts", `import { startLocalHost } from "../host/index.js";`],
+  ["emulatorsNothingOfThePipeline", "local/arm/planted.ts", `import { tagNames } from "../../shared/domain/names.js";`],
+  [
+    "emulatorsNothingOfThePipeline",
+    "local/servicebus/planted.ts",
+    `import { startLocalHost } from "../host/index.js";`,
+  ],
+  ["emulatorsNothingOfThePipeline", "local/eventgrid/planted.ts", `import { localAzure } from "../settings.js";`],
+  [
+    "emulatorsNothingOfThePipeline",
+    "local/otlp/planted.ts",
+    `await import("../../shared/observability/telemetry.js");`,
+  ],
 ];
 
 /** Imports each layer is allowed: the rules must not fire on them. */
@@ -46,7 +70,10 @@ const allowed: ReadonlyArray<[path: string, code: string]> = [
     `import { ComputeManagementClient } from "@azure/arm-compute";\nimport type { GalleryPort } from "../ports.js";`,
   ],
   ["functions/planted.ts", `import { startBuild } from "../shared/usecases/startBuild.js";`],
+  ["functions/composition.ts", `import { ArmClients } from "../shared/adapters/armClients.js";`],
+  ["cli/commands/planted.ts", `import { createPipeline } from "../../functions/composition.js";`],
   ["local/arm/planted.ts", `import { armError } from "./errors.js";`],
+  ["local/eventgrid/planted.ts", `import { loadOrCreateCertificate } from "../arm/cert.js";`],
   ["test/local/planted.test.ts", `import { startArmEmulator } from "../../local/arm/index.js";`],
 ];
 

@@ -64,7 +64,7 @@ const report = { mode };
 if (mode === "tsc") {
   const dist = process.env.PROBE_DIST;
   const { buildWebhook } = await import(dist + "/functions/buildWebhook.js");
-  const { createPipeline, setPipeline } = await import(dist + "/shared/composition.js");
+  const { createPipeline } = await import(dist + "/functions/composition.js");
   const { parseSettings } = await import(dist + "/shared/config/settings.js");
   const { signBody } = await import(dist + "/shared/webhook/signature.js");
   // A webpack-built CommonJS package: its exports are on the default export.
@@ -78,13 +78,17 @@ if (mode === "tsc") {
       "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id",
     ServiceBusConnection__fullyQualifiedNamespace: "sb-probe.servicebus.windows.net",
     WEBHOOK_SECRET: secret,
-    CATALOG_PATH: "images.yaml",
   });
-  const pipeline = createPipeline(settings);
+  // The catalog comes from images.yaml in memory: the probe looks at which SDKs the webhook loads, not at storage.
+  const { parseCatalog, catalogHash } = await import(dist + "/shared/catalog/load.js");
+  const { readFileSync } = await import("node:fs");
+  const { catalog } = parseCatalog(readFileSync("images.yaml", "utf8"));
+  const snapshot = { catalog, etag: '"probe"', hash: catalogHash(catalog) };
+  const pipeline = createPipeline(settings, { catalogReader: { current: async () => snapshot } });
   const sent = [];
   const bus = { send: async (queue, body) => void sent.push({ queue, body }), close: async () => {} };
-  setPipeline({ ...pipeline, deps: (log) => ({ ...pipeline.deps(log), bus }) });
-  const image = pipeline.catalog.images[0].name;
+  const probed = { ...pipeline, deps: async (log, expectation) => ({ ...(await pipeline.deps(log, expectation)), bus }) };
+  const image = catalog.images[0].name;
   const body = JSON.stringify({ image, commit: "0123abcd", ref: "refs/heads/main" });
   const request = new HttpRequest({
     method: "POST",
@@ -96,7 +100,7 @@ if (mode === "tsc") {
     body: { string: body },
   });
   const context = new InvocationContext({ functionName: "buildWebhook", invocationId: "probe", logHandler: () => {} });
-  const response = await buildWebhook(request, context);
+  const response = await buildWebhook(() => probed)(request, context);
   report.webhook = { status: response.status, messagesSent: sent.length, queue: sent[0]?.queue };
   await flush();
   report.resolvedCount = resolved.length;

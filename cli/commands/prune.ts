@@ -1,4 +1,4 @@
-import { createPipeline } from "../../shared/composition.js";
+import { createPipeline } from "../../functions/composition.js";
 import { createLogger } from "../../shared/observability/logger.js";
 import { pruneVersions } from "../../shared/usecases/pruneVersions.js";
 import { cliSettings } from "../settings.js";
@@ -17,13 +17,14 @@ export const command: CliCommand = {
     try {
       const dryRun = args.flags["dry-run"] === true;
       const { images, failedImages } = await pruneVersions(
-        pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
+        await pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
         { dryRun },
       );
       for (const r of images) {
         io.out(`${r.image}${r.dryRun ? " (dry run)" : ""}`);
         for (const d of r.deleted) io.out(`  ${r.dryRun ? "would delete" : "deleted"} ${d.version}: ${d.reason}`);
         for (const k of r.kept) io.out(`  keep ${k.version}: ${k.reason}`);
+        for (const d of r.deferred) io.out(`  next run: ${d.version}: ${d.reason}`);
         for (const e of r.errors) io.out(`  could not delete ${e.version}: ${e.error}`);
       }
       for (const f of failedImages) io.out(`${f.image}: could not be read: ${f.error}`);

@@ -1,4 +1,4 @@
-import { createPipeline } from "../../shared/composition.js";
+import { createPipeline } from "../../functions/composition.js";
 import { createLogger } from "../../shared/observability/logger.js";
 import { getBuildStatus, getImageStatus } from "../../shared/usecases/status.js";
 import { cliSettings } from "../settings.js";
@@ -14,8 +14,8 @@ export const command: CliCommand = {
     const io = lines(rawIo);
     const args = parse(argv, {});
     const pipeline = createPipeline(cliSettings(rawIo.env));
-    const deps = pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error }));
     try {
+      const deps = await pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error }));
       const buildId = args.positionals[0];
       if (buildId) {
         const status = await getBuildStatus(deps, buildId);
@@ -26,7 +26,7 @@ export const command: CliCommand = {
         io.out(JSON.stringify(status, null, 2));
         return 0;
       }
-      for (const image of pipeline.catalog.images) {
+      for (const image of deps.catalog.images) {
         const s = await getImageStatus(deps, image, { withReplication: false });
         io.out(`${s.image}  (${s.gallery}/${s.definition})  latest: ${s.latest ?? "-"}`);
         for (const v of s.versions) {

@@ -28,10 +28,17 @@ param imageBuilderResourceGroupName string
 @description('Resource id of the user-assigned identity Image Builder builds run as.')
 param imageBuilderIdentityId string
 
-@description('Path of the image catalog in the deployed package.')
-param catalogPath string = 'images.yaml'
+@description('URL of the catalog blob the app reads (a container of its storage account).')
+param catalogBlobUrl string
+
+@description('Endpoint of the Event Grid topic the app publishes its events to.')
+param eventGridTopicEndpoint string
 
 param pruneDryRun bool = false
+
+@description('Subscriptions whose VMs and scale sets may run the images (USAGE_SUBSCRIPTION_IDS).')
+@minLength(1)
+param usageSubscriptionIds string[]
 
 @minValue(40)
 @maxValue(1000)
@@ -142,7 +149,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AZURE_CLIENT_ID: identity.properties.clientId
     ARM_MAX_READS_PER_SECOND: '20'
     ARM_MAX_WRITES_PER_SECOND: '8'
-    CATALOG_PATH: catalogPath
+    CATALOG_BLOB_URL: catalogBlobUrl
+    CATALOG_MAX_AGE_IN_SECONDS: '30'
+    EVENT_GRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
     WEBHOOK_SECRET: webhookSecretReference
     WEBHOOK_SECRET_PREVIOUS: webhookSecretRotationInProgress ? webhookSecretPreviousReference : ''
     WEBHOOK_MAX_BODY_IN_BYTES: '1048576'
@@ -152,12 +161,15 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REPLICATION_MONITOR_SCHEDULE: '0 */2 * * * *'
     PRUNE_SCHEDULE: '0 30 3 * * *'
     PRUNE_DRY_RUN: pruneDryRun ? 'true' : 'false'
+    PRUNE_TIME_BUDGET_IN_SECONDS: '480'
     REPLICATION_MAX_RETRIES: '3'
     REPLICATION_TIMEOUT_IN_MINUTES: '720'
     FAILED_BUILD_RETENTION_IN_HOURS: '72'
     BUILD_WATCH_INITIAL_DELAY_IN_SECONDS: '60'
     BUILD_WATCH_MAX_DELAY_IN_SECONDS: '600'
     BUILD_REQUEUE_DELAY_IN_SECONDS: '300'
+    DASHBOARD_REFRESH_IN_SECONDS: '30'
+    USAGE_SUBSCRIPTION_IDS: join(usageSubscriptionIds, ',')
   }
 }
 

@@ -21,8 +21,17 @@ param keyVaultName string
 param applicationInsightsName string
 param galleryName string
 
+@description('Event Grid topic of the pipeline\'s events.')
+param eventGridTopicName string
+
 @description('Principals ({principalId, principalType}) given Reader on the gallery: sharing by RBAC.')
 param galleryReaders array = []
+
+@description('Blob container of the catalog in the storage account.')
+param catalogContainerName string
+
+@description('Principals ({principalId, principalType}) that may publish the catalog: the deployer, a CI identity.')
+param catalogPublishers array = []
 
 @description('Makes the custom role names unique in the tenant (role names must be).')
 param roleNameSuffix string
@@ -38,11 +47,14 @@ param deployerPrincipalType string = ''
 var builtInRoles = {
   serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419' // Azure Service Bus Data Owner
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // Key Vault Secrets Officer
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
   managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830' // Managed Identity Operator
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7' // Reader
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // EventGrid Data Sender
 }
 
 var queueConfig = loadJsonContent('../../shared/config/queues.json')
@@ -210,6 +222,20 @@ module appOwnsHostStorage '../core/security/role-assignment.bicep' = {
   }
 }
 
+// The catalog blob (CATALOG_BLOB_URL): read only, on its container. (The host's Storage Blob Data Owner above covers
+// the whole account, as AzureWebJobsStorage needs; this assignment states what the app's own code needs.)
+module appReadsCatalog '../core/security/role-assignment.bicep' = {
+  name: 'rbac-app-catalog-reader'
+  scope: pipelineResourceGroup
+  params: {
+    principalId: appIdentity.properties.principalId
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataReader)
+    scopeKind: 'blobContainer'
+    scopeName: '${storageAccountName}/${catalogContainerName}'
+    assignmentDescription: 'Read the published image catalog.'
+  }
+}
+
 module appReadsSecrets '../core/security/role-assignment.bicep' = {
   name: 'rbac-app-keyvault-secrets-user'
   scope: pipelineResourceGroup
@@ -257,6 +283,19 @@ module appOperatesImageBuilder '../core/security/role-assignment.bicep' = {
   }
 }
 
+// Publishing events: EventGrid Data Sender holds Microsoft.EventGrid/events/send/action only; on the topic itself.
+module appPublishesEvents '../core/security/role-assignment.bicep' = {
+  name: 'rbac-app-eventgrid-data-sender'
+  scope: pipelineResourceGroup
+  params: {
+    principalId: appIdentity.properties.principalId
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.eventGridDataSender)
+    scopeKind: 'eventGridTopic'
+    scopeName: eventGridTopicName
+    assignmentDescription: 'Publish the pipeline\'s events to its topic.'
+  }
+}
+
 // Putting the builder identity on a template needs .../userAssignedIdentities/assign/action on that identity.
 module appAssignsBuilderIdentity '../core/security/role-assignment.bicep' = {
   name: 'rbac-app-assigns-builder-identity'
@@ -300,6 +339,23 @@ module deployerWritesSecrets '../core/security/role-assignment.bicep' = if (!emp
     assignmentDescription: 'Create and rotate the webhook secret.'
   }
 }
+
+// --- Catalog publishers (image-pipeline catalog publish): write on the catalog container only ---
+
+module catalogPublisherAssignments '../core/security/role-assignment.bicep' = [
+  for publisher in catalogPublishers: {
+    name: 'rbac-catalog-publisher-${uniqueString(publisher.principalId)}'
+    scope: pipelineResourceGroup
+    params: {
+      principalId: publisher.principalId
+      principalType: publisher.principalType
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.storageBlobDataContributor)
+      scopeKind: 'blobContainer'
+      scopeName: '${storageAccountName}/${catalogContainerName}'
+      assignmentDescription: 'Publish the image catalog.'
+    }
+  }
+]
 
 // --- Sharing (Compute Gallery docs, "Share using RBAC") ---
 

@@ -8,7 +8,7 @@ import {
   versionRuleSchema,
   type EmulatorConfig,
 } from "./config.js";
-import { asObject, isoTime, type Reply } from "./context.js";
+import { asObject, isoTime, plainProvisioningState, type Reply } from "./context.js";
 import { managedImageView, writeManagedImage } from "./compute.js";
 import { ArmError } from "./errors.js";
 import {
@@ -17,14 +17,16 @@ import {
   imageDefinitionId,
   imageDefinitionType,
   imageVersionView,
-  plainProvisioningState,
   resolveLatest,
+  versionProvisioningState,
   writeVersion,
 } from "./gallery.js";
+import { fleetView, scaleSetInstanceType, scaleSetType, virtualMachineType } from "./fleet.js";
 import { templateView } from "./imageBuilder.js";
+import { writeIdentity, writePlainResource, writeRoleAssignment } from "./resources.js";
 import type { Counters, FaultInjector, Throttler } from "./limits.js";
+import type { ResourceGraphQuota } from "./resourceGraph.js";
 import { regionDisplayName, sameRegion } from "./names.js";
-import { versionStatus } from "./simulation.js";
 import type { Store, StoredResource } from "./store.js";
 import { randomUUID } from "node:crypto";
 
@@ -35,6 +37,7 @@ export interface AdminDeps {
   counters: Counters;
   throttler: Throttler;
   faults: FaultInjector;
+  resourceGraphQuota: ResourceGraphQuota;
 }
 
 function badRequest(error: unknown): ArmError {
@@ -84,6 +87,33 @@ const seedResourceSchema = z.object({
 
 export const seedSchema = z.object({
   subscriptionId: z.string().optional(),
+  /** User-assigned identities (Microsoft.ManagedIdentity), as `azd provision` would create them. */
+  identities: z.array(z.object({ resourceGroup: z.string(), name: z.string(), location: z.string() })).optional(),
+  /** Role assignments: a scope (resource group or resource id) and a role definition id for a principal. */
+  roleAssignments: z
+    .array(
+      z.object({
+        scope: z.string(),
+        roleDefinitionId: z.string(),
+        principalId: z.string(),
+        principalType: z.string().optional(),
+      }),
+    )
+    .optional(),
+  /**
+   * Resources the emulator holds without serving them (virtual machines, disks, snapshots, virtual networks, storage
+   * accounts), by full id: version sources and Image Builder's network rule read them.
+   */
+  resources: z
+    .array(
+      z.object({
+        id: z.string(),
+        location: z.string(),
+        tags: z.record(z.string(), z.string()).optional(),
+        properties: z.record(z.string(), z.unknown()).optional(),
+      }),
+    )
+    .optional(),
   resourceGroups: z
     .array(z.object({ name: z.string(), location: z.string(), tags: z.record(z.string(), z.string()).optional() }))
     .optional(),
@@ -113,6 +143,22 @@ function seed(store: Store, input: Seed): Record<string, number> {
   };
   for (const g of input.resourceGroups ?? []) {
     store.putGroup({ subscriptionId: s, name: g.name, location: g.location, tags: g.tags, createdAtMs: nowMs });
+  }
+  for (const i of input.identities ?? []) {
+    ensureGroup(i.resourceGroup, i.location);
+    writeIdentity(
+      store,
+      { subscriptionId: s, resourceGroup: i.resourceGroup, name: i.name, location: i.location },
+      nowMs,
+    );
+  }
+  for (const r of input.resources ?? []) {
+    const rg = /\/resourceGroups\/([^/]+)/i.exec(r.id)?.[1];
+    if (rg) ensureGroup(rg, r.location);
+    writePlainResource(store, r, nowMs);
+  }
+  for (const a of input.roleAssignments ?? []) {
+    writeRoleAssignment(store, { subscriptionId: s, ...a }, nowMs);
   }
   for (const g of input.galleries ?? []) {
     ensureGroup(g.resourceGroup, g.location);
@@ -145,7 +191,7 @@ function seed(store: Store, input: Seed): Record<string, number> {
       subscriptionId: s,
       resourceGroup: d.resourceGroup,
       tags: d.tags,
-      properties: { hyperVGeneration: "V1", ...d.properties },
+      properties: { hyperVGeneration: "V1", architecture: "x64", ...d.properties },
       createdAtMs: nowMs,
       updatedAtMs: nowMs,
     });
@@ -209,6 +255,9 @@ function seed(store: Store, input: Seed): Record<string, number> {
     store.put(version);
   }
   return {
+    identities: input.identities?.length ?? 0,
+    roleAssignments: input.roleAssignments?.length ?? 0,
+    resources: input.resources?.length ?? 0,
     resourceGroups: input.resourceGroups?.length ?? 0,
     galleries: input.galleries?.length ?? 0,
     imageDefinitions: input.imageDefinitions?.length ?? 0,
@@ -218,7 +267,7 @@ function seed(store: Store, input: Seed): Record<string, number> {
 }
 
 function provisioningStateOf(store: Store, r: StoredResource): string {
-  if (r.replication) return versionStatus(r.replication, store.now()).provisioningState;
+  if (r.type === "Microsoft.Compute/galleries/images/versions") return versionProvisioningState(r, store.now());
   return plainProvisioningState(r, store.now());
 }
 
@@ -231,6 +280,8 @@ function listResources(store: Store, url: URL): unknown {
   for (const r of store.resources.values()) {
     if (subscriptionId && r.subscriptionId.toLowerCase() !== subscriptionId) continue;
     if (resourceGroup && r.resourceGroup.toLowerCase() !== resourceGroup) continue;
+    // Role assignments are extension resources: ARM lists them on their scope, not among a group's resources.
+    if (r.type === "Microsoft.Authorization/roleAssignments" && type !== r.type.toLowerCase()) continue;
     counts[r.type] = (counts[r.type] ?? 0) + 1;
     if (type && r.type.toLowerCase() !== type) continue;
     resources.push({
@@ -255,13 +306,23 @@ function listResources(store: Store, url: URL): unknown {
 function viewOf(store: Store, r: StoredResource): unknown {
   switch (r.type) {
     case "Microsoft.Compute/galleries/images/versions":
-      return imageVersionView(store, r, true);
+      return imageVersionView(store, r, { expandReplication: true });
     case "Microsoft.Compute/images":
       return managedImageView(store, r);
     case "Microsoft.VirtualMachineImages/imageTemplates":
       return templateView(store, r);
+    case virtualMachineType:
+    case scaleSetType:
+    case scaleSetInstanceType:
+      return fleetView(store, r);
     default:
-      return { id: r.id, type: r.type, location: r.location, properties: r.properties };
+      return {
+        id: r.id,
+        type: r.type,
+        location: r.location,
+        ...(r.tags ? { tags: r.tags } : {}),
+        properties: r.properties,
+      };
   }
 }
 
@@ -277,6 +338,8 @@ export function handleAdmin(deps: AdminDeps, method: string, url: URL, body: unk
       return { status: 200, body: store.config };
     case "PUT /_emulator/config":
     case "PATCH /_emulator/config":
+      // A new Resource Graph quota starts with a fresh window.
+      if (asObject(body)["resourceGraph"] !== undefined) deps.resourceGraphQuota.reset();
       return { status: 200, body: updateConfig(deps, body) };
     case "GET /_emulator/throttling":
       return { status: 200, body: store.config.throttling };
@@ -307,14 +370,22 @@ export function handleAdmin(deps: AdminDeps, method: string, url: URL, body: unk
       return { status: 200, body: { versions: [], templates: [] } };
     case "POST /_emulator/rules/versions": {
       const rule = parse(versionRuleSchema, body);
-      const entry = { id: randomUUID(), rule, remainingFailures: rule.failRegion ? (rule.failTimes ?? 1) : 0 };
+      const entry = {
+        id: randomUUID(),
+        rule,
+        remainingFailures: rule.failRegion && (rule.recovery ?? "retry") === "retry" ? (rule.failTimes ?? 1) : 0,
+      };
       store.versionRules.push(entry);
       store.changed();
       return { status: 201, body: entry };
     }
     case "POST /_emulator/rules/templates": {
       const rule = parse(templateRuleSchema, body);
-      const entry = { id: randomUUID(), rule, remainingFailures: rule.failAt ? (rule.failTimes ?? 1) : 0 };
+      const entry = {
+        id: randomUUID(),
+        rule,
+        remainingFailures: rule.failAt || rule.failDistribution !== undefined ? (rule.failTimes ?? 1) : 0,
+      };
       store.templateRules.push(entry);
       store.changed();
       return { status: 201, body: entry };
@@ -335,7 +406,9 @@ export function handleAdmin(deps: AdminDeps, method: string, url: URL, body: unk
           x.offer.toLowerCase() === set.offer.toLowerCase() &&
           x.sku.toLowerCase() === set.sku.toLowerCase();
         const index = current.findIndex(same);
-        if (index >= 0) current[index] = set;
+        // Properties a set leaves out keep their values (adding a version keeps the SKU's generation and features).
+        const given = Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)) as typeof set;
+        if (index >= 0) current[index] = { ...current[index]!, ...given };
         else current.push(set);
       }
       store.platformImages = current;
@@ -371,6 +444,19 @@ export function handleAdmin(deps: AdminDeps, method: string, url: URL, body: unk
         },
       };
     }
+    case "GET /_emulator/blob": {
+      const uri = url.searchParams.get("uri") ?? "";
+      const blob = store.getBlob(uri);
+      if (!blob) throw new ArmError(404, "BlobNotFound", `The specified blob does not exist: '${uri}'.`);
+      return { status: 200, text: blob.text, contentType: blob.contentType };
+    }
+    case "GET /_emulator/blobs": {
+      const resourceGroup = url.searchParams.get("resourceGroup")?.toLowerCase();
+      const blobs = [...store.blobs.values()]
+        .filter((b) => !resourceGroup || b.resourceGroup.toLowerCase() === resourceGroup)
+        .map((b) => ({ uri: b.uri, resourceGroup: b.resourceGroup, createdAt: isoTime(b.createdAtMs) }));
+      return { status: 200, body: { blobs } };
+    }
     case "GET /_emulator/clock":
       return { status: 200, body: { nowMs: store.now(), now: isoTime(store.now()), offsetMs: store.clockOffsetMs } };
     case "POST /_emulator/clock": {
@@ -387,6 +473,7 @@ export function handleAdmin(deps: AdminDeps, method: string, url: URL, body: unk
       store.reset();
       deps.counters.reset();
       deps.throttler.reset();
+      deps.resourceGraphQuota.reset();
       deps.faults.scripts = [];
       return { status: 200, body: { status: "reset" } };
     default:

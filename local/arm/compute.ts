@@ -6,15 +6,19 @@ import {
   listOfType,
   lroHeaders,
   ok,
+  plainProvisioningState,
+  provisioningTimes,
   requireResourceGroupForRead,
+  requireResourceGroupForWrite,
   startOperation,
   tagsOf,
   type Ctx,
   type Params,
   type Reply,
 } from "./context.js";
-import { plainProvisioningState } from "./gallery.js";
-import { comparePlatformVersions, normalizeRegion } from "./names.js";
+import { startDeletion } from "./gallery.js";
+import { comparePlatformVersions, normalizeRegion, sameRegion } from "./names.js";
+import type { PlatformImageSet } from "./config.js";
 import type { Store, StoredResource } from "./store.js";
 
 export const managedImageType = "Microsoft.Compute/images";
@@ -23,35 +27,43 @@ export function managedImageId(s: string, rg: string, name: string): string {
   return `/subscriptions/${s}/resourceGroups/${rg}/providers/Microsoft.Compute/images/${name}`;
 }
 
-export function managedImageView(store: Store, image: StoredResource): unknown {
+/** The answer to a create PUT omits what the service fills in when provisioning ends (`osDisk.diskSizeGB`). */
+export function managedImageView(store: Store, image: StoredResource, creating = false): unknown {
+  const properties = { ...image.properties };
+  if (creating && image.properties["diskSizeGBGiven"] !== true) {
+    const storage = asObject(properties["storageProfile"]);
+    const { diskSizeGB: _os, ...osDisk } = asObject(storage["osDisk"]);
+    const dataDisks = (Array.isArray(storage["dataDisks"]) ? (storage["dataDisks"] as unknown[]) : []).map((d) => {
+      const { diskSizeGB: _data, ...rest } = asObject(d);
+      return rest;
+    });
+    properties["storageProfile"] = { ...storage, osDisk, dataDisks };
+  }
+  delete properties["diskSizeGBGiven"];
   return {
-    id: image.id,
     name: image.name,
+    id: image.id,
     type: managedImageType,
     location: image.location,
     ...(image.tags ? { tags: image.tags } : {}),
-    properties: { ...image.properties, provisioningState: plainProvisioningState(image, store.now()) },
+    properties: { ...properties, provisioningState: plainProvisioningState(image, store.now()) },
   };
 }
 
 /** Fills a managed image's storage profile the way the service reports it. */
-export function normalizeManagedImageProperties(props: Record<string, unknown>): Record<string, unknown> {
+export function normalizeManagedImageProperties(
+  props: Record<string, unknown>,
+  diskSizeGiven = true,
+): Record<string, unknown> {
   const storageProfile = asObject(props["storageProfile"]);
   const osDisk = asObject(storageProfile["osDisk"]);
   return {
-    hyperVGeneration: "V2",
     ...props,
+    diskSizeGBGiven: diskSizeGiven && typeof osDisk["diskSizeGB"] === "number",
     storageProfile: {
-      zoneResilient: false,
-      dataDisks: [],
       ...storageProfile,
-      osDisk: {
-        osState: "Generalized",
-        caching: "ReadWrite",
-        storageAccountType: "Standard_LRS",
-        diskSizeGB: 30,
-        ...osDisk,
-      },
+      osDisk: { osState: "Generalized", caching: "ReadWrite", diskSizeGB: 30, ...osDisk },
+      dataDisks: Array.isArray(storageProfile["dataDisks"]) ? storageProfile["dataDisks"] : [],
     },
   };
 }
@@ -66,6 +78,8 @@ export function writeManagedImage(
     location: string;
     tags?: Record<string, string>;
     properties: Record<string, unknown>;
+    /** Whether the request named the OS disk size (the create answer shows it only then). */
+    diskSizeGiven?: boolean;
   },
   nowMs: number,
 ): StoredResource {
@@ -77,14 +91,67 @@ export function writeManagedImage(
     name: existing?.name ?? input.name,
     location: input.location,
     subscriptionId: input.subscriptionId,
-    resourceGroup: input.resourceGroup,
+    resourceGroup: existing?.resourceGroup ?? input.resourceGroup,
     tags: input.tags,
-    properties: normalizeManagedImageProperties(input.properties),
+    properties: normalizeManagedImageProperties(input.properties, input.diskSizeGiven),
     createdAtMs: existing?.createdAtMs ?? nowMs,
     updatedAtMs: nowMs,
   };
   store.put(image);
   return image;
+}
+
+/** A managed image made from a VM takes the VM's OS disk and data disks; Trusted Launch VMs are refused. */
+function fromVirtualMachine(ctx: Ctx, props: Record<string, unknown>, location: string): Record<string, unknown> {
+  const vmId = String(asObject(props["sourceVirtualMachine"])["id"] ?? "");
+  const vm = ctx.store.get(vmId);
+  if (!vm || !sameRegion(vm.location, location)) {
+    throw new ArmError(
+      404,
+      "NotFound",
+      `The Resource '${vmId.split("/providers/")[1] ?? vmId}' was not found in location '${location}'.`,
+    );
+  }
+  const securityType = asObject(vm.properties["securityProfile"])["securityType"];
+  if (securityType === "TrustedLaunch" || securityType === "ConfidentialVM") {
+    throw new ArmError(
+      409,
+      "OperationNotAllowed",
+      `Creation of managed images are not supported for virtual machine with ${String(securityType)} security type.`,
+    );
+  }
+  const vmStorage = asObject(vm.properties["storageProfile"]);
+  const vmOsDisk = asObject(vmStorage["osDisk"]);
+  const managedDisk = asObject(vmOsDisk["managedDisk"]);
+  const dataDisks = (Array.isArray(vmStorage["dataDisks"]) ? (vmStorage["dataDisks"] as unknown[]) : [])
+    .map(asObject)
+    .map((d) => {
+      const disk = asObject(d["managedDisk"]);
+      return {
+        lun: d["lun"],
+        ...(disk["id"] ? { managedDisk: { id: disk["id"] } } : {}),
+        caching: d["caching"] ?? "None",
+        ...(disk["storageAccountType"] ? { storageAccountType: disk["storageAccountType"] } : {}),
+        ...(typeof d["diskSizeGB"] === "number" ? { diskSizeGB: d["diskSizeGB"] } : {}),
+      };
+    });
+  return {
+    ...props,
+    storageProfile: {
+      osDisk: {
+        osType: vmOsDisk["osType"],
+        osState: "Generalized",
+        ...(managedDisk["id"] ? { managedDisk: { id: managedDisk["id"] } } : {}),
+        caching: vmOsDisk["caching"] ?? "ReadWrite",
+        ...(typeof vmOsDisk["diskSizeGB"] === "number" ? { diskSizeGB: vmOsDisk["diskSizeGB"] } : {}),
+        ...(managedDisk["storageAccountType"] ? { storageAccountType: managedDisk["storageAccountType"] } : {}),
+      },
+      dataDisks,
+    },
+    ...(props["hyperVGeneration"] === undefined
+      ? { hyperVGeneration: asObject(vm.properties["instanceView"])["hyperVGeneration"] ?? "V1" }
+      : {}),
+  };
 }
 
 export function putManagedImage(ctx: Ctx, p: Params): Reply {
@@ -93,13 +160,15 @@ export function putManagedImage(ctx: Ctx, p: Params): Reply {
   if (typeof location !== "string" || location === "") {
     throw new ArmError(400, "LocationRequired", "The location property is required for this definition.");
   }
-  const props = { ...asObject(body["properties"]) };
+  ensureResourceGroup(ctx, p["rg"]!, location);
+  let props = { ...asObject(body["properties"]) };
   delete props["provisioningState"];
   const storageProfile = asObject(props["storageProfile"]);
   if (props["sourceVirtualMachine"] === undefined && storageProfile["osDisk"] === undefined) {
     throw requiredParameterMissing("parameters.properties.storageProfile.osDisk");
   }
-  ensureResourceGroup(ctx, p["rg"]!, location);
+  const diskSizeGiven = typeof asObject(storageProfile["osDisk"])["diskSizeGB"] === "number";
+  if (props["sourceVirtualMachine"] !== undefined) props = fromVirtualMachine(ctx, props, location);
   const existing = ctx.store.get(managedImageId(ctx.subscriptionId, p["rg"]!, p["image"]!));
   const image = writeManagedImage(
     ctx.store,
@@ -110,15 +179,16 @@ export function putManagedImage(ctx: Ctx, p: Params): Reply {
       location,
       tags: tagsOf(body["tags"]),
       properties: props,
+      diskSizeGiven,
     },
     ctx.nowMs,
   );
-  image.provisionedAtMs = ctx.nowMs + ctx.store.config.operationDurationInMs;
-  image.provisioningPhase = existing ? "update" : "create";
+  Object.assign(image, provisioningTimes(ctx, existing));
+  ctx.store.put(image);
   const op = startOperation(ctx, "compute", location, { kind: "timer", completesAtMs: image.provisionedAtMs });
   return {
     status: existing ? 200 : 201,
-    body: managedImageView(ctx.store, image),
+    body: managedImageView(ctx.store, image, !existing),
     headers: lroHeaders(ctx, op, { asyncOperation: true }),
   };
 }
@@ -132,13 +202,14 @@ function getImage(ctx: Ctx, p: Params): StoredResource {
 
 export function patchManagedImage(ctx: Ctx, p: Params): Reply {
   const body = bodyObject(ctx);
+  requireResourceGroupForWrite(ctx, p["rg"]!);
   const image = getImage(ctx, p);
   if (body["tags"] !== undefined) image.tags = tagsOf(body["tags"]);
   const props = asObject(body["properties"]);
   if (props["hyperVGeneration"] !== undefined) image.properties["hyperVGeneration"] = props["hyperVGeneration"];
-  image.updatedAtMs = ctx.nowMs;
+  Object.assign(image, provisioningTimes(ctx, image));
   ctx.store.put(image);
-  const op = startOperation(ctx, "compute", image.location, { kind: "timer", completesAtMs: ctx.nowMs });
+  const op = startOperation(ctx, "compute", image.location, { kind: "timer", completesAtMs: image.provisionedAtMs });
   return {
     status: 200,
     body: managedImageView(ctx.store, image),
@@ -154,12 +225,7 @@ export function deleteManagedImage(ctx: Ctx, p: Params): Reply {
   requireResourceGroupForRead(ctx, p["rg"]!);
   const image = ctx.store.get(managedImageId(ctx.subscriptionId, p["rg"]!, p["image"]!));
   if (!image) return { status: 204 };
-  ctx.store.delete(image.id);
-  const op = startOperation(ctx, "compute", image.location, {
-    kind: "timer",
-    completesAtMs: ctx.nowMs + ctx.store.config.operationDurationInMs,
-  });
-  return { status: 202, headers: lroHeaders(ctx, op, { asyncOperation: true, location: true }) };
+  return startDeletion(ctx, image);
 }
 
 export function listManagedImagesByGroup(ctx: Ctx, p: Params): Reply {
@@ -172,7 +238,27 @@ export function listManagedImages(ctx: Ctx): Reply {
 
 // ---------------------------------------------------------------- platform images
 
-/** Versions published for a publisher/offer/sku in a location, oldest first. */
+/** The sets of platform images published for a publisher/offer/sku in a location. */
+export function platformImageSets(
+  store: Store,
+  location: string,
+  publisher: string,
+  offer: string,
+  sku: string,
+): PlatformImageSet[] {
+  const lower = (x: string) => x.toLowerCase();
+  return store
+    .effectivePlatformImages()
+    .filter(
+      (set) =>
+        (set.location === undefined || normalizeRegion(set.location) === normalizeRegion(location)) &&
+        lower(set.publisher) === lower(publisher) &&
+        lower(set.offer) === lower(offer) &&
+        lower(set.sku) === lower(sku),
+    );
+}
+
+/** Versions published for a publisher/offer/sku in a location, oldest first (by their numbers). */
 export function platformImageVersions(
   store: Store,
   location: string,
@@ -180,58 +266,68 @@ export function platformImageVersions(
   offer: string,
   sku: string,
 ): string[] {
-  const lower = (x: string) => x.toLowerCase();
   const versions = new Set<string>();
-  for (const set of store.effectivePlatformImages()) {
-    if (set.location !== undefined && normalizeRegion(set.location) !== normalizeRegion(location)) continue;
-    if (lower(set.publisher) !== lower(publisher) || lower(set.offer) !== lower(offer) || lower(set.sku) !== lower(sku))
-      continue;
+  for (const set of platformImageSets(store, location, publisher, offer, sku)) {
     for (const v of set.versions) versions.add(v);
   }
   return [...versions].sort(comparePlatformVersions);
 }
 
+/** The properties VirtualMachineImages_Get reports for a version of a set. */
+export function platformImageProperties(set: PlatformImageSet | undefined, publisher: string): Record<string, unknown> {
+  const windows = set?.osType ? set.osType === "Windows" : publisher.toLowerCase().startsWith("microsoftwindows");
+  return {
+    hyperVGeneration: set?.hyperVGeneration ?? "V1",
+    architecture: set?.architecture ?? "x64",
+    replicaType: "Unmanaged",
+    disallowed: { vmDiskType: "None" },
+    automaticOSUpgradeProperties: { automaticOSUpgradeSupported: set?.automaticOSUpgradeSupported ?? false },
+    imageDeprecationStatus: { imageState: "Active" },
+    features: set?.features ?? [],
+    osDiskImage: {
+      operatingSystem: windows ? "Windows" : "Linux",
+      sizeInBytes: set?.osDiskSizeInBytes ?? (windows ? 136_367_308_800 : 32_213_303_808),
+    },
+    dataDiskImages: [],
+  };
+}
+
 function platformImageId(ctx: Ctx, p: Params, version: string): string {
   return (
-    `/Subscriptions/${ctx.subscriptionId}/Providers/Microsoft.Compute/Locations/${normalizeRegion(p["location"]!)}` +
+    `/Subscriptions/${ctx.subscriptionId}/Providers/Microsoft.Compute/Locations/${p["location"]!}` +
     `/Publishers/${p["publisher"]!}/ArtifactTypes/VMImage/Offers/${p["offer"]!}/Skus/${p["sku"]!}/Versions/${version}`
   );
 }
 
+const notFound = () => new ArmError(404, "NotFound", "Artifact: VMImage was not found.");
+
+/**
+ * VirtualMachineImages_List: `$orderby=name desc` sorts the names as strings, as Azure does (8.9.x before 8.10.x,
+ * Azure/azure-rest-api-specs#30142); without `$orderby` the names are ascending (as strings too); then `$top`.
+ */
 export function listPlatformImageVersions(ctx: Ctx, p: Params): Reply {
   let versions = platformImageVersions(ctx.store, p["location"]!, p["publisher"]!, p["offer"]!, p["sku"]!);
+  if (versions.length === 0) throw notFound();
+  versions = [...versions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const orderBy = (ctx.url.searchParams.get("$orderby") ?? "").toLowerCase().replace(/\s+/g, " ").trim();
-  if (orderBy === "name desc") versions = [...versions].reverse();
+  if (orderBy === "name desc") versions.reverse();
   const top = Number(ctx.url.searchParams.get("$top"));
   if (Number.isInteger(top) && top > 0) versions = versions.slice(0, top);
-  if (
-    versions.length === 0 &&
-    platformImageVersions(ctx.store, p["location"]!, p["publisher"]!, p["offer"]!, p["sku"]!).length === 0
-  ) {
-    throw new ArmError(404, "NotFound", `Artifact: VMImage was not found.`);
-  }
-  return ok(
-    versions.map((v) => ({ location: normalizeRegion(p["location"]!), name: v, id: platformImageId(ctx, p, v) })),
-  );
+  return ok(versions.map((v) => ({ location: p["location"]!, name: v, id: platformImageId(ctx, p, v) })));
 }
 
+/** VirtualMachineImages_Get; `latest` is the highest version by its numbers. */
 export function getPlatformImageVersion(ctx: Ctx, p: Params): Reply {
+  const sets = platformImageSets(ctx.store, p["location"]!, p["publisher"]!, p["offer"]!, p["sku"]!);
   const versions = platformImageVersions(ctx.store, p["location"]!, p["publisher"]!, p["offer"]!, p["sku"]!);
   const version =
     p["version"]!.toLowerCase() === "latest" ? versions[versions.length - 1] : versions.find((v) => v === p["version"]);
-  if (!version) throw new ArmError(404, "NotFound", "Artifact: VMImage was not found.");
-  const windows = p["publisher"]!.toLowerCase().startsWith("microsoftwindows");
+  if (!version) throw notFound();
+  const set = sets.find((s) => s.versions.includes(version));
   return ok({
-    location: normalizeRegion(p["location"]!),
+    properties: platformImageProperties(set, p["publisher"]!),
+    location: p["location"]!,
     name: version,
     id: platformImageId(ctx, p, version),
-    properties: {
-      hyperVGeneration: "V2",
-      architecture: "x64",
-      osDiskImage: { operatingSystem: windows ? "Windows" : "Linux", sizeInGb: windows ? 127 : 30 },
-      dataDiskImages: [],
-      automaticOSUpgradeProperties: { automaticOSUpgradeSupported: false },
-      imageDeprecationStatus: { imageState: "Active" },
-    },
   });
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { ArmErrorBody } from "./errors.js";
-import { ArmError, resourceGroupNotFound } from "./errors.js";
+import { ArmError, resourceGroupBeingDeleted, resourceGroupNotFound } from "./errors.js";
 import { normalizeRegion } from "./names.js";
+import type { ResourceGraphQuota } from "./resourceGraph.js";
 import { runStatus, versionStatus } from "./simulation.js";
 import type { StoredOperation, Store, StoredResource } from "./store.js";
 
@@ -17,11 +18,16 @@ export interface Ctx {
   store: Store;
   nowMs: number;
   random: () => number;
+  /** The caller's Resource Graph quota window (kept by the server, not in the store). */
+  resourceGraphQuota: ResourceGraphQuota;
 }
 
 export interface Reply {
   status: number;
   body?: unknown;
+  /** A non-JSON answer (the admin API's blobs). */
+  text?: string;
+  contentType?: string;
   headers?: Record<string, string>;
 }
 
@@ -54,19 +60,36 @@ export function tagsOf(value: unknown): Record<string, string> | undefined {
 }
 
 /**
- * Resolves the resource group a write goes to: with implicit resource groups on, it is created on first use;
- * otherwise a missing group is ResourceGroupNotFound.
+ * Resolves the resource group a write goes to: a missing group is ResourceGroupNotFound (ARM), a group being deleted
+ * refuses writes; only with the `implicitResourceGroups` option is a missing group created on first use.
  */
 export function ensureResourceGroup(ctx: Ctx, resourceGroup: string, location: string): void {
-  if (ctx.store.getGroup(ctx.subscriptionId, resourceGroup)) return;
+  const group = ctx.store.getGroup(ctx.subscriptionId, resourceGroup);
+  if (group) {
+    if (group.deletingUntilMs !== undefined) throw resourceGroupBeingDeleted(group.name);
+    return;
+  }
   if (!ctx.store.config.implicitResourceGroups) throw resourceGroupNotFound(resourceGroup);
   ctx.store.putGroup({ subscriptionId: ctx.subscriptionId, name: resourceGroup, location, createdAtMs: ctx.nowMs });
 }
 
-/** Reads need the resource group to exist only when groups are explicit. */
+/**
+ * Reads, lists and deletes under a missing resource group answer ResourceGroupNotFound (ARM checks the group before
+ * the resource provider answers), unless groups are implicit.
+ */
 export function requireResourceGroupForRead(ctx: Ctx, resourceGroup: string): void {
   if (ctx.store.config.implicitResourceGroups) return;
   if (!ctx.store.getGroup(ctx.subscriptionId, resourceGroup)) throw resourceGroupNotFound(resourceGroup);
+}
+
+/** Writes that address an existing parent (PATCH, POST) need the group to exist and not be deleting. */
+export function requireResourceGroupForWrite(ctx: Ctx, resourceGroup: string): void {
+  const group = ctx.store.getGroup(ctx.subscriptionId, resourceGroup);
+  if (!group) {
+    if (ctx.store.config.implicitResourceGroups) return;
+    throw resourceGroupNotFound(resourceGroup);
+  }
+  if (group.deletingUntilMs !== undefined) throw resourceGroupBeingDeleted(group.name);
 }
 
 /** One page of a list, with an absolute `nextLink` carrying `$skiptoken` while more remain. */
@@ -117,7 +140,25 @@ export function provisioningTimes(ctx: Ctx, existing: StoredResource | undefined
     updatedAtMs: ctx.nowMs,
     provisionedAtMs: ctx.nowMs + ctx.store.config.operationDurationInMs,
     provisioningPhase: existing ? ("update" as const) : ("create" as const),
+    apiVersion: existing?.apiVersion ?? ctx.apiVersion,
   };
+}
+
+/**
+ * provisioningState of a resource whose create/update is a plain timed LRO: Creating/Updating until provisioned,
+ * then Succeeded (or Failed when provisioning was refused); Deleting while a delete is in progress.
+ */
+export function plainProvisioningState(resource: StoredResource, nowMs: number): string {
+  if (resource.deletingUntilMs !== undefined) return "Deleting";
+  if (resource.provisionedAtMs !== undefined && nowMs < resource.provisionedAtMs) {
+    return resource.provisioningPhase === "update" ? "Updating" : "Creating";
+  }
+  return resource.provisioningFailure ? "Failed" : "Succeeded";
+}
+
+/** api-version dates compare as strings ("2025-03-03" >= "2024-03-03"); preview suffixes are ignored. */
+export function apiVersionAtLeast(apiVersion: string | undefined, minimum: string): boolean {
+  return (apiVersion ?? "").slice(0, 10) >= minimum;
 }
 
 // ---- long-running operations ----
@@ -141,9 +182,14 @@ export function startOperation(
 }
 
 function operationPath(op: StoredOperation): string {
-  return op.provider === "compute"
-    ? `/subscriptions/${op.subscriptionId}/providers/Microsoft.Compute/locations/${op.location}/capsOperations/${op.id}`
-    : `/subscriptions/${op.subscriptionId}/providers/Microsoft.VirtualMachineImages/locations/${op.location}/operations/${op.id}`;
+  switch (op.provider) {
+    case "compute":
+      return `/subscriptions/${op.subscriptionId}/providers/Microsoft.Compute/locations/${op.location}/capsOperations/${op.id}`;
+    case "imagebuilder":
+      return `/subscriptions/${op.subscriptionId}/providers/Microsoft.VirtualMachineImages/locations/${op.location}/operations/${op.id}`;
+    case "resources":
+      return `/subscriptions/${op.subscriptionId}/operationresults/${op.id}`;
+  }
 }
 
 /** The operation status resource URL (`Azure-AsyncOperation`). */
@@ -159,12 +205,24 @@ export function monitorUrl(ctx: Ctx, op: StoredOperation): string {
 export function lroHeaders(
   ctx: Ctx,
   op: StoredOperation,
-  which: { asyncOperation?: boolean; location?: boolean },
+  which: { asyncOperation?: boolean; location?: boolean | "operation" },
 ): Record<string, string> {
   const headers: Record<string, string> = { "Retry-After": String(ctx.store.config.retryAfterInSeconds) };
   if (which.asyncOperation) headers["Azure-AsyncOperation"] = asyncOperationUrl(ctx, op);
-  if (which.location) headers["Location"] = monitorUrl(ctx, op);
+  // Image Builder's Location is its operation URL itself (200 with the status body), not a 202/200 monitor.
+  if (which.location)
+    headers["Location"] = which.location === "operation" ? asyncOperationUrl(ctx, op) : monitorUrl(ctx, op);
   return headers;
+}
+
+/** The gallery RP's message for failed replication (quoted in Azure/azure-cli#15539). */
+export function replicationFailureMessage(failed: { region: string; details: string }[]): string {
+  const details = failed.map((f) => `{region:${normalizeRegion(f.region)}, detail:${f.details}}`).join(", ");
+  return (
+    "Gallery replication jobs failed in one or more regions. The failing regions' details are as follows: " +
+    `'${details}'. If retry does not work, then please do an update by removing the failed regions and update ` +
+    "again by adding them back."
+  );
 }
 
 export interface OperationStatus {
@@ -184,20 +242,24 @@ export function operationStatus(store: Store, op: StoredOperation, nowMs: number
     }
     case "version": {
       const version = op.resourceKey ? store.resources.get(op.resourceKey) : undefined;
+      if (version?.provisioningFailure) {
+        const endMs = version.provisionedAtMs ?? op.startMs;
+        if (nowMs < endMs) return { status: "InProgress" };
+        const { code, message } = version.provisioningFailure;
+        return { status: "Failed", endMs, error: { code, message } };
+      }
       if (!version?.replication) return { status: "Canceled", endMs: op.startMs };
       const vs = versionStatus(version.replication, nowMs);
       if (vs.provisioningState === "Creating" || vs.provisioningState === "Updating") return { status: "InProgress" };
-      if (vs.provisioningState === "Succeeded") return { status: "Succeeded", endMs: vs.settlesAtMs };
+      const updateEndMs = version.provisioningPhase === "update" ? (version.provisionedAtMs ?? 0) : 0;
+      if (nowMs < updateEndMs) return { status: "InProgress" };
+      if (vs.provisioningState === "Succeeded")
+        return { status: "Succeeded", endMs: Math.max(vs.settlesAtMs, updateEndMs) };
       const failed = vs.summary.filter((s) => s.state === "Failed");
       return {
         status: "Failed",
         endMs: vs.settlesAtMs,
-        error: {
-          code: "ReplicationFailed",
-          message:
-            `Replication failed in region(s) ${failed.map((f) => `'${f.region}'`).join(", ")}: ` +
-            failed.map((f) => f.details).join(" "),
-        },
+        error: { code: "ReplicationFailed", message: replicationFailureMessage(failed) },
       };
     }
     case "run":
@@ -215,10 +277,10 @@ export function operationStatus(store: Store, op: StoredOperation, nowMs: number
         case "Canceling":
           return { status: "InProgress" };
         case "Succeeded":
-        case "PartiallySucceeded":
           return { status: "Succeeded", endMs: rs.endMs };
         case "Canceled":
           return { status: "Canceled", endMs: rs.endMs };
+        case "PartiallySucceeded":
         case "Failed":
           return { status: "Failed", endMs: rs.endMs, error: { code: "InternalOperationError", message: rs.message } };
       }

@@ -90,3 +90,22 @@ export function imageBuilderValidationFailed(field: string, detail: string): Arm
       "fields requirements in the Image Builder Template.",
   );
 }
+
+/** ARM's answer to a write into a resource group that is being deleted. */
+export function resourceGroupBeingDeleted(resourceGroup: string): ArmError {
+  return new ArmError(
+    409,
+    "ResourceGroupBeingDeleted",
+    `The resource group '${resourceGroup}' is in deprovisioning state and cannot perform this operation.`,
+  );
+}
+
+/** Gallery RP answer to an update of a version that is being deleted (troubleshooting-shared-images.md). */
+export function markedForDeletion(operation: string, name: string): ArmError {
+  return new ArmError(
+    409,
+    "OperationNotAllowed",
+    `Operation '${operation}' is not allowed on ${name}; since it is marked for deletion. You can only retry the ` +
+      "Delete operation (or wait for an ongoing one to complete).",
+  );
+}

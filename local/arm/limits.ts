@@ -13,19 +13,13 @@ interface Bucket {
   updatedMs: number;
 }
 
-/** ARM's per-subscription token buckets (one each for reads, writes and deletes). */
+/** ARM's per-subscription token buckets: one each for reads, writes and deletes, regional and global. */
 export class Throttler {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly config: () => EmulatorConfig["throttling"]) {}
 
-  private refill(
-    subscriptionId: string,
-    category: RequestCategory,
-    nowMs: number,
-  ): { bucket: Bucket; cfg: BucketConfig } {
-    const cfg = this.config()[category];
-    const key = `${subscriptionId.toLowerCase()}|${category}`;
+  private refill(key: string, cfg: BucketConfig, nowMs: number): Bucket {
     let bucket = this.buckets.get(key);
     if (!bucket) {
       bucket = { tokens: cfg.burst, updatedMs: nowMs };
@@ -33,26 +27,43 @@ export class Throttler {
     }
     bucket.tokens = Math.min(cfg.burst, bucket.tokens + ((nowMs - bucket.updatedMs) / 1000) * cfg.perSecond);
     bucket.updatedMs = nowMs;
-    return { bucket, cfg };
+    return bucket;
   }
 
   /**
-   * Takes a token. Returns the tokens left (for `x-ms-ratelimit-remaining-subscription-*`) or, when throttled, the
-   * seconds until one is available (for `Retry-After`).
+   * Takes a token from the subscription's regional and global buckets. Returns the tokens left (for
+   * `x-ms-ratelimit-remaining-subscription-*` and `...-global-*`) or, when throttled, the seconds until a token is
+   * available (for `Retry-After`). A throttled request takes no token.
    */
   take(
     subscriptionId: string,
     category: RequestCategory,
     nowMs: number,
-  ): { remaining: number; retryAfterInSeconds?: number } {
-    const { bucket, cfg } = this.refill(subscriptionId, category, nowMs);
-    if (!this.config().enabled) return { remaining: cfg.burst };
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return { remaining: Math.floor(bucket.tokens) };
+  ): { remaining: number; globalRemaining: number; retryAfterInSeconds?: number } {
+    const config = this.config();
+    const sub = subscriptionId.toLowerCase();
+    const regional = this.refill(`${sub}|${category}`, config[category], nowMs);
+    const global = this.refill(`${sub}|global|${category}`, config.global[category], nowMs);
+    if (!config.enabled) {
+      return { remaining: config[category].burst - 1, globalRemaining: config.global[category].burst - 1 };
     }
-    const wait = cfg.perSecond > 0 ? Math.ceil((1 - bucket.tokens) / cfg.perSecond) : 60;
-    return { remaining: 0, retryAfterInSeconds: Math.max(1, wait) };
+    const short = [
+      { bucket: regional, cfg: config[category] },
+      { bucket: global, cfg: config.global[category] },
+    ].filter(({ bucket }) => bucket.tokens < 1);
+    if (short.length > 0) {
+      const wait = Math.max(
+        ...short.map(({ bucket, cfg }) => (cfg.perSecond > 0 ? Math.ceil((1 - bucket.tokens) / cfg.perSecond) : 60)),
+      );
+      return {
+        remaining: Math.floor(regional.tokens),
+        globalRemaining: Math.floor(global.tokens),
+        retryAfterInSeconds: Math.max(1, wait),
+      };
+    }
+    regional.tokens -= 1;
+    global.tokens -= 1;
+    return { remaining: Math.floor(regional.tokens), globalRemaining: Math.floor(global.tokens) };
   }
 
   reset(): void {

@@ -1,19 +1,11 @@
-import { ArmError, resourceGroupNotFound } from "./errors.js";
-import {
-  asObject,
-  isoTime,
-  lroHeaders,
-  ok,
-  operationStatus,
-  startOperation,
-  tagsOf,
-  type Ctx,
-  type Params,
-  type Reply,
-} from "./context.js";
+import { ArmError } from "./errors.js";
+import { isoTime, operationStatus, type Ctx, type Params, type Reply } from "./context.js";
 import * as compute from "./compute.js";
 import * as gallery from "./gallery.js";
 import * as ib from "./imageBuilder.js";
+import * as fleet from "./fleet.js";
+import { queryResources, resourceGraphApiVersions } from "./resourceGraph.js";
+import * as arm from "./resources.js";
 
 type Handler = (ctx: Ctx, params: Params) => Reply;
 
@@ -25,17 +17,52 @@ export interface Route {
   handler: Handler;
   /** Accepted api-versions; undefined = any. */
   apiVersions?: readonly string[];
+  /** A tenant-level operation with its own limits (Resource Graph): ARM's subscription buckets do not apply. */
+  tenantLevel?: boolean;
 }
 
 /** api-versions accepted per provider surface: the SDKs' own first, then recent ones. */
-export const galleryApiVersions = ["2025-12-03", "2025-03-03", "2024-03-03", "2023-07-03", "2022-08-03", "2022-03-03"];
-export const computeApiVersions = ["2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-09-01"];
-export const imageBuilderApiVersions = ["2025-10-01", "2024-02-01", "2023-07-01", "2022-07-01"];
+export const galleryApiVersions = [
+  "2025-12-03",
+  "2025-03-03",
+  "2024-03-03",
+  "2023-07-03",
+  "2022-08-03",
+  "2022-03-03",
+  "2022-01-03",
+  "2021-10-01",
+  "2021-07-01",
+];
+export const computeApiVersions = [
+  "2026-04-01",
+  "2025-04-01",
+  "2024-11-01",
+  "2024-07-01",
+  "2024-03-01",
+  "2023-09-01",
+  "2023-07-01",
+  "2023-03-01",
+  "2022-11-01",
+  "2022-08-01",
+];
+export const imageBuilderApiVersions = ["2025-10-01", "2024-02-01", "2023-07-01", "2022-07-01", "2022-02-14"];
+export const identityApiVersions = [
+  "2024-11-30",
+  "2023-07-31-preview",
+  "2023-01-31",
+  "2022-01-31-preview",
+  "2018-11-30",
+];
+export const authorizationApiVersions = ["2022-04-01", "2020-10-01-preview", "2020-04-01-preview", "2015-07-01"];
 
 const sub = "/subscriptions/{subscription}";
 const rgPath = `${sub}/resourceGroups/{rg}`;
 const galleries = `${rgPath}/providers/Microsoft.Compute/galleries`;
+const identities = `${rgPath}/providers/Microsoft.ManagedIdentity/userAssignedIdentities`;
+const roleAssignments = "providers/Microsoft.Authorization/roleAssignments/{assignment}";
 const templates = `${rgPath}/providers/Microsoft.VirtualMachineImages/imageTemplates`;
+const virtualMachines = `${rgPath}/providers/Microsoft.Compute/virtualMachines`;
+const scaleSets = `${rgPath}/providers/Microsoft.Compute/virtualMachineScaleSets`;
 const vmImage = `${sub}/providers/Microsoft.Compute/locations/{location}/publishers/{publisher}/artifacttypes/vmimage/offers/{offer}/skus/{sku}/versions`;
 
 function route(
@@ -48,52 +75,6 @@ function route(
   return { method, operation, segments: pattern.split("/").filter(Boolean), handler, apiVersions };
 }
 
-// ---- resource groups
-
-function resourceGroupView(ctx: Ctx, name: string): unknown {
-  const group = ctx.store.getGroup(ctx.subscriptionId, name);
-  if (!group) throw resourceGroupNotFound(name);
-  return {
-    id: `/subscriptions/${ctx.subscriptionId}/resourceGroups/${group.name}`,
-    name: group.name,
-    type: "Microsoft.Resources/resourceGroups",
-    location: group.location,
-    ...(group.tags ? { tags: group.tags } : {}),
-    ...(group.managedBy ? { managedBy: group.managedBy } : {}),
-    properties: { provisioningState: "Succeeded" },
-  };
-}
-
-function putResourceGroup(ctx: Ctx, p: Params): Reply {
-  const body = asObject(ctx.body);
-  const existing = ctx.store.getGroup(ctx.subscriptionId, p["rg"]!);
-  if (typeof body["location"] !== "string" && !existing) {
-    throw new ArmError(400, "LocationRequired", "The location property is required for this definition.");
-  }
-  ctx.store.putGroup({
-    subscriptionId: ctx.subscriptionId,
-    name: existing?.name ?? p["rg"]!,
-    location: existing?.location ?? String(body["location"]),
-    tags: tagsOf(body["tags"]) ?? existing?.tags,
-    createdAtMs: existing?.createdAtMs ?? ctx.nowMs,
-    ...(existing?.managedBy ? { managedBy: existing.managedBy } : {}),
-  });
-  return ok(resourceGroupView(ctx, p["rg"]!), existing ? 200 : 201);
-}
-
-function deleteResourceGroup(ctx: Ctx, p: Params): Reply {
-  const group = ctx.store.getGroup(ctx.subscriptionId, p["rg"]!);
-  if (!group) throw resourceGroupNotFound(p["rg"]!);
-  ctx.store.deleteGroup(ctx.subscriptionId, group.name);
-  const op = startOperation(ctx, "compute", group.location, { kind: "timer", completesAtMs: ctx.nowMs });
-  const headers = lroHeaders(ctx, op, { location: true });
-  return { status: 202, headers };
-}
-
-function headResourceGroup(ctx: Ctx, p: Params): Reply {
-  return { status: ctx.store.getGroup(ctx.subscriptionId, p["rg"]!) ? 204 : 404 };
-}
-
 // ---- operation status resources
 
 function operationReply(ctx: Ctx, p: Params): Reply {
@@ -103,7 +84,7 @@ function operationReply(ctx: Ctx, p: Params): Reply {
   }
   const status = operationStatus(ctx.store, op, ctx.nowMs);
   const retryAfter = { "Retry-After": String(ctx.store.config.retryAfterInSeconds) };
-  if (ctx.url.searchParams.get("monitor") === "true") {
+  if (ctx.url.searchParams.get("monitor") === "true" || op.provider === "resources") {
     if (status.status === "InProgress") {
       return { status: 202, headers: { ...retryAfter, Location: ctx.url.toString() } };
     }
@@ -124,10 +105,52 @@ function operationReply(ctx: Ctx, p: Params): Reply {
 }
 
 export const routes: Route[] = [
-  route("PUT", "ResourceGroups_CreateOrUpdate", rgPath, putResourceGroup),
-  route("GET", "ResourceGroups_Get", rgPath, (ctx, p) => ok(resourceGroupView(ctx, p["rg"]!))),
-  route("HEAD", "ResourceGroups_CheckExistence", rgPath, headResourceGroup),
-  route("DELETE", "ResourceGroups_Delete", rgPath, deleteResourceGroup),
+  route("PUT", "ResourceGroups_CreateOrUpdate", rgPath, arm.putResourceGroup),
+  route("GET", "ResourceGroups_Get", rgPath, arm.getResourceGroup),
+  route("HEAD", "ResourceGroups_CheckExistence", rgPath, arm.headResourceGroup),
+  route("DELETE", "ResourceGroups_Delete", rgPath, arm.deleteResourceGroup),
+  route("GET", "ResourceGroupOperationResults_Get", `${sub}/operationresults/{operation}`, operationReply),
+
+  route(
+    "PUT",
+    "UserAssignedIdentities_CreateOrUpdate",
+    `${identities}/{identity}`,
+    arm.putIdentity,
+    identityApiVersions,
+  ),
+  route("GET", "UserAssignedIdentities_Get", `${identities}/{identity}`, arm.getIdentityReply, identityApiVersions),
+  route("DELETE", "UserAssignedIdentities_Delete", `${identities}/{identity}`, arm.deleteIdentity, identityApiVersions),
+  route(
+    "GET",
+    "UserAssignedIdentities_ListByResourceGroup",
+    identities,
+    arm.listIdentitiesByGroup,
+    identityApiVersions,
+  ),
+  route(
+    "GET",
+    "UserAssignedIdentities_ListBySubscription",
+    `${sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities`,
+    arm.listIdentities,
+    identityApiVersions,
+  ),
+
+  ...(["PUT", "GET", "DELETE"] as const).flatMap((method) => {
+    const handler =
+      method === "PUT" ? arm.putRoleAssignment : method === "GET" ? arm.getRoleAssignment : arm.deleteRoleAssignment;
+    const operation = `RoleAssignments_${method === "PUT" ? "Create" : method === "GET" ? "Get" : "Delete"}`;
+    return [
+      route(method, operation, `${sub}/${roleAssignments}`, handler, authorizationApiVersions),
+      route(method, operation, `${rgPath}/${roleAssignments}`, handler, authorizationApiVersions),
+      route(
+        method,
+        operation,
+        `${rgPath}/providers/{namespace}/{resourceType}/{resourceName}/${roleAssignments}`,
+        handler,
+        authorizationApiVersions,
+      ),
+    ];
+  }),
 
   route(
     "GET",
@@ -256,6 +279,59 @@ export const routes: Route[] = [
     compute.deleteManagedImage,
     computeApiVersions,
   ),
+
+  route(
+    "GET",
+    "VirtualMachines_ListAll",
+    `${sub}/providers/Microsoft.Compute/virtualMachines`,
+    fleet.listVirtualMachines,
+    computeApiVersions,
+  ),
+  route("GET", "VirtualMachines_List", virtualMachines, fleet.listVirtualMachinesByGroup, computeApiVersions),
+  route(
+    "PUT",
+    "VirtualMachines_CreateOrUpdate",
+    `${virtualMachines}/{vm}`,
+    fleet.putVirtualMachine,
+    computeApiVersions,
+  ),
+  route("GET", "VirtualMachines_Get", `${virtualMachines}/{vm}`, fleet.getVirtualMachine, computeApiVersions),
+  route("DELETE", "VirtualMachines_Delete", `${virtualMachines}/{vm}`, fleet.deleteVirtualMachine, computeApiVersions),
+  route(
+    "GET",
+    "VirtualMachineScaleSets_ListAll",
+    `${sub}/providers/Microsoft.Compute/virtualMachineScaleSets`,
+    fleet.listScaleSets,
+    computeApiVersions,
+  ),
+  route("GET", "VirtualMachineScaleSets_List", scaleSets, fleet.listScaleSetsByGroup, computeApiVersions),
+  route("PUT", "VirtualMachineScaleSets_CreateOrUpdate", `${scaleSets}/{vmss}`, fleet.putScaleSet, computeApiVersions),
+  route("GET", "VirtualMachineScaleSets_Get", `${scaleSets}/{vmss}`, fleet.getScaleSet, computeApiVersions),
+  route("DELETE", "VirtualMachineScaleSets_Delete", `${scaleSets}/{vmss}`, fleet.deleteScaleSet, computeApiVersions),
+  route(
+    "GET",
+    "VirtualMachineScaleSetVMs_List",
+    `${scaleSets}/{vmss}/virtualMachines`,
+    fleet.listScaleSetInstances,
+    computeApiVersions,
+  ),
+  route(
+    "GET",
+    "VirtualMachineScaleSetVMs_Get",
+    `${scaleSets}/{vmss}/virtualMachines/{instance}`,
+    fleet.getScaleSetInstance,
+    computeApiVersions,
+  ),
+  {
+    ...route(
+      "POST",
+      "ResourceGraph_Resources",
+      "/providers/Microsoft.ResourceGraph/resources",
+      queryResources,
+      resourceGraphApiVersions,
+    ),
+    tenantLevel: true,
+  },
 
   route("GET", "VirtualMachineImages_List", vmImage, compute.listPlatformImageVersions, computeApiVersions),
   route("GET", "VirtualMachineImages_Get", `${vmImage}/{version}`, compute.getPlatformImageVersion, computeApiVersions),

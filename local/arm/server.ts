@@ -5,8 +5,9 @@ import { handleAdmin } from "./admin.js";
 import type { ServerCertificate } from "./cert.js";
 import type { Ctx, Reply } from "./context.js";
 import { ArmError } from "./errors.js";
-import { settleRuns } from "./imageBuilder.js";
+import { settle } from "./lifecycle.js";
 import { categoryOf, Counters, FaultInjector, Throttler } from "./limits.js";
+import { ResourceGraphQuota } from "./resourceGraph.js";
 import { matchRoute } from "./routes.js";
 import type { Store } from "./store.js";
 
@@ -46,7 +47,11 @@ function parseJson(text: string): unknown {
 function send(res: ServerResponse, method: string, reply: Reply, extraHeaders: Record<string, string>): void {
   const headers: Record<string, string> = { ...extraHeaders, ...(reply.headers ?? {}) };
   let payload: string | undefined;
-  if (reply.body !== undefined && method !== "HEAD") {
+  if (reply.text !== undefined && method !== "HEAD") {
+    payload = reply.text;
+    headers["Content-Type"] = reply.contentType ?? "text/plain; charset=utf-8";
+    headers["Content-Length"] = String(Buffer.byteLength(payload));
+  } else if (reply.body !== undefined && method !== "HEAD") {
     payload = JSON.stringify(reply.body);
     headers["Content-Type"] = "application/json; charset=utf-8";
     headers["Content-Length"] = String(Buffer.byteLength(payload));
@@ -125,6 +130,7 @@ export function createArmServer(
   const counters = new Counters();
   const throttler = new Throttler(() => store.config.throttling);
   const faults = new FaultInjector(() => store.config.faults, random);
+  const resourceGraphQuota = new ResourceGraphQuota();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? "GET").toUpperCase();
@@ -139,8 +145,14 @@ export function createArmServer(
     try {
       const text = await readBody(req);
       if (url.pathname.toLowerCase().startsWith("/_emulator/")) {
-        settleRuns(store);
-        send(res, method, handleAdmin({ store, counters, throttler, faults }, method, url, parseJson(text)), common);
+        settle(store);
+        let reply: Reply;
+        try {
+          reply = handleAdmin({ store, counters, throttler, faults, resourceGraphQuota }, method, url, parseJson(text));
+        } finally {
+          store.commit();
+        }
+        send(res, method, reply, common);
         return;
       }
 
@@ -194,9 +206,12 @@ export function createArmServer(
       counters.count(route.operation, category);
 
       const nowMs = Date.now();
-      const bucket = throttler.take(subscriptionId, category, nowMs);
-      common[`x-ms-ratelimit-remaining-subscription-${category}`] = String(bucket.remaining);
-      if (bucket.retryAfterInSeconds !== undefined) {
+      const bucket = route.tenantLevel ? undefined : throttler.take(subscriptionId, category, nowMs);
+      if (bucket) {
+        common[`x-ms-ratelimit-remaining-subscription-${category}`] = String(bucket.remaining);
+        common[`x-ms-ratelimit-remaining-subscription-global-${category}`] = String(bucket.globalRemaining);
+      }
+      if (bucket?.retryAfterInSeconds !== undefined) {
         counters.throttled += 1;
         const verb = category === "reads" ? "read" : category === "writes" ? "write" : "delete";
         throw new ArmError(
@@ -235,7 +250,7 @@ export function createArmServer(
         );
       }
 
-      settleRuns(store);
+      settle(store);
       const ctx: Ctx = {
         method,
         url,
@@ -246,8 +261,16 @@ export function createArmServer(
         store,
         nowMs: store.now(),
         random,
+        resourceGraphQuota,
       };
-      send(res, method, route.handler(ctx, params), common);
+      let reply: Reply;
+      try {
+        reply = route.handler(ctx, params);
+      } finally {
+        // Whatever is answered is in the journal first (a handler may change state and still refuse).
+        store.commit();
+      }
+      send(res, method, reply, common);
     } catch (error) {
       send(res, method, errorReply(error), common);
     }

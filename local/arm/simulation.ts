@@ -13,12 +13,19 @@ export interface RegionReplication {
   durationMs: number;
   /** Set when this attempt is scripted to fail (at its end). */
   failureMessage?: string;
+  /** The rule that made this attempt fail, when that rule keeps failing same-region retries. */
+  stickyRuleId?: string;
 }
 
 export interface VersionSimulation {
   /** `create` reports provisioningState Creating while replicating, `update` reports Updating. */
   phase: "create" | "update";
   regions: RegionReplication[];
+  /**
+   * Regions removed from the version while their replication was Failed by a sticky rule (normalized name -> rule
+   * id): adding such a region back is the re-add that rule waits for.
+   */
+  removedWhileFailed?: Record<string, string>;
 }
 
 export type RegionState = "Replicating" | "Completed" | "Failed";
@@ -69,6 +76,17 @@ export function versionStatus(simulation: VersionSimulation, nowMs: number): Ver
     : { provisioningState: "Succeeded", aggregatedState: "Completed", summary, settlesAtMs };
 }
 
+/** What one distribution target of a run produced. */
+export interface DistributionOutcome {
+  runOutputName: string;
+  /** Index in the template's `distribute` array (Image Builder's messages name it). */
+  index: number;
+  ok: boolean;
+  message?: string;
+  artifactId?: string;
+  artifactUri?: string;
+}
+
 /** One Image Builder run. */
 export interface TemplateRun {
   runId: string;
@@ -77,10 +95,16 @@ export interface TemplateRun {
   phases: { subState: RunSubState; durationMs: number }[];
   /** Set when the run is scripted to fail at the end of this sub-state. */
   failure?: { subState: RunSubState; message: string };
+  /** runOutputNames whose distribution is scripted to fail. */
+  failingDistributions?: string[];
   cancelRequestedMs?: number;
   cancelDurationMs: number;
-  /** Set once the outputs of a succeeded run have been written (managed images, run outputs). */
-  materialized: boolean;
+  /** Written when the run reaches Distributing: what each target produced and when the last one settles. */
+  distribution?: { endMs: number; outcomes: DistributionOutcome[] };
+  /** Set once a terminal run has been settled (its customization log written). */
+  finished: boolean;
+  /** The customization log of this run (a blob in the staging resource group's storage account). */
+  logUri?: string;
 }
 
 export type RunState = "Running" | "Canceling" | "Succeeded" | "PartiallySucceeded" | "Failed" | "Canceled";
@@ -93,7 +117,22 @@ export interface RunStatus {
   message: string;
 }
 
-/** When the run would end on its own (success or scripted failure), ignoring cancellation. */
+function phaseStart(run: TemplateRun, subState: RunSubState): number | undefined {
+  let t = run.startMs;
+  for (const phase of run.phases) {
+    if (phase.subState === subState) return t;
+    t += phase.durationMs;
+  }
+  return undefined;
+}
+
+/** When Distributing starts (undefined when the run is scripted to fail before it). */
+export function distributingStartMs(run: TemplateRun): number | undefined {
+  if (run.failure && run.failure.subState !== "Distributing") return undefined;
+  return phaseStart(run, "Distributing");
+}
+
+/** When the run would end on its own (success, scripted failure or distribution), ignoring cancellation. */
 export function naturalEnd(run: TemplateRun): { endMs: number; failed: boolean; lastSubState: RunSubState } {
   let t = run.startMs;
   let last: RunSubState = "Queued";
@@ -102,6 +141,7 @@ export function naturalEnd(run: TemplateRun): { endMs: number; failed: boolean; 
     last = phase.subState;
     if (run.failure?.subState === phase.subState) return { endMs: t, failed: true, lastSubState: last };
   }
+  if (run.distribution) t = Math.max(t, run.distribution.endMs);
   return { endMs: t, failed: false, lastSubState: last };
 }
 
@@ -114,13 +154,20 @@ function subStateAt(run: TemplateRun, atMs: number): RunSubState {
   return run.phases[run.phases.length - 1]?.subState ?? "Queued";
 }
 
+/** Image Builder's message for distributions that failed (troubleshooting doc, "waiting for Azure Compute Gallery"). */
+export function distributionFailureMessage(outcomes: DistributionOutcome[]): string {
+  const failed = outcomes.filter((o) => !o.ok);
+  const errors = failed.map((o, i) => `[Error ${i}] [Distribute ${o.index}] ${o.message ?? ""}`).join(" ");
+  return `Failed in distributing ${failed.length} images out of total ${outcomes.length}: {${errors}}`;
+}
+
 export function runStatus(run: TemplateRun, nowMs: number): RunStatus {
   const natural = naturalEnd(run);
   const cancelAt = run.cancelRequestedMs;
   if (cancelAt !== undefined && cancelAt < natural.endMs) {
     const canceledAt = cancelAt + run.cancelDurationMs;
     if (nowMs < canceledAt) {
-      return { runState: "Canceling", runSubState: subStateAt(run, cancelAt), startMs: run.startMs, message: "" };
+      return { runState: "Canceling", startMs: run.startMs, message: "Canceling image build" };
     }
     return {
       runState: "Canceled",
@@ -130,7 +177,7 @@ export function runStatus(run: TemplateRun, nowMs: number): RunStatus {
       message: "The image build was canceled.",
     };
   }
-  if (nowMs < natural.endMs) {
+  if (nowMs < natural.endMs || (!natural.failed && !run.distribution && distributingStartMs(run) !== undefined)) {
     return { runState: "Running", runSubState: subStateAt(run, nowMs), startMs: run.startMs, message: "" };
   }
   if (natural.failed) {
@@ -142,7 +189,16 @@ export function runStatus(run: TemplateRun, nowMs: number): RunStatus {
       message: run.failure?.message ?? "",
     };
   }
-  return { runState: "Succeeded", startMs: run.startMs, endMs: natural.endMs, message: "" };
+  const outcomes = run.distribution?.outcomes ?? [];
+  const failed = outcomes.filter((o) => !o.ok);
+  if (failed.length === 0) return { runState: "Succeeded", startMs: run.startMs, endMs: natural.endMs, message: "" };
+  return {
+    runState: failed.length === outcomes.length ? "Failed" : "PartiallySucceeded",
+    runSubState: "Distributing",
+    startMs: run.startMs,
+    endMs: natural.endMs,
+    message: distributionFailureMessage(outcomes),
+  };
 }
 
 export function isTerminalRunState(state: RunState): boolean {

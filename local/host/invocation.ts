@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import azureFunctions from "@azure/functions";
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Span } from "@opentelemetry/api";
 import type {
   FunctionTrigger,
   InvocationContext,
@@ -35,6 +36,40 @@ export function childTraceParent(parent: string | undefined): string {
   const m = parent ? traceParentPattern.exec(parent.trim().toLowerCase()) : null;
   if (m && m[2] !== "0".repeat(32)) return `00-${m[2]}-${spanId}-${m[4]}`;
   return `00-${randomBytes(16).toString("hex")}-${spanId}-00`;
+}
+
+/** The span kind the host's invocation span has for a trigger type. */
+function spanKindOf(triggerType: string): SpanKind {
+  if (triggerType === "httpTrigger") return SpanKind.SERVER;
+  if (triggerType === "serviceBusTrigger") return SpanKind.CONSUMER;
+  return SpanKind.INTERNAL;
+}
+
+/**
+ * The host's span of an invocation, as the Functions host records one in its OpenTelemetry mode (host.json
+ * `telemetryMode`): a child of the caller's traceparent (an HTTP request's header, a message's `Diagnostic-Id`), or a
+ * new trace. It is recorded only when a tracer provider is registered in this process (the local stack registers one
+ * that exports to its collector); its context is what the worker receives as `context.traceContext`.
+ */
+function startHostSpan(input: InvocationInput): Span {
+  const m = input.traceParent ? traceParentPattern.exec(input.traceParent.trim().toLowerCase()) : null;
+  const parent =
+    m && m[2] !== "0".repeat(32) && m[3] !== "0".repeat(16)
+      ? trace.setSpanContext(ROOT_CONTEXT, {
+          traceId: m[2]!,
+          spanId: m[3]!,
+          traceFlags: Number.parseInt(m[4]!, 16) & TraceFlags.SAMPLED,
+          isRemote: true,
+        })
+      : ROOT_CONTEXT;
+  return trace.getTracer("local-functions-host").startSpan(
+    `Functions.${input.functionName}`,
+    {
+      kind: spanKindOf(input.trigger.type),
+      attributes: { "faas.name": input.functionName, "faas.trigger.type": input.trigger.type },
+    },
+    parent,
+  );
 }
 
 /**
@@ -75,11 +110,18 @@ export class Invoker {
   ): Promise<InvocationOutcome<T>> {
     const invocationId = randomUUID();
     const { functionName } = input;
+    const hostSpan = startHostSpan(input);
+    hostSpan.setAttribute("faas.invocation_id", invocationId);
+    const hostSpanContext = hostSpan.spanContext();
+    // Without a recorded span (no tracer provider), a span id of its own in the caller's trace, as before.
+    const traceParent = hostSpan.isRecording()
+      ? `00-${hostSpanContext.traceId}-${hostSpanContext.spanId}-0${hostSpanContext.traceFlags & TraceFlags.SAMPLED}`
+      : childTraceParent(input.traceParent);
     const context = new InvocationContextClass({
       invocationId,
       functionName,
       traceContext: {
-        traceParent: childTraceParent(input.traceParent),
+        traceParent,
         traceState: input.traceState,
         attributes: {},
       },
@@ -111,6 +153,8 @@ export class Invoker {
       }
     })().then((result) => {
       const durationInMs = Math.round(performance.now() - started);
+      if (!result.succeeded) hostSpan.setStatus({ code: SpanStatusCode.ERROR, message: describeError(result.error) });
+      hostSpan.end();
       if (!result.succeeded) {
         this.log("error", `Executed 'Functions.${functionName}' failed: ${describeError(result.error)}`, {
           event: "invocation.error",

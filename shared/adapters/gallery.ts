@@ -128,14 +128,17 @@ export class ArmGalleryClient implements GalleryClient {
     const current = await armCall(`read image definition ${ref.definition}`, () =>
       client.galleryImages.get(ref.resourceGroup, ref.gallery, ref.definition),
     );
-    // PATCH of a gallery image requires its identity; send it back unchanged with the new tags.
+    // PATCH of a gallery image requires its identity; send it back unchanged with the new tags. The tags apply when
+    // ARM accepts the PATCH: its operation is not awaited (nothing reads its result).
     await armCall(`update tags of image definition ${ref.definition}`, () =>
-      client.galleryImages.update(ref.resourceGroup, ref.gallery, ref.definition, {
-        osType: current.osType,
-        osState: current.osState,
-        identifier: current.identifier,
-        tags,
-      }),
+      client.galleryImages
+        .update(ref.resourceGroup, ref.gallery, ref.definition, {
+          osType: current.osType,
+          osState: current.osState,
+          identifier: current.identifier,
+          tags,
+        })
+        .submitted(),
     );
   }
 

@@ -137,16 +137,18 @@ export class ArmImageBuilderClient implements ImageBuilderClient {
 
   async createTemplate(subscriptionId: string, resourceGroup: string, name: string, template: ImageTemplateSpec) {
     const client = await this.clients.imageBuilderFor(subscriptionId);
-    const created = await armCall(`create image template ${name}`, () =>
-      client.virtualMachineImageTemplates.createOrUpdate(resourceGroup, name, toSdkTemplate(template)),
+    // Submitted only: waiting would cost an operation poll and a final GET; watchBuild reads the template anyway
+    // and runs it once provisioned.
+    await armCall(`create image template ${name}`, () =>
+      client.virtualMachineImageTemplates.createOrUpdate(resourceGroup, name, toSdkTemplate(template)).submitted(),
     );
-    return toSummary(created);
   }
 
   async updateTemplateTags(subscriptionId: string, resourceGroup: string, name: string, tags: Record<string, string>) {
     const client = await this.clients.imageBuilderFor(subscriptionId);
+    // Tags apply when ARM accepts the PATCH; its operation is not awaited (nothing reads its result).
     await armCall(`update tags of image template ${name}`, () =>
-      client.virtualMachineImageTemplates.update(resourceGroup, name, { tags }),
+      client.virtualMachineImageTemplates.update(resourceGroup, name, { tags }).submitted(),
     );
   }
 

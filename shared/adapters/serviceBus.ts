@@ -1,17 +1,25 @@
 import type { ServiceBusClient, ServiceBusSender } from "@azure/service-bus";
 import type { Settings } from "../config/settings.js";
-import type { QueueName } from "../config/queues.js";
-import type { MessageSender } from "../ports.js";
+import { queues, type MessageOf, type QueueName } from "../messages/index.js";
+import type { MessageSender, Tracer } from "../ports.js";
+import { spanAttributes } from "../observability/tracing.js";
 
 /**
  * {@link MessageSender} on `@azure/service-bus`: identity-based in Azure (`ServiceBusConnection__fullyQualifiedNamespace`),
  * a connection string only for the local emulator. One client and one sender per queue for the process.
+ *
+ * Each send is a producer span, child of the step that sends; the message carries that span's traceparent (in its
+ * `traceparent` field and, as Azure's SDKs do, in the `Diagnostic-Id` application property), so the invocation that
+ * handles it continues the same trace: one trace per build, across every queue and every scheduled re-check.
  */
 export class ServiceBusMessageSender implements MessageSender {
   private client?: Promise<ServiceBusClient>;
   private readonly senders = new Map<string, Promise<ServiceBusSender>>();
 
-  constructor(private readonly settings: Settings) {}
+  constructor(
+    private readonly settings: Settings,
+    private readonly tracer: Tracer,
+  ) {}
 
   private getClient(): Promise<ServiceBusClient> {
     this.client ??= (async () => {
@@ -39,20 +47,42 @@ export class ServiceBusMessageSender implements MessageSender {
     return sender;
   }
 
-  async send(
-    queue: QueueName,
-    body: Record<string, unknown>,
-    options: { messageId: string; scheduledEnqueueTimeUtc?: Date; subject?: string },
+  async send<Q extends QueueName>(
+    queue: Q,
+    message: MessageOf<Q>,
+    options: { scheduledEnqueueTimeUtc?: Date } = {},
   ): Promise<void> {
-    const sender = await this.sender(queue);
-    const traceparent = typeof body.traceparent === "string" ? body.traceparent : undefined;
-    await sender.sendMessages({
-      body,
-      contentType: "application/json",
-      messageId: options.messageId,
-      subject: options.subject,
-      scheduledEnqueueTimeUtc: options.scheduledEnqueueTimeUtc,
-      applicationProperties: traceparent ? { "Diagnostic-Id": traceparent } : undefined,
+    const contract = queues[queue] as { subject: string; messageId(m: MessageOf<Q>): string };
+    const messageId = contract.messageId(message);
+    // A build's messages carry its fields at the top; an event carries them in its data.
+    const about = ("data" in message ? message.data : message) as {
+      buildId?: string;
+      image?: string;
+      version?: string;
+    };
+    const attributes = {
+      "messaging.system": "servicebus",
+      "messaging.operation.type": "send",
+      "messaging.destination.name": queue,
+      "messaging.message.id": messageId,
+      [spanAttributes.buildId]: about.buildId,
+      [spanAttributes.image]: about.image,
+      [spanAttributes.version]: about.version,
+      "image_pipeline.scheduled_enqueue_time": options.scheduledEnqueueTimeUtc?.toISOString(),
+    };
+    await this.tracer.inSpan(`send ${queue}`, { kind: "producer", attributes }, async (span) => {
+      // Without a recorded span (tracing off), the message keeps the trace context it was given.
+      const traceparent = span.traceparent ?? message.traceparent;
+      const sender = await this.sender(queue);
+      await sender.sendMessages({
+        body: { ...message, traceparent },
+        contentType: "application/json",
+        messageId,
+        subject: contract.subject,
+        scheduledEnqueueTimeUtc: options.scheduledEnqueueTimeUtc,
+        // Both names, as Azure's SDKs write them (their messaging tracing conventions: `traceparent` equals Diagnostic-Id).
+        applicationProperties: { "Diagnostic-Id": traceparent, traceparent },
+      });
     });
   }
 

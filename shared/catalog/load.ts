@@ -129,3 +129,8 @@ function canonicalJson(value: unknown): string {
 export function catalogEntryHash(image: CatalogImage): string {
   return createHash("sha256").update(canonicalJson(image)).digest("hex");
 }
+
+/** SHA-256 (hex) of the whole parsed catalog, like {@link catalogEntryHash}: formatting and comments do not change it. */
+export function catalogHash(catalog: Catalog): string {
+  return createHash("sha256").update(canonicalJson(catalog)).digest("hex");
+}

@@ -318,6 +318,11 @@ export const catalogScheduleSchema = z.strictObject({
   cron: ncrontabSchema,
   /** Skip a scheduled build when neither the source image version nor the catalog entry changed. */
   skipIfUnchanged: z.boolean().default(true),
+  /**
+   * Consecutive failed builds after which the schedule disables itself (recorded on the image definition; `image-pipeline
+   * schedule enable` turns it back on). At most 5: the definition keeps its newest five failures.
+   */
+  disableAfterFailedBuilds: z.number().int().min(1).max(5).default(3),
 });
 
 /** Pruning of old versions. */
@@ -333,6 +338,12 @@ export const catalogRetentionSchema = z.strictObject({
   dryRun: z.boolean().default(false),
   /** Also prune versions the pipeline did not create. */
   includeUnmanaged: z.boolean().default(false),
+  /**
+   * Also prune versions that VMs, scale sets or scale-set instances still run (read from Azure Resource Graph): they
+   * can then no longer scale out or be reimaged. Off when absent: a version in use is kept, and reported once past
+   * its end of life. No default is filled in, so entries that leave it out keep their entry hash.
+   */
+  deleteInUse: z.boolean().optional(),
 });
 
 const windowsOnlySteps = new Set(["PowerShell", "WindowsRestart", "WindowsUpdate"]);

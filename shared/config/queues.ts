@@ -52,11 +52,3 @@ export const queueConfigPath = new URL("./queues.json", import.meta.url).pathnam
 export function loadQueueConfig(path: string = queueConfigPath): QueueConfig {
   return queueConfigSchema.parse(JSON.parse(readFileSync(path, "utf8")));
 }
-
-/** Names of the queues, as the code refers to them. */
-export const queueNames = {
-  buildRequests: "build-requests",
-  buildWatch: "build-watch",
-  versionPublish: "version-publish",
-} as const;
-export type QueueName = (typeof queueNames)[keyof typeof queueNames];

@@ -52,8 +52,25 @@ export const settingsSchema = z.object({
   ServiceBusConnection__fullyQualifiedNamespace: nonEmpty.optional(),
   /** Service Bus connection string: only for the local emulator (`UseDevelopmentEmulator=true`). */
   ServiceBusConnection: nonEmpty.optional(),
-  /** Path of the image catalog. */
-  CATALOG_PATH: nonEmpty.default("images.yaml"),
+  /**
+   * URL of the published catalog blob (`https://<account>.blob.core.windows.net/catalog/images.yaml`), read with the
+   * app's identity. Optional here so that a missing value fails only what reads the catalog, with its name.
+   */
+  CATALOG_BLOB_URL: z.url().optional(),
+  /** Connection string of the storage emulator's account (Azurite): only for a loopback CATALOG_BLOB_URL. */
+  CATALOG_STORAGE_CONNECTION_STRING: nonEmpty.optional(),
+  /** How long an instance uses the catalog it read before revalidating it with a conditional read, in seconds. */
+  CATALOG_MAX_AGE_IN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+  /**
+   * The Event Grid topic's endpoint (`https://<topic>.<region>-1.eventgrid.azure.net/api/events`), reached with the
+   * app's identity (role EventGrid Data Sender). Optional here so that a missing value fails only the event
+   * publisher, with its name, while builds go on (their events wait in the `events` queue).
+   */
+  EVENT_GRID_TOPIC_ENDPOINT: z.url().optional(),
+  /** `azure`: Entra ID tokens. `emulator`: the local Event Grid endpoint's fixed token, only for a loopback endpoint. */
+  EVENT_GRID_AUTH: z.enum(["azure", "emulator"]).default("azure"),
+  /** PEM file of an extra CA to trust for EVENT_GRID_TOPIC_ENDPOINT (the local endpoint's self-signed certificate). */
+  EVENT_GRID_CA_CERT_PATH: nonEmpty.optional(),
   /** Secret for GitHub webhook signatures (X-Hub-Signature-256), a Key Vault reference in Azure. */
   WEBHOOK_SECRET: webhookSecret.optional(),
   /** The previous secret, still accepted while a rotation is under way. */
@@ -72,18 +89,58 @@ export const settingsSchema = z.object({
   PRUNE_SCHEDULE: nonEmpty.default("0 30 3 * * *"),
   /** When true, pruning only logs its plan. */
   PRUNE_DRY_RUN: bool.default(false),
+  /**
+   * How long one prune run may delete before it stops and leaves the rest to the next run: below the function's
+   * timeout (10 minutes is Flex Consumption's default).
+   */
+  PRUNE_TIME_BUDGET_IN_SECONDS: positiveInt.default(480),
   /** Times a failed region's replication is retried before the version is marked failed. */
   REPLICATION_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
   /** A version still replicating after this long is marked failed. */
   REPLICATION_TIMEOUT_IN_MINUTES: positiveInt.default(720),
   /** How long a failed build's template, staging resource group and customization log are kept for inspection. */
-  FAILED_BUILD_RETENTION_IN_HOURS: positiveInt.default(72),
+  FAILED_BUILD_RETENTION_IN_HOURS: z.coerce.number().positive().default(72),
   /** First delay before watchBuild checks a run, in seconds; it doubles up to the maximum. */
   BUILD_WATCH_INITIAL_DELAY_IN_SECONDS: positiveInt.default(60),
   /** Longest delay between two checks of a run, in seconds. */
   BUILD_WATCH_MAX_DELAY_IN_SECONDS: positiveInt.default(600),
   /** Delay before a build request that found another build of its image in flight is tried again, in seconds. */
   BUILD_REQUEUE_DELAY_IN_SECONDS: positiveInt.default(300),
+  /** How long one read of Azure serves every dashboard viewer, and how often the page asks again, in seconds. */
+  DASHBOARD_REFRESH_IN_SECONDS: positiveInt.default(30),
+  /**
+   * Subscriptions whose VMs and scale sets may run the images, comma-separated (default: AZURE_SUBSCRIPTION_ID). The
+   * app's identity needs the fleet reader role on each (infra/app/rbac.bicep); one Resource Graph sweep covers them.
+   */
+  USAGE_SUBSCRIPTION_IDS: z
+    .string()
+    .transform((v) => [
+      ...new Set(
+        v
+          .split(",")
+          .map((s) => s.trim().toLowerCase())
+          .filter((s) => s !== ""),
+      ),
+    ])
+    .pipe(z.array(z.guid("each subscription id must be a GUID")).min(1, "at least one subscription id"))
+    .optional(),
+  /**
+   * Application Insights connection string (the component's, not a secret with local auth off): spans and logs are
+   * exported there with OpenTelemetry (shared/observability/README.md).
+   */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: nonEmpty.optional(),
+  /**
+   * `Authorization=AAD;ClientId=<client id>`: export to Application Insights with Entra ID, as that managed identity
+   * (the Functions convention, which the Functions host reads too).
+   */
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: nonEmpty
+    .refine(
+      (v) => /(^|;)\s*Authorization\s*=\s*AAD\s*(;|$)/i.test(v),
+      "Authorization=AAD;ClientId=<client id of the managed identity>",
+    )
+    .optional(),
+  /** Base URL of an OTLP/HTTP endpoint that also receives spans (`<url>/v1/traces`): the local stack's collector. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

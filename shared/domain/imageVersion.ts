@@ -66,6 +66,8 @@ export interface ExpansionInput {
   baseImageVersion?: string;
   templateName: string;
   now: Date;
+  /** W3C traceparent of the step that takes the version over: the monitor continues the build's trace from it. */
+  traceparent?: string;
 }
 
 /**
@@ -83,6 +85,7 @@ export function renderVersionExpansion(image: CatalogImage, input: ExpansionInpu
         [tagNames.templateName]: input.templateName,
         [tagNames.state]: "replicating",
         [tagNames.replicationRetries]: "0",
+        [tagNames.traceparent]: input.traceparent,
       }),
     },
     targetRegions: renderTargetRegions(image),

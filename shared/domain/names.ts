@@ -91,6 +91,17 @@ export const tagNames = {
   createdAt: `${tagPrefix}createdAt`,
   /** When the pipeline recorded the template's build as failed (ISO 8601): kept for inspection until the retention ends. */
   failedAt: `${tagPrefix}failedAt`,
+  /** How many times operators rolled the version back (a manual promotion after n rollbacks is its own step). */
+  rollbacks: `${tagPrefix}rollbacks`,
+  /** The last rollback: `<ISO time> <who>`. */
+  rolledBack: `${tagPrefix}rolledBack`,
+  /** Why the version was rolled back, as the operator said. */
+  rollbackReason: `${tagPrefix}rollbackReason`,
+  /**
+   * W3C traceparent of the step that wrote the resource: the timers' work on it (the monitor's checks, promotion or
+   * failure, the sweep) continues the build's trace from there.
+   */
+  traceparent: `${tagPrefix}traceparent`,
 } as const;
 export type TagName = (typeof tagNames)[keyof typeof tagNames];
 
@@ -100,9 +111,10 @@ export const managedByValue = "image-pipeline";
 /**
  * Lifecycle of a gallery image version, as recorded in its {@link tagNames.state} tag: `distributing` while Image
  * Builder writes it to its home region, `replicating` once the pipeline added the other regions, then `promoted`
- * (`latest` may resolve to it) or `failed` (never).
+ * (`latest` may resolve to it) or `failed` (never); `rolledBack` when an operator took it out of `latest` (the monitor
+ * never promotes it again; only `image-pipeline promote` does).
  */
-export const versionStates = ["distributing", "replicating", "promoted", "failed"] as const;
+export const versionStates = ["distributing", "replicating", "promoted", "failed", "rolledBack"] as const;
 export type VersionState = (typeof versionStates)[number];
 
 /** Cuts a tag value to ARM's 256-character limit, marking the cut with "…" and never splitting a surrogate pair. */

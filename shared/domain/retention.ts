@@ -3,6 +3,7 @@ import { managedByValue, tagNames } from "./names.js";
 import { latestVersionOf } from "./latest.js";
 import { parseVersion } from "./versions.js";
 import type { ImageVersion } from "./versions.js";
+import { describeUsage, isInUse, type VersionUsage } from "./usage.js";
 
 /** What the pruner knows about one gallery image version. */
 export interface VersionSnapshot {
@@ -20,9 +21,17 @@ export interface VersionSnapshot {
 /** The catalog's retention settings. */
 export type RetentionPolicy = CatalogRetention;
 
+/**
+ * Where versions run (one fleet sweep), by version name; or why that could not be read, in which case nothing is
+ * deleted: a version in use must never be deleted, and an unread fleet cannot tell which ones are.
+ */
+export type RetentionUsage =
+  { readable: true; byVersion: ReadonlyMap<string, VersionUsage> } | { readable: false; reason: string };
+
 /** Why a version is deleted or kept; `code` is stable for programs, `reason` reads as a sentence. */
 export type RetentionRule =
   | "failed"
+  | "rolled-back"
   | "never-promoted"
   | "superseded"
   | "not-a-version"
@@ -33,6 +42,8 @@ export type RetentionRule =
   | "before-end-of-life"
   | "too-young"
   | "age-unknown"
+  | "in-use"
+  | "usage-unknown"
   | "budget-exhausted";
 
 export interface RetentionEntry {
@@ -42,12 +53,14 @@ export interface RetentionEntry {
 }
 
 export interface RetentionPlan {
-  /** In deletion order: failed versions first, then never-promoted ones, then superseded ones; oldest first. */
+  /** In deletion order: failed versions first, then rolled-back, never-promoted, superseded ones; oldest first. */
   deletions: RetentionEntry[];
   /** Highest version first. */
   kept: RetentionEntry[];
   /** The version `latest` resolves to now (the highest not excluded from latest). */
   latest?: string;
+  /** Versions past their end of life that VMs or scale sets still run, highest first: their owners should move. */
+  inUsePastEndOfLife: { version: string; endOfLifeDate: Date; usage: VersionUsage }[];
 }
 
 const dayInMs = 86_400_000;
@@ -56,11 +69,13 @@ const inProgressStates = new Set(["Creating", "Updating", "Deleting", "Migrating
 const inProgressTags = new Set(["distributing", "replicating"]);
 
 /**
- * Healthy: provisioning succeeded and the version was promoted (not excluded from latest, state tag not `failed`).
- * Only healthy versions count toward `keepLatest`, so failed builds cannot push the last good image out.
+ * Healthy: provisioning succeeded and the version was promoted (not excluded from latest, state tag neither `failed`
+ * nor `rolledBack`). Only healthy versions count toward `keepLatest`, so failed builds and versions an operator rolled
+ * back cannot push the last good image out.
  */
 export function isHealthy(v: VersionSnapshot): boolean {
-  return v.provisioningState === "Succeeded" && !v.excludeFromLatest && v.tags[tagNames.state] !== "failed";
+  const state = v.tags[tagNames.state];
+  return v.provisioningState === "Succeeded" && !v.excludeFromLatest && state !== "failed" && state !== "rolledBack";
 }
 
 function isFailed(v: VersionSnapshot): boolean {
@@ -77,13 +92,17 @@ function compareParsed(a: ImageVersion, b: ImageVersion): number {
  * a version younger than `minAgeDays` (or of unknown age); a version still being created, updated or replicating
  * (stuck replication is the watcher's to fail, not the pruner's to guess); a version the pipeline did not create,
  * unless `includeUnmanaged`. At most `maxDeletionsPerRun` deletions, failed then never-promoted versions first.
- * A version without an endOfLifeDate is eligible once the other rules allow. Pure and deterministic: the input
- * order does not matter. `dryRun` does not change the plan; the caller decides whether to carry it out.
+ * A version without an endOfLifeDate is eligible once the other rules allow. With `usage`, a version that a VM, scale
+ * set or scale-set instance runs is never deleted unless the catalog opts in (`deleteInUse`), and when the fleet could
+ * not be read nothing is deleted at all; without `usage` (callers that only show a plan) usage is not considered.
+ * Pure and deterministic: the input order does not matter. `dryRun` does not change the plan; the caller decides
+ * whether to carry it out.
  */
 export function planRetention(input: {
   versions: readonly VersionSnapshot[];
   policy: RetentionPolicy;
   now: Date;
+  usage?: RetentionUsage;
 }): RetentionPlan {
   const { policy, now } = input;
   const parsed = input.versions
@@ -111,6 +130,7 @@ export function planRetention(input: {
       .map((p) => p.snapshot.name),
   );
   const minAgeInMs = policy.minAgeDays * dayInMs;
+  const usageOf = (name: string) => (input.usage?.readable ? input.usage.byVersion.get(name) : undefined);
 
   const kept: RetentionEntry[] = [];
   const candidates: { entry: RetentionEntry; rank: number; version: ImageVersion }[] = [];
@@ -140,23 +160,36 @@ export function planRetention(input: {
       keep("age-unknown", "published date unknown");
     } else if (now.getTime() - v.publishedDate.getTime() < minAgeInMs) {
       keep("too-young", `published ${v.publishedDate.toISOString()}, younger than ${policy.minAgeDays} days`);
+    } else if (input.usage && !input.usage.readable) {
+      keep("usage-unknown", `where it runs could not be read (${input.usage.reason}): nothing is deleted this run`);
+    } else if (input.usage?.readable && isInUse(usageOf(v.name)) && policy.deleteInUse !== true) {
+      keep(
+        "in-use",
+        `in use by ${describeUsage(usageOf(v.name)!)}; the catalog does not allow deleting versions in use`,
+      );
     } else if (isFailed(v)) {
       candidates.push({
         entry: { version: v.name, code: "failed", reason: "build or replication failed" },
         rank: 0,
         version,
       });
+    } else if (v.tags[tagNames.state] === "rolledBack") {
+      candidates.push({
+        entry: { version: v.name, code: "rolled-back", reason: "rolled back out of latest by an operator" },
+        rank: 1,
+        version,
+      });
     } else if (!isHealthy(v)) {
       candidates.push({
         entry: { version: v.name, code: "never-promoted", reason: "never promoted (excluded from latest)" },
-        rank: 1,
+        rank: 2,
         version,
       });
     } else {
       const why = v.endOfLifeDate ? `past end of life (${v.endOfLifeDate.toISOString()})` : "no end of life date";
       candidates.push({
         entry: { version: v.name, code: "superseded", reason: `superseded by newer healthy versions, ${why}` },
-        rank: 2,
+        rank: 3,
         version,
       });
     }
@@ -173,5 +206,13 @@ export function planRetention(input: {
   }
   const order = new Map(parsed.map((p, i) => [p.snapshot.name, i]));
   kept.sort((a, b) => (order.get(a.version) ?? 0) - (order.get(b.version) ?? 0));
-  return latest === undefined ? { deletions, kept } : { deletions, kept, latest };
+  const inUsePastEndOfLife = parsed.flatMap(({ snapshot: v }) => {
+    const usage = usageOf(v.name);
+    return v.endOfLifeDate && v.endOfLifeDate.getTime() <= now.getTime() && isInUse(usage)
+      ? [{ version: v.name, endOfLifeDate: v.endOfLifeDate, usage }]
+      : [];
+  });
+  return latest === undefined
+    ? { deletions, kept, inUsePastEndOfLife }
+    : { deletions, kept, latest, inUsePastEndOfLife };
 }

@@ -62,6 +62,8 @@ export interface ImageTemplateBuild {
   ref?: string;
   requestedBy?: string;
   catalogHash: string;
+  /** W3C traceparent of the step that creates the template and its version: timers continue the build's trace. */
+  traceparent?: string;
   /** When the pipeline created the template (an abandoned template is swept after a while). */
   createdAt: Date;
   /** Subscription of the pipeline: templates and their staging resource groups live there. */
@@ -114,6 +116,7 @@ export function buildTagsOf(image: CatalogImage, build: ImageTemplateBuild): Rec
     [tagNames.ref]: build.ref,
     [tagNames.requestedBy]: build.requestedBy,
     [tagNames.catalogHash]: build.catalogHash,
+    [tagNames.traceparent]: build.traceparent,
   });
 }
 

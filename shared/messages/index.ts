@@ -1,9 +1,10 @@
 import * as z from "zod";
+import { pipelineEventSchema } from "../events/schema.js";
 import { buildEnvelopeSchema, imageVersionNameSchema, type BuildEnvelope } from "./common.js";
-import { queueNames, type QueueName } from "../config/queues.js";
 
 export * from "./common.js";
 
+const catalogHashSchema = z.string().regex(/^[0-9a-f]{16,64}$/);
 const armIdSchema = z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/.+/i, "an ARM id");
 
 /** Queue `build-requests`: a build of one catalog image was asked for. Consumed by startBuild. */
@@ -13,6 +14,8 @@ export const buildRequestedSchema = buildEnvelopeSchema.extend({
   attempt: z.number().int().min(0).max(1000).default(0),
   /** Build even when the nightly check would find nothing changed. */
   force: z.boolean().default(false),
+  /** Hash of the catalog entry when the build was requested: the handler reads the catalog again if it has another. */
+  catalogHash: catalogHashSchema.optional(),
 });
 export type BuildRequested = z.infer<typeof buildRequestedSchema>;
 
@@ -21,7 +24,7 @@ const buildInFlightSchema = buildEnvelopeSchema.extend({
   /** The gallery image version this build will publish. */
   version: imageVersionNameSchema,
   /** Hash of the catalog entry the template was rendered from. */
-  catalogHash: z.string().regex(/^[0-9a-f]{16,64}$/),
+  catalogHash: catalogHashSchema,
   /** Image Builder template name. */
   templateName: z.string().min(1),
   /** Resource group of the template. */
@@ -61,22 +64,49 @@ export const publishVersionSchema = buildInFlightSchema.extend({
 });
 export type PublishVersion = z.infer<typeof publishVersionSchema>;
 
-/** Each queue and the one message schema it carries. */
-export const queueMessageSchemas = {
-  [queueNames.buildRequests]: buildRequestedSchema,
-  [queueNames.buildWatch]: buildWatchSchema,
-  [queueNames.versionPublish]: publishVersionSchema,
-} as const satisfies Record<QueueName, z.ZodType>;
-
 /** The fields every later message of a build copies from the request. */
 export function envelopeOf(message: BuildEnvelope): BuildEnvelope {
   const { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent } = message;
   return { schemaVersion, buildId, image, commit, ref, reason, requestedBy, requestedAt, traceparent };
 }
 
-/** Message ids are deterministic so Service Bus duplicate detection turns a repeated send into a no-op. */
-export const messageIds = {
-  buildRequested: (m: Pick<BuildRequested, "buildId" | "attempt">) => `${m.buildId}:request:${m.attempt}`,
-  buildWatch: (m: Pick<BuildWatch, "buildId" | "checkCount">) => `${m.buildId}:watch:${m.checkCount}`,
-  publishVersion: (m: Pick<PublishVersion, "buildId">) => `${m.buildId}:publish`,
-};
+/**
+ * One queue's contract: the one schema its messages follow, how a message's id is derived (deterministic, so that
+ * Service Bus duplicate detection turns a repeated send into a no-op) and its Service Bus `subject`.
+ */
+export interface QueueContract<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  subject: string;
+  messageId(message: z.infer<S>): string;
+}
+
+/** One queue's contract, with its message type inferred from the schema. */
+export function queueContract<S extends z.ZodType>(
+  schema: S,
+  subject: string,
+  messageId: (message: z.infer<S>) => string,
+): QueueContract<S> {
+  return { schema, subject, messageId };
+}
+
+/** A registry of queues: name → contract. */
+export type QueueRegistry = Record<string, QueueContract>;
+
+/**
+ * The one registry of the pipeline's queues (their properties are in `shared/config/queues.json`, which the local
+ * Service Bus and Bicep read): what each carries and how its messages are named. Senders are typed by it; the
+ * function table binds one handler per entry (`functions/queues.ts`). Adding a queue is an entry here, its properties
+ * in queues.json, and its handler.
+ */
+export const queues = {
+  "build-requests": queueContract(buildRequestedSchema, "BuildRequested", (m) => `${m.buildId}:request:${m.attempt}`),
+  "build-watch": queueContract(buildWatchSchema, "BuildWatch", (m) => `${m.buildId}:watch:${m.checkCount}`),
+  "version-publish": queueContract(publishVersionSchema, "PublishVersion", (m) => `${m.buildId}:publish`),
+  /** A pipeline event (a CloudEvent) on its way to the Event Grid topic: its id is the event's own. */
+  events: queueContract(pipelineEventSchema, "PipelineEvent", (m) => m.id),
+} as const satisfies QueueRegistry;
+
+/** A queue of the pipeline. */
+export type QueueName = keyof typeof queues;
+/** The message a queue carries. */
+export type MessageOf<Q extends QueueName> = z.infer<(typeof queues)[Q]["schema"]>;

@@ -42,23 +42,28 @@ export interface LogSink {
   error(line: string): void;
 }
 
+/** What a logger adds to each line when it is written (e.g. the trace and span ids of the active span). */
+export type LogContext = () => Record<string, unknown>;
+
 /**
  * A structured logger writing one JSON object per line: message, level and fields, plus the fields every line of the
- * invocation shares (function name, invocation id, build id). Secrets are redacted before anything is written.
+ * invocation shares (function name, invocation id, build id) and, when given, those of the moment it is written
+ * (`context`: the active span's ids). Secrets are redacted before anything is written.
  */
 export function createLogger(
   sink: LogSink,
   base: Record<string, unknown> = {},
+  context?: LogContext,
 ): Logger & { child(fields: Record<string, unknown>): Logger } {
   const write = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => {
-    const record = redact({ level, message, ...base, ...fields }) as Record<string, unknown>;
+    const record = redact({ level, message, ...base, ...context?.(), ...fields }) as Record<string, unknown>;
     sink[level](JSON.stringify(record));
   };
   return {
     info: (m, f) => write("info", m, f),
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
-    child: (fields) => createLogger(sink, { ...base, ...fields }),
+    child: (fields) => createLogger(sink, { ...base, ...fields }, context),
   };
 }
 

@@ -1,7 +1,17 @@
 import type { Catalog, CatalogImage } from "../catalog/schema.js";
 import { findImage } from "../catalog/load.js";
 import { UnknownImageError } from "../errors.js";
-import type { Clock, GalleryClient, ImageBuilderClient, ImageDefinitionRef, Logger, MessageSender } from "../ports.js";
+import type {
+  Clock,
+  EventPublisher,
+  FleetUsageReader,
+  GalleryClient,
+  ImageBuilderClient,
+  ImageDefinitionRef,
+  Logger,
+  MessageSender,
+  Tracer,
+} from "../ports.js";
 
 /** The settings the use-cases read (a slice of the app settings, so tests build them in one line). */
 export interface PipelineSettings {
@@ -16,6 +26,10 @@ export interface PipelineSettings {
   /** How long a failed build's template, staging resource group and customization log are kept for inspection. */
   failedBuildRetentionInHours: number;
   pruneDryRun: boolean;
+  /** How long one prune run may delete before it leaves the rest to the next run. */
+  pruneTimeBudgetInSeconds: number;
+  /** Where the fleet that runs the images lives: usage is read across these subscriptions. */
+  usageSubscriptionIds: string[];
 }
 
 /** Everything a use-case may touch. Built once per process by the composition root. */
@@ -23,9 +37,15 @@ export interface PipelineDeps {
   catalog: Catalog;
   gallery: GalleryClient;
   imageBuilder: ImageBuilderClient;
+  /** Where the images run (Resource Graph). */
+  fleet: FleetUsageReader;
   bus: MessageSender;
+  /** The Event Grid topic: only the event publisher function sends to it (steps write to the `events` queue). */
+  eventPublisher: EventPublisher;
   clock: Clock;
   log: Logger;
+  /** Spans of the steps that matter to a build's trace (the invocation's own span is the runtime's). */
+  tracer: Tracer;
   settings: PipelineSettings;
 }
 

@@ -1,4 +1,5 @@
 import type { CatalogImage } from "../catalog/schema.js";
+import { spanAttributes } from "../observability/spanAttributes.js";
 import { homeRegionOf, normalizeRegion } from "../domain/gallery.js";
 import { renderTargetRegions, targetRegionsNamed, type TargetRegionSpec } from "../domain/imageVersion.js";
 import { managedByValue, tagNames, truncateTagValue } from "../domain/names.js";
@@ -11,8 +12,10 @@ import {
   terminalRunStates,
   type PipelineDeps,
 } from "./context.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
 import { recordBuildFailure } from "./failure.js";
-import { expandVersion } from "./publishVersion.js";
+import { emitVersionPublished, expandVersion } from "./publishVersion.js";
+import { startRun } from "./watchBuild.js";
 
 /** What one monitor sweep did. */
 export interface MonitorResult {
@@ -43,6 +46,8 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  */
 export async function monitorReplication(deps: PipelineDeps): Promise<MonitorResult> {
   const { gallery, settings, log } = deps;
+  // Each version is checked in its build's trace (from the traceparent its tags carry), linked to this sweep.
+  const sweep = deps.tracer.activeTraceparent();
   const result: MonitorResult = {
     checked: 0,
     promoted: [],
@@ -72,13 +77,14 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
             replicating,
             (v) => ({ image: image.name, version: v.name }),
             log,
-            async (summary) => {
-              const version = await gallery.getVersion(ref, summary.name);
-              if (!version) return;
-              result.checked++;
-              const after = await checkReplication(deps, image, ref, version, result);
-              if (after) summary.tags = after;
-            },
+            (summary) =>
+              inBuildTrace(deps, sweep, `check replication ${image.name}@${summary.name}`, summary.tags, async () => {
+                const version = await gallery.getVersion(ref, summary.name);
+                if (!version) return;
+                result.checked++;
+                const after = await checkReplication(deps, image, ref, version, result);
+                if (after) summary.tags = after;
+              }),
           ),
         );
       },
@@ -92,6 +98,26 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
     result.errors.push({ item: { sweep: "leftovers" }, error: messageOf(error) });
   }
   return result;
+}
+
+/**
+ * Runs a timer's work on one build's resource in a span of that build's trace: a child of the step whose traceparent
+ * the resource's tags carry, linked to the sweep (a resource from before tracing: a child of the sweep).
+ */
+function inBuildTrace(
+  deps: PipelineDeps,
+  sweep: string | undefined,
+  name: string,
+  tags: Record<string, string>,
+  work: () => Promise<void>,
+): Promise<void> {
+  const parent = tags[tagNames.traceparent];
+  const attributes = {
+    [spanAttributes.buildId]: tags[tagNames.buildId],
+    [spanAttributes.image]: tags[tagNames.image],
+    [spanAttributes.version]: tags[tagNames.version],
+  };
+  return deps.tracer.inSpan(name, { parent, links: parent ? [sweep] : [], attributes }, work);
 }
 
 /** Acts on one replicating version; returns its tags when it changed them (so the sweep below sees them). */
@@ -118,6 +144,33 @@ async function checkReplication(
   });
   const buildId = version.tags[tagNames.buildId] ?? "unknown";
   const fields = { image: image.name, version: version.name, buildId };
+  // A version is replicating once published: its event again (the sweep may have published it and stopped before).
+  await emitVersionPublished(deps, image, version);
+  const origin = eventOrigin(image, settings);
+  /** The failed regions' events, sent before the recovery step: it is decided again, identically, if it is lost. */
+  const replicationFailed = async (attempt: number, recovery: "retry" | "removeAndAddBack" | "none") => {
+    for (const region of version.replication?.summary.filter((r) => r.state === "Failed") ?? []) {
+      await emitEvent(
+        deps,
+        events.replicationFailed(origin, clock.now(), {
+          image: image.name,
+          buildId,
+          version: version.name,
+          region: region.region,
+          ...(region.details ? { details: region.details } : {}),
+          attempt,
+          maxAttempts: settings.replicationMaxRetries,
+          recovery,
+        }),
+      );
+    }
+  };
+  deps.tracer.annotate({
+    [spanAttributes.version]: version.name,
+    [spanAttributes.regions]: version.targetRegions.map((r) => r.name),
+    "image_pipeline.replication.action": decision.action,
+    "image_pipeline.replication.regions": "regions" in decision ? decision.regions : undefined,
+  });
   // Each recovery step is recorded on the version (for operators reading the gallery) and logged.
   const attempt = (n: number, action: string, regions: string[]) => ({
     [tagNames.replicationRetries]: String(n),
@@ -132,17 +185,21 @@ async function checkReplication(
       return undefined;
     case "promote": {
       const tags = { ...version.tags, [tagNames.state]: "promoted" };
-      await gallery.updateVersion(
-        ref,
-        version.name,
-        { excludeFromLatest: false, targetRegions: asHeld(image, version), tags },
-        { wait: true },
+      await deps.tracer.inSpan("promote to latest", {}, () =>
+        gallery.updateVersion(
+          ref,
+          version.name,
+          { excludeFromLatest: false, targetRegions: asHeld(image, version), tags },
+          { wait: false },
+        ),
       );
       log.info("every target region has the version: promoted to latest", fields);
+      await emitPromoted(deps, image, { ...version, tags });
       result.promoted.push(label(image, version.name));
       return tags;
     }
     case "retry": {
+      await replicationFailed(retriesSoFar + 1, "retry");
       const tags = { ...version.tags, ...attempt(retriesSoFar + 1, "retry", decision.regions) };
       log.warn("replication failed in some regions: retrying them with the same target regions", {
         ...fields,
@@ -155,6 +212,7 @@ async function checkReplication(
       return tags;
     }
     case "removeRegions": {
+      await replicationFailed(retriesSoFar + 1, "removeAndAddBack");
       const tags = { ...version.tags, ...attempt(retriesSoFar + 1, "remove", decision.regions) };
       const removed = new Set(decision.regions.map(normalizeRegion));
       const kept = asHeld(image, version).filter((r) => !removed.has(normalizeRegion(r.name)));
@@ -177,6 +235,7 @@ async function checkReplication(
       return tags;
     }
     case "fail": {
+      await replicationFailed(retriesSoFar + 1, "none");
       await recordBuildFailure(deps, image, {
         buildId,
         reason: `replication failed: ${decision.reason}`,
@@ -193,7 +252,7 @@ async function checkReplication(
  * The version's target regions as it holds them, with the catalog's replica counts and storage types and its
  * per-region exclusions from `latest` (a region the catalog no longer lists keeps what the version says).
  */
-function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
+export function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
   const fromCatalog = new Map(renderTargetRegions(image).map((r) => [normalizeRegion(r.name), r]));
   return version.targetRegions.map((r) => {
     const known = fromCatalog.get(normalizeRegion(r.name));
@@ -232,11 +291,15 @@ async function sweepLeftovers(
   const now = clock.now().getTime();
   const retentionInMs = settings.failedBuildRetentionInHours * 3_600_000;
   const templates = (await imageBuilder.listTemplates(subscriptionId, resourceGroup)).filter((t) => isManaged(t.tags));
-  const remove = async (template: TemplateSummary, why: string) => {
-    log.info("removing template of an ended build", { template: template.name, reason: why });
-    await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, template.name);
-    result.swept.push(template.name);
-  };
+  const sweep = deps.tracer.activeTraceparent();
+  const inTrace = (template: TemplateSummary, name: string, work: () => Promise<void>) =>
+    inBuildTrace(deps, sweep, `${name} ${template.name}`, template.tags, work);
+  const remove = (template: TemplateSummary, why: string) =>
+    inTrace(template, "remove template", async () => {
+      log.info("removing template of an ended build", { template: template.name, reason: why });
+      await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, template.name);
+      result.swept.push(template.name);
+    });
 
   const failures = await forEachIsolated(
     templates,
@@ -257,7 +320,13 @@ async function sweepLeftovers(
       const createdAt = Date.parse(template.tags[tagNames.createdAt] ?? "");
       const since = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? 0 : now - ms);
 
-      if (state === "promoted") return remove(template, `its version ${version?.name} is promoted`);
+      if (state === "promoted") {
+        // The promotion's event again before the evidence of the build goes: the pass that promoted it may have
+        // stopped before sending it, and the template is what brings the sweep back here.
+        await emitPromoted(deps, image, version!);
+        return remove(template, `its version ${version?.name} is promoted`);
+      }
+      if (state === "rolledBack") return remove(template, `its version ${version?.name} was rolled back`);
       if (!Number.isNaN(failedAt)) {
         if (since(failedAt) > retentionInMs) {
           return remove(template, `its build failed over ${settings.failedBuildRetentionInHours} h ago`);
@@ -265,8 +334,15 @@ async function sweepLeftovers(
         return;
       }
       const ref = definitionRefOf(image, settings);
-      const fail = async (reason: string) =>
-        recordBuildFailure(deps, image, { buildId, reason, templateName: template.name, version: version?.name });
+      const fail = (reason: string) =>
+        inTrace(template, "finish lost build", async () => {
+          await recordBuildFailure(deps, image, {
+            buildId,
+            reason,
+            templateName: template.name,
+            version: version?.name,
+          });
+        });
       if (state === "failed") return void (await fail("its version failed"));
       if (run?.runState === "Failed" || run?.runState === "Canceled" || template.provisioningState === "Failed") {
         // watchBuild records these; its message was lost if we get here.
@@ -278,13 +354,17 @@ async function sweepLeftovers(
         succeededRunStates.has(run?.runState ?? "") &&
         since(endedAt) > publishStalledAfterInMs
       ) {
-        log.warn("a distributed version was never taken over: publishing it now", { template: template.name, buildId });
-        const published = await expandVersion(deps, image, ref, version!, {
-          baseImageVersion: template.sourceExactVersion,
-          templateName: template.name,
+        return inTrace(template, "publish lost version", async () => {
+          log.warn("a distributed version was never taken over: publishing it now", {
+            template: template.name,
+            buildId,
+          });
+          const published = await expandVersion(deps, image, ref, version!, {
+            baseImageVersion: template.sourceExactVersion,
+            templateName: template.name,
+          });
+          if (published.outcome === "published") result.published.push(label(image, version!.name));
         });
-        if (published.outcome === "published") result.published.push(label(image, version!.name));
-        return;
       }
       if (!version && terminalRunStates.has(run?.runState ?? "") && since(endedAt) > abandonedAfterInMs) {
         return void (await fail("build abandoned: its run ended long ago without a version"));
@@ -292,7 +372,34 @@ async function sweepLeftovers(
       if (!run?.runState && since(createdAt) > abandonedAfterInMs) {
         return void (await fail("build abandoned: its template was never run"));
       }
+      // watchBuild runs a template once provisioned; its watch was lost if one is still not run by now.
+      if (!run?.runState && template.provisioningState === "Succeeded" && since(createdAt) > publishStalledAfterInMs) {
+        log.warn("a provisioned template was never run: running it now", { template: template.name, buildId });
+        await startRun(deps, image, { buildId, templateName: template.name, version: template.tags[tagNames.version] });
+        return;
+      }
     },
   );
   result.errors.push(...failures.map((f) => ({ item: f.item, error: messageOf(f.error) })));
+}
+
+/** The monitor's promotion of a version, as an event (a version promoted again by hand is the promote command's). */
+async function emitPromoted(deps: PipelineDeps, image: CatalogImage, version: VersionSummary): Promise<void> {
+  const buildId = version.tags[tagNames.buildId];
+  if (!buildId || Number(version.tags[tagNames.rollbacks] ?? "0") > 0) return;
+  await emitEvent(
+    deps,
+    events.versionPromoted(
+      eventOrigin(image, deps.settings),
+      deps.clock.now(),
+      {
+        image: image.name,
+        buildId,
+        version: version.name,
+        regions: version.targetRegions.map((r) => r.name),
+        promotedBy: "monitor",
+      },
+      0,
+    ),
+  );
 }

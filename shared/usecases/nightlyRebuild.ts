@@ -1,7 +1,10 @@
 import { catalogEntryHash } from "../catalog/load.js";
+import { spanAttributes } from "../observability/spanAttributes.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { tagNames } from "../domain/names.js";
 import { isDue } from "../domain/ncrontab.js";
+import { scheduleWindow } from "../domain/schedule.js";
+import { readScheduleDisablement } from "../domain/scheduleState.js";
 import { compareVersions } from "../domain/versions.js";
 import { definitionRefOf, type PipelineDeps } from "./context.js";
 import { requestBuild } from "./requestBuild.js";
@@ -15,8 +18,9 @@ export type NightlyDecision =
   | { image: string; action: "error"; error: string };
 
 /**
- * For each image whose schedule fell due since the last tick, requests a build, unless nothing changed since the
- * newest published version: same exact base image version and same catalog entry (when the image asks to skip).
+ * For each image whose schedule fell due since the last tick, requests a build, unless its schedule disabled itself
+ * after consecutive failed builds (recorded on its image definition), or nothing changed since the newest published
+ * version: same exact base image version and same catalog entry (when the image asks to skip).
  * Each image is decided in its own error boundary: one that fails is reported (logged with its cause, returned as an
  * `error` decision) and never keeps the others from their build.
  */
@@ -40,6 +44,17 @@ export async function nightlyRebuild(
   return decisions;
 }
 
+/**
+ * The nightly timer's run: the images due since the host's record of its previous run (`scheduleStatus.last`; absent or
+ * the host's 0001-01-01 on a first run) up to the pipeline's clock, the window `scheduleWindow` bounds.
+ */
+export function nightlyRebuildSinceLastRun(
+  deps: PipelineDeps,
+  lastRunAt: Date | undefined,
+): Promise<NightlyDecision[]> {
+  return nightlyRebuild(deps, scheduleWindow(lastRunAt, deps.clock.now()));
+}
+
 async function decide(
   deps: PipelineDeps,
   image: CatalogImage,
@@ -47,6 +62,18 @@ async function decide(
 ): Promise<NightlyDecision> {
   if (!image.schedule || !isDue(image.schedule.cron, window.since, window.now)) {
     return { image: image.name, action: "notDue" };
+  }
+  // A schedule that disabled itself after consecutive failed builds stays off until an operator turns it back on.
+  const definition = await deps.gallery.getImageDefinition(definitionRefOf(image, deps.settings));
+  const disabled = definition ? readScheduleDisablement(definition.tags) : undefined;
+  if (disabled) {
+    return {
+      image: image.name,
+      action: "skipped",
+      reason:
+        `schedule disabled since ${disabled.at} after ${disabled.failedBuilds.length} consecutive failed builds ` +
+        `(${disabled.failedBuilds.join(", ")}): image-pipeline schedule enable ${image.name}`,
+    };
   }
   const catalogHash = catalogEntryHash(image);
   const baseImageVersion = await currentBaseImageVersion(deps, image);
@@ -68,12 +95,26 @@ async function decide(
     }
   }
   const day = window.now.toISOString().slice(0, 10);
-  const message = await requestBuild(deps, {
-    image: image.name,
-    reason: "schedule",
-    requestedBy: "schedule",
-    nonce: `schedule:${day}:${baseImageVersion ?? ""}:${catalogHash}`,
-  });
+  // Each build gets a trace of its own, linked to the nightly run that asked for it: one trace per build.
+  const message = await deps.tracer.inSpan(
+    "request scheduled build",
+    {
+      kind: "producer",
+      root: true,
+      links: [deps.tracer.activeTraceparent()],
+      attributes: { [spanAttributes.image]: image.name },
+    },
+    async (span) => {
+      const requested = await requestBuild(deps, {
+        image: image.name,
+        reason: "schedule",
+        requestedBy: "schedule",
+        nonce: `schedule:${day}:${baseImageVersion ?? ""}:${catalogHash}`,
+      });
+      span.setAttributes({ [spanAttributes.buildId]: requested.buildId });
+      return requested;
+    },
+  );
   return {
     image: image.name,
     action: "requested",

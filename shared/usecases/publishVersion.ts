@@ -1,3 +1,4 @@
+import { spanAttributes } from "../observability/spanAttributes.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { renderVersionExpansion } from "../domain/imageVersion.js";
 import { tagNames } from "../domain/names.js";
@@ -5,6 +6,7 @@ import { classifyError, VersionConflictError } from "../errors.js";
 import type { PublishVersion } from "../messages/index.js";
 import type { ImageDefinitionRef, VersionSummary } from "../ports.js";
 import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
 import { recordBuildFailure } from "./failure.js";
 
 /** What publishVersion did. */
@@ -42,6 +44,8 @@ export async function publishVersion(deps: PipelineDeps, message: PublishVersion
   }
   if (existing.tags[tagNames.state] !== "distributing") {
     log.info("version already published by this build", { ...fields, state: existing.tags[tagNames.state] });
+    // The pass that published it may have stopped before its event: the same id again.
+    if (existing.tags[tagNames.state] !== "failed") await emitVersionPublished(deps, image, existing);
     return { outcome: "alreadyPublished", version: message.version };
   }
   return expandVersion(deps, image, ref, existing, {
@@ -68,7 +72,10 @@ export async function expandVersion(
     baseImageVersion: build.baseImageVersion,
     templateName: build.templateName,
     now: clock.now(),
+    // The monitor's checks and the promotion continue the build's trace from this step.
+    traceparent: deps.tracer.activeTraceparent(),
   });
+  deps.tracer.annotate({ [spanAttributes.regions]: update.targetRegions?.map((r) => r.name) });
   try {
     log.info("adding the version's other target regions", {
       buildId,
@@ -77,6 +84,12 @@ export async function expandVersion(
       targetRegions: update.targetRegions?.map((r) => r.name),
     });
     await gallery.updateVersion(ref, version.name, update, { wait: false });
+    await emitVersionPublished(deps, image, {
+      ...version,
+      tags: update.tags ?? version.tags,
+      targetRegions: update.targetRegions ?? version.targetRegions,
+      endOfLifeDate: update.endOfLifeDate ?? version.endOfLifeDate,
+    });
   } catch (error) {
     const { disposition, message } = classifyError(error);
     if (disposition !== "deadLetter") throw error;
@@ -85,4 +98,29 @@ export async function expandVersion(
     return { outcome: "failed", reason };
   }
   return { outcome: "published", version: version.name };
+}
+
+/**
+ * Sends the `VersionPublished` of a version the pipeline took over, from what the version says (so a step that finds
+ * it published, such as the monitor watching it replicate, sends the very same event again).
+ */
+export async function emitVersionPublished(
+  deps: PipelineDeps,
+  image: CatalogImage,
+  version: Pick<VersionSummary, "name" | "tags" | "targetRegions" | "endOfLifeDate">,
+): Promise<void> {
+  const buildId = version.tags[tagNames.buildId];
+  if (!buildId) return;
+  const baseImageVersion = version.tags[tagNames.baseImageVersion];
+  await emitEvent(
+    deps,
+    events.versionPublished(eventOrigin(image, deps.settings), deps.clock.now(), {
+      image: image.name,
+      buildId,
+      version: version.name,
+      targetRegions: version.targetRegions.map((r) => r.name),
+      ...(version.endOfLifeDate ? { endOfLifeDate: version.endOfLifeDate.toISOString() } : {}),
+      ...(baseImageVersion ? { baseImageVersion } : {}),
+    }),
+  );
 }

@@ -1,3 +1,4 @@
+import { spanAttributes } from "../observability/spanAttributes.js";
 import { catalogEntryHash } from "../catalog/load.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { readFailures } from "../domain/failures.js";
@@ -8,11 +9,11 @@ import { sourceProblems } from "../domain/sourceImage.js";
 import { renderImageTemplate } from "../domain/template.js";
 import { allocateVersion } from "../domain/versions.js";
 import { classifyError, UnbuildableImageError } from "../errors.js";
-import { queueNames } from "../config/queues.js";
-import { envelopeOf, messageIds, type BuildRequested, type BuildWatch } from "../messages/index.js";
+import { envelopeOf, type BuildRequested, type BuildWatch } from "../messages/index.js";
 import type { TemplateSummary, VersionSummary } from "../ports.js";
 import { definitionRefOf, requireImage, type PipelineDeps } from "./context.js";
-import { recordBuildFailure } from "./failure.js";
+import { emitEvent, eventOrigin, events } from "./events.js";
+import { emitFailureEvents, recordBuildFailure } from "./failure.js";
 
 /** What startBuild did with a request. */
 export type StartBuildResult =
@@ -44,8 +45,9 @@ function holdsImage(template: TemplateSummary, versions: VersionSummary[]): bool
 /**
  * Starts the build a request asks for: ensures the image definition exists, checks that Azure can build it (the
  * source's OS type, Hyper-V generation, architecture and security type against the definition's, before any
- * hours-long run), allocates the version, creates the Image Builder template (named from image and version) that
- * distributes that version straight into the gallery, runs it and schedules the first check.
+ * hours-long run), allocates the version, submits the Image Builder template (named from image and version) that
+ * distributes that version straight into the gallery and schedules the first check (watchBuild runs the template
+ * once Image Builder has provisioned it).
  *
  * Idempotent: a redelivered request finds its own template (tagged with the build id) and resumes; a request for a
  * build already published is recognised by the version's tags, one already failed by the definition's. Two builds of
@@ -65,12 +67,13 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   const allTemplates = await imageBuilder.listTemplates(subscriptionId, resourceGroup);
   const definition = await gallery.getImageDefinition(ref);
   const versions = definition ? await gallery.listVersions(ref) : [];
-  const templates = templatesOfImage(allTemplates, image.name);
-  const own = templates.find((t) => t.tags[tagNames.buildId] === request.buildId);
   const published = versions.find((v) => v.tags[tagNames.buildId] === request.buildId);
-  // A version still `distributing` is Image Builder's output, not yet taken over: when the request is redelivered
-  // because the watch was never sent (a crash after the run started), the build resumes, and its watch publishes it.
-  if (published && !(own && published.tags[tagNames.state] === "distributing")) {
+  const own = templatesOfImage(allTemplates, image.name).find((t) => t.tags[tagNames.buildId] === request.buildId);
+  if (published) {
+    // The run ended and distributed the version, but the pass that started it may have stopped before its event and
+    // its first check: while the version is not taken over yet, carry on from the template (the check publishes it).
+    if (own && published.tags[tagNames.state] === "distributing") return resume(deps, image, request, own);
+    if (own) await emitStarted(deps, image, request, own, own.lastRunStatus?.startTime ?? clock.now());
     log.info("build already published: nothing to do", { ...fields, version: published.name });
     return { outcome: "alreadyPublished", version: published.name };
   }
@@ -80,9 +83,12 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   const failed = definition ? readFailures(definition.tags).find((f) => f.buildId === request.buildId) : undefined;
   if (failed) {
     log.info("build already failed: not starting it again", { ...fields, reason: failed.reason });
+    // Its events may not have gone out (the step that recorded it stopped before): the same ids again.
+    await emitFailureEvents(deps, image, failed, definition!.tags);
     return { outcome: "alreadyFailed", reason: failed.reason };
   }
 
+  const templates = templatesOfImage(allTemplates, image.name);
   if (own) return resume(deps, image, request, own);
 
   const blocking = templates.find((t) => holdsImage(t, versions));
@@ -124,11 +130,16 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
       definition: ref,
       homeRegion: definition?.location ?? homeRegionOf(image),
       defaultIdentityId: settings.imageBuilderIdentityId,
+      // The monitor and the sweep continue the build's trace from here (tags on the template and its version).
+      traceparent: deps.tracer.activeTraceparent(),
     });
     log.info("creating image template", { ...fields, version, templateName });
+    deps.tracer.annotate({ [spanAttributes.version]: version, [spanAttributes.region]: image.build.location });
     let created: TemplateSummary;
     try {
-      created = await imageBuilder.createTemplate(subscriptionId, resourceGroup, templateName, template);
+      await imageBuilder.createTemplate(subscriptionId, resourceGroup, templateName, template);
+      // Submitted, not awaited: Image Builder provisions it while the first check waits, and watchBuild runs it.
+      created = { name: templateName, location: template.location, tags: template.tags };
     } catch (error) {
       // A concurrent request for another build of this image allocated the same version and won the name; or this
       // build's own template exists but its provisioning failed (resume records why).
@@ -149,7 +160,11 @@ export async function startBuild(deps: PipelineDeps, request: BuildRequested): P
   }
 }
 
-/** Runs the template unless its run already started, then schedules the first check. */
+/**
+ * Schedules the first check of a build whose template exists. The run is not started here: Image Builder refuses a
+ * run while the template provisions, and waiting for that would cost an operation poll and a read; watchBuild reads
+ * the template anyway and runs it once provisioned (one read saved per build, and no invocation held on an LRO).
+ */
 async function resume(
   deps: PipelineDeps,
   image: CatalogImage,
@@ -157,36 +172,22 @@ async function resume(
   template: TemplateSummary,
   outcome: "started" | "resumed" = "resumed",
 ): Promise<StartBuildResult> {
-  const { imageBuilder, settings, clock, bus, log } = deps;
-  const { subscriptionId, imageBuilderResourceGroup: resourceGroup } = settings;
+  const { settings, clock, bus } = deps;
+  const { imageBuilderResourceGroup: resourceGroup } = settings;
   const version = template.tags[tagNames.version];
   const catalogHash = template.tags[tagNames.catalogHash];
   if (!version || !catalogHash) {
     throw new Error(`template ${template.name} lacks the pipeline's tags (version, catalogHash)`);
   }
-  const failure = { buildId: request.buildId, templateName: template.name, version };
   if (template.provisioningState === "Failed") {
     const reason = `Image Builder could not create the template: ${template.provisioningErrorMessage ?? "no reason given"}`;
-    await recordBuildFailure(deps, image, { ...failure, reason });
+    await recordBuildFailure(deps, image, { buildId: request.buildId, templateName: template.name, version, reason });
     return { outcome: "failed", reason };
   }
-  if (!template.lastRunStatus?.runState) {
-    log.info("starting Image Builder run", { buildId: request.buildId, image: image.name, version });
-    try {
-      await imageBuilder.runTemplate(subscriptionId, resourceGroup, template.name);
-    } catch (error) {
-      // A redelivered request may find the run it started a moment ago already going.
-      const now = await imageBuilder.getTemplate(subscriptionId, resourceGroup, template.name);
-      if (!now?.lastRunStatus?.runState) {
-        const { disposition, message } = classifyError(error);
-        if (disposition !== "deadLetter") throw error;
-        const reason = `Image Builder refused to run the template: ${message}`;
-        await recordBuildFailure(deps, image, { ...failure, reason });
-        return { outcome: "failed", reason };
-      }
-    }
-  }
   const now = clock.now();
+  const runStartedAt = (template.lastRunStatus?.startTime ?? now).toISOString();
+  // Sent on every pass (a redelivered request resumes here): the run may have started in a pass that stopped before.
+  await emitStarted(deps, image, request, template, new Date(runStartedAt));
   const delay = settings.buildWatchInitialDelayInSeconds;
   const watch: BuildWatch = {
     ...envelopeOf(request),
@@ -195,18 +196,14 @@ async function resume(
     catalogHash,
     templateName: template.name,
     templateResourceGroup: resourceGroup,
-    runStartedAt: (template.lastRunStatus?.startTime ?? now).toISOString(),
+    runStartedAt,
     checkCount: 0,
     nextDelayInSeconds: delay,
     timedOut: false,
     // The run's own timeout plus a margin for queueing and distribution.
     deadlineAt: new Date(now.getTime() + (image.build.buildTimeoutInMinutes + 30) * 60_000).toISOString(),
   };
-  await bus.send(queueNames.buildWatch, watch, {
-    messageId: messageIds.buildWatch(watch),
-    scheduledEnqueueTimeUtc: new Date(now.getTime() + delay * 1000),
-    subject: watch.kind,
-  });
+  await bus.send("build-watch", watch, { scheduledEnqueueTimeUtc: new Date(now.getTime() + delay * 1000) });
   return { outcome, version, templateName: template.name };
 }
 
@@ -224,10 +221,28 @@ async function requeue(
     blockingBuildId,
     retryAt: retryAt.toISOString(),
   });
-  await deps.bus.send(queueNames.buildRequests, next, {
-    messageId: messageIds.buildRequested(next),
-    scheduledEnqueueTimeUtc: retryAt,
-    subject: next.kind,
-  });
+  await deps.bus.send("build-requests", next, { scheduledEnqueueTimeUtc: retryAt });
   return { outcome: "waiting", blockingBuildId, retryAt };
+}
+
+/** The build's `BuildStarted`, from its template (the same event whichever pass sends it). */
+async function emitStarted(
+  deps: PipelineDeps,
+  image: CatalogImage,
+  request: BuildRequested,
+  template: TemplateSummary,
+  runStartedAt: Date,
+): Promise<void> {
+  const version = template.tags[tagNames.version];
+  if (!version) return;
+  await emitEvent(
+    deps,
+    events.buildStarted(eventOrigin(image, deps.settings, request.traceparent), deps.clock.now(), {
+      image: image.name,
+      buildId: request.buildId,
+      version,
+      templateName: template.name,
+      runStartedAt: runStartedAt.toISOString(),
+    }),
+  );
 }

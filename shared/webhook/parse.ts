@@ -27,6 +27,12 @@ export const genericBuildRequestSchema = z
       .optional(),
     /** Build even if this image and commit were built before. */
     force: z.boolean().optional(),
+    /** Hash of the catalog entry the requester saw (`catalog publish` prints it); 409 if the published one differs. */
+    catalogHash: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i, "a SHA-256 catalog entry hash (64 hex digits)")
+      .transform((h) => h.toLowerCase())
+      .optional(),
   })
   .strict();
 export type GenericBuildRequest = z.infer<typeof genericBuildRequestSchema>;
@@ -160,6 +166,7 @@ function parseGeneric(json: unknown): WebhookOutcome {
       requestedBy: r.requestedBy ?? "api",
       force: r.force,
       nonce: r.force ? `force:${crypto.randomUUID()}` : undefined,
+      catalogHash: r.catalogHash,
     },
   };
 }

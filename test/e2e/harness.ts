@@ -24,14 +24,14 @@ export async function startTestStack(
       ...options.overrides,
     },
   });
-  return {
-    ...stack,
+  // Onto the stack itself: a spread would freeze its `catalog` getter at the catalog published at start.
+  return Object.assign(stack, {
     logs,
     async dispose() {
       await stack.stop();
       rmSync(stateDir, { recursive: true, force: true });
     },
-  };
+  });
 }
 
 /** Calls the host with the function key. */

@@ -1,10 +1,9 @@
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { ServiceBusClient } from "@azure/service-bus";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { localAzure } from "../../local/settings.js";
 import { provisionGalleries } from "../../local/provision.js";
-import { queueNames } from "../../shared/config/queues.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { normalizeRegion } from "../../shared/domain/replication.js";
 import { api, eventually, startTestStack } from "./harness.js";
@@ -21,7 +20,7 @@ describe("the pipeline on the local stack", () => {
       localAzure.subscriptionId,
       { endpoint: stack.arm.endpoint, tlsOptions: { ca: stack.arm.caCertPem } },
     );
-  const catalogImage = () => stack.pipeline.catalog.images.find((i) => i.name === image)!;
+  const catalogImage = () => stack.catalog.images.find((i) => i.name === image)!;
   const versionsOf = async () => {
     const i = catalogImage();
     const names = [];
@@ -59,9 +58,9 @@ describe("the pipeline on the local stack", () => {
     await stack?.dispose();
   });
   beforeEach(async () => {
-    await configureSimulation(stack.arm, instantSimulation);
+    await configureSimulation(stack.arm, { ...instantSimulation, ...withoutThrottling });
     await armAdmin(stack.arm, "DELETE", "rules");
-    await provisionGalleries(stack.arm, stack.pipeline.catalog);
+    await provisionGalleries(stack.arm, stack.catalog);
   });
 
   it("takes a webhook to a version published in every target region, then promoted to latest", async () => {
@@ -125,7 +124,7 @@ describe("the pipeline on the local stack", () => {
     expect(second.body.buildId).toBe(first.body.buildId);
     // A redelivery of the request itself, past duplicate detection (new message id, same content).
     const client = new ServiceBusClient(stack.settings.ServiceBusConnection!);
-    const sender = client.createSender(queueNames.buildRequests);
+    const sender = client.createSender("build-requests");
     const status = await eventually("the build to start", async () => {
       const r = await api(stack, `/builds/${first.body.buildId}`);
       return r.status === 200 ? r.body : undefined;
@@ -207,10 +206,10 @@ describe("the pipeline on the local stack", () => {
 
   it("dead-letters a malformed queue message with its reason on the first delivery", async () => {
     const client = new ServiceBusClient(stack.settings.ServiceBusConnection!);
-    const sender = client.createSender(queueNames.buildWatch);
+    const sender = client.createSender("build-watch");
     await sender.sendMessages({ body: { kind: "BuildWatch", buildId: "not-a-build-id" }, messageId: "malformed-1" });
     await sender.close();
-    const receiver = client.createReceiver(queueNames.buildWatch, { subQueueType: "deadLetter" });
+    const receiver = client.createReceiver("build-watch", { subQueueType: "deadLetter" });
     const [dead] = await eventually("the message to be dead-lettered", async () => {
       const peeked = await receiver.peekMessages(10);
       const found = peeked.filter((m) => m.messageId === "malformed-1");

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { provisionGalleries } from "../../local/provision.js";
 import { localAzure } from "../../local/settings.js";
 import { loadCatalog } from "../../shared/catalog/load.js";
@@ -15,7 +15,10 @@ describe("the pipeline's timers on the local stack", () => {
   const sample = loadCatalog("images.yaml");
   // Every image due every second, so one nightly tick finds them all due.
   const catalog = {
-    images: sample.images.map((i) => ({ ...i, schedule: { cron: "* * * * * *", skipIfUnchanged: true } })),
+    images: sample.images.map((i) => ({
+      ...i,
+      schedule: { cron: "* * * * * *", skipIfUnchanged: true, disableAfterFailedBuilds: 3 },
+    })),
   };
   const windowsSource = sample.images.find((i) => i.name === "windows-2022")!.source as {
     publisher: string;
@@ -34,8 +37,8 @@ describe("the pipeline's timers on the local stack", () => {
 
   beforeAll(async () => {
     stack = await startTestStack({ catalog });
-    await configureSimulation(stack.arm, instantSimulation);
-    await provisionGalleries(stack.arm, stack.pipeline.catalog);
+    await configureSimulation(stack.arm, { ...instantSimulation, ...withoutThrottling });
+    await provisionGalleries(stack.arm, stack.catalog);
   });
   afterAll(async () => {
     await stack?.dispose();
@@ -45,13 +48,14 @@ describe("the pipeline's timers on the local stack", () => {
     await buildAndPromote("ubuntu-2404", "aaaaaaa");
     const windows = await buildAndPromote("windows-2022", "aaaaaaa");
     const { images } = await armAdmin<{
-      images: { publisher: string; offer: string; sku: string; versions: string[] }[];
+      images: { publisher: string; offer: string; sku: string; location?: string; versions: string[] }[];
     }>(stack.arm, "GET", "platform-images");
     const current = images.find(
       (i) => i.publisher === windowsSource.publisher && i.offer === windowsSource.offer && i.sku === windowsSource.sku,
     )!;
+    // A new version of the same platform image, with the image's own properties (OS, generation, features).
     await armAdmin(stack.arm, "PUT", "platform-images", {
-      ...windowsSource,
+      ...current,
       versions: [...current.versions, "20348.9999.261123"],
     });
     stack.logs.length = 0;

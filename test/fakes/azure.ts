@@ -1,5 +1,11 @@
-import type { QueueName } from "../../shared/config/queues.js";
+import { queues, type MessageOf, type QueueName } from "../../shared/messages/index.js";
+import type { PipelineEvent } from "../../shared/events/schema.js";
+import { UsageUnavailableError } from "../../shared/errors.js";
 import type {
+  EventPublisher,
+  FleetMember,
+  FleetUsage,
+  FleetUsageReader,
   GalleryClient,
   ImageBuilderClient,
   ImageDefinitionRef,
@@ -158,7 +164,6 @@ export class FakeImageBuilder implements ImageBuilderClient {
       body: template,
     };
     this.templates.set(name, created);
-    return created;
   }
   async updateTemplateTags(_s: string, _rg: string, name: string, tags: Record<string, string>) {
     this.calls.push("updateTemplateTags");
@@ -225,19 +230,28 @@ export interface SentMessage {
 export class FakeBus implements MessageSender {
   sent: SentMessage[] = [];
   private seen = new Set<string>();
-  async send(
-    queue: QueueName,
-    body: Record<string, unknown>,
-    options: { messageId: string; scheduledEnqueueTimeUtc?: Date },
-  ) {
-    if (this.seen.has(`${queue}/${options.messageId}`)) return;
-    this.seen.add(`${queue}/${options.messageId}`);
-    this.sent.push({ queue, body: structuredClone(body), ...options });
+  async send<Q extends QueueName>(queue: Q, message: MessageOf<Q>, options: { scheduledEnqueueTimeUtc?: Date } = {}) {
+    // The id the real sender derives from the queue's contract.
+    const messageId = (queues[queue] as { messageId(m: MessageOf<Q>): string }).messageId(message);
+    if (this.seen.has(`${queue}/${messageId}`)) return;
+    this.seen.add(`${queue}/${messageId}`);
+    this.sent.push({ queue, body: structuredClone(message) as Record<string, unknown>, messageId, ...options });
   }
   take(queue: QueueName): SentMessage[] {
     const taken = this.sent.filter((m) => m.queue === queue);
     this.sent = this.sent.filter((m) => m.queue !== queue);
     return taken;
+  }
+}
+
+/** An Event Grid topic in memory: keeps what it was sent; `fail` makes the next sends throw the given errors. */
+export class FakeEventPublisher implements EventPublisher {
+  published: PipelineEvent[] = [];
+  fail: unknown[] = [];
+  async publish(events: readonly PipelineEvent[]) {
+    const error = this.fail.shift();
+    if (error) throw error;
+    this.published.push(...structuredClone(events));
   }
 }
 
@@ -263,5 +277,19 @@ export class ManualClock {
   }
   advance(ms: number) {
     this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+/** The fleet as a test sets it: members, or why it cannot be read; counts the sweeps. */
+export class FakeFleet implements FleetUsageReader {
+  members: FleetMember[] = [];
+  /** Set: every sweep fails with this reason (403, throttled...). */
+  unavailable?: string;
+  sweeps: string[][] = [];
+
+  async readUsage(subscriptionIds: readonly string[]): Promise<FleetUsage> {
+    this.sweeps.push([...subscriptionIds]);
+    if (this.unavailable !== undefined) throw new UsageUnavailableError(this.unavailable);
+    return { readAt: new Date(), subscriptionIds: [...subscriptionIds], members: this.members.map((m) => ({ ...m })) };
   }
 }

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configureSimulation, instantSimulation } from "../../local/armAdmin.js";
 import { provisionGalleries } from "../../local/provision.js";
-import { queueNames } from "../../shared/config/queues.js";
 import { requestBuild } from "../../shared/usecases/requestBuild.js";
 import { api, eventually, startTestStack } from "../e2e/harness.js";
 
@@ -19,7 +18,7 @@ describe("the webhook when WEBHOOK_SECRET is an unresolved Key Vault reference",
   beforeAll(async () => {
     stack = await startTestStack({ overrides: { WEBHOOK_SECRET: `@Microsoft.KeyVault(SecretUri=${vaultUri})` } });
     await configureSimulation(stack.arm, instantSimulation);
-    await provisionGalleries(stack.arm, stack.pipeline.catalog);
+    await provisionGalleries(stack.arm, stack.catalog);
   });
   afterAll(async () => {
     await stack?.dispose();
@@ -34,14 +33,14 @@ describe("the webhook when WEBHOOK_SECRET is an unresolved Key Vault reference",
     expect(response.body.error.code).toBe("WebhookSecretUnavailable");
     expect(response.body.error.message).toMatch(/WEBHOOK_SECRET: the Key Vault reference did not resolve/);
     expect(JSON.stringify(response.body)).not.toContain("kv-unresolved");
-    expect(stack.serviceBus.stats(queueNames.buildRequests).active).toBe(0);
+    expect(stack.serviceBus.stats("build-requests").active).toBe(0);
   });
 
   it("runs every other function: status reads, timers and queue triggers", async () => {
     expect((await api(stack, "/images")).status).toBe(200);
     await stack.host.invokeTimer("pruneVersions");
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    const requested = await requestBuild(stack.pipeline.deps(log), {
+    const requested = await requestBuild(await stack.pipeline.deps(log), {
       image: "ubuntu-2404",
       commit,
       reason: "manual",

@@ -11,7 +11,6 @@ import {
   resolveServiceBusContext,
   serviceBusBindingSource,
 } from "../../functions/serviceBusBinding.js";
-import { setPipeline } from "../../shared/composition.js";
 import { fakePipeline } from "../fakes/pipeline.js";
 import { lockToken, modelBindingContent, startSettlementHost, type SettlementHost } from "../fakes/settlementHost.js";
 
@@ -66,7 +65,6 @@ describe("the deferred Service Bus binding", () => {
   afterAll(() => {
     process.argv = argv;
     host?.stop();
-    setPipeline(undefined);
   });
 
   it("converts a trigger's data to a deferred binding from start-up on, however often registered, without loading the extension", () => {
@@ -148,7 +146,13 @@ describe("the deferred Service Bus binding", () => {
     const schema = z.object({ buildId: z.string() });
 
     it("dead-letters a message that fails its schema, with the reason, through the host", async () => {
-      const handler = queueFunction(schema, async () => ({ outcome: "unreachable" }));
+      const handler = queueFunction(
+        schema,
+        async () => ({ outcome: "unreachable" }),
+        () => {
+          throw new Error("a message that fails its schema never reaches the pipeline");
+        },
+      );
       calls.length = 0;
 
       await handler(
@@ -165,12 +169,16 @@ describe("the deferred Service Bus binding", () => {
 
     it("runs the use-case and completes a valid message", async () => {
       const { deps } = fakePipeline([]);
-      setPipeline({ settings: {} as never, catalog: deps.catalog, deps: () => deps, close: async () => {} });
+      const pipeline = { settings: {} as never, deps: async () => deps, close: async () => {} };
       const seen: unknown[] = [];
-      const handler = queueFunction(schema, async (_deps, message) => {
-        seen.push(message);
-        return { outcome: "started" };
-      });
+      const handler = queueFunction(
+        schema,
+        async (_deps, message) => {
+          seen.push(message);
+          return { outcome: "started" };
+        },
+        () => pipeline,
+      );
       calls.length = 0;
 
       await handler(

@@ -782,3 +782,166 @@ export function checkWebhookSecretHook(
   }
   return [...new Set(problems)];
 }
+
+// --- Events (Event Grid) ------------------------------------------------------------------------------------------
+
+const topicType = "Microsoft.EventGrid/topics";
+const eventSubscriptionType = "Microsoft.EventGrid/topics/eventSubscriptions";
+
+/**
+ * The events' topic: one Event Grid topic that takes CloudEvents 1.0 with local auth (keys, SAS) disabled and TLS 1.2;
+ * its webhook subscription exists only when its URL parameter (default empty) is given, and delivers CloudEvents;
+ * the app's identity gets EventGrid Data Sender on that topic and nowhere else, through the role-assignment module,
+ * which scopes it to the topic.
+ */
+export function checkEventGridTopic(files: SourceFiles): string[] {
+  const problems: string[] = [];
+  const topics: Array<[string, BicepDeployable, BicepFile]> = [];
+  const subscriptions: Array<[string, BicepDeployable, BicepFile]> = [];
+  for (const [path, file] of bicepFiles(files)) {
+    for (const resource of file.resources) {
+      if (resource.existing) continue;
+      if (resource.target === topicType) topics.push([path, resource, file]);
+      if (resource.target === eventSubscriptionType) subscriptions.push([path, resource, file]);
+    }
+  }
+  if (topics.length !== 1) problems.push(`infra/ declares ${topics.length} Event Grid topics, not one`);
+  for (const [path, topic] of topics) {
+    const property = (key: string) => valueAt(topic.body, ["properties", key]);
+    if (property("inputSchema") !== "'CloudEventSchemaV1_0'") {
+      problems.push(
+        `topic '${topic.symbol}' in ${path} does not take CloudEvents 1.0 (inputSchema ${property("inputSchema") ?? "unset"})`,
+      );
+    }
+    if (property("disableLocalAuth") !== "true") {
+      problems.push(
+        `topic '${topic.symbol}' in ${path} accepts access keys and SAS tokens (disableLocalAuth is not true)`,
+      );
+    }
+    if (property("minimumTlsVersionAllowed") !== "'1.2'") {
+      problems.push(`topic '${topic.symbol}' in ${path} allows TLS below 1.2`);
+    }
+  }
+  for (const [path, subscription, file] of subscriptions) {
+    const where = `event subscription '${subscription.symbol}' in ${path}`;
+    const param = /^!empty\((\w+)\)$/.exec(subscription.condition ?? "")?.[1];
+    const declared = file.params.find((p) => p.name === param);
+    if (
+      !param ||
+      !declared?.hasDefault ||
+      !/=\s*''/.test(file.statements.find((s) => s.keyword === "param" && s.name === param)?.code ?? "")
+    ) {
+      problems.push(`${where} is not conditional on a URL parameter that defaults to empty`);
+    }
+    if (valueAt(subscription.body, ["properties", "eventDeliverySchema"]) !== "'CloudEventSchemaV1_0'") {
+      problems.push(`${where} does not deliver CloudEvents 1.0`);
+    }
+  }
+
+  const rbacText = files.get(rbacPath);
+  if (rbacText === undefined) return [...problems, `${rbacPath} is missing`];
+  const rbac = parseBicep(rbacText);
+  const senders = rbac.modules.filter((m) => /builtInRoles\.eventGridDataSender\b/.test(m.body));
+  if (senders.length !== 1)
+    problems.push(`${rbacPath} assigns EventGrid Data Sender ${senders.length} times, not once`);
+  for (const module of senders) {
+    const params = objectEntries(valueAt(module.body, ["params"]) ?? "{}");
+    const param = (key: string) => params.find((e) => e.key === key)?.value;
+    if (param("principalId") !== "appIdentity.properties.principalId") {
+      problems.push(
+        `'${module.symbol}' in ${rbacPath} gives EventGrid Data Sender to ${param("principalId")}, not the app's identity`,
+      );
+    }
+    if (param("scopeKind") !== "'eventGridTopic'" || param("scopeName") !== "eventGridTopicName") {
+      problems.push(`'${module.symbol}' in ${rbacPath} assigns EventGrid Data Sender beyond the events' topic`);
+    }
+  }
+  const moduleText = files.get(roleAssignmentModulePath) ?? "";
+  const module = parseBicep(moduleText);
+  const scoped = module.resources.find(
+    (r) => r.target === roleAssignmentType && r.condition === "scopeKind == 'eventGridTopic'",
+  );
+  const target = module.resources.find((r) => r.symbol === valueAt(scoped?.body ?? "{}", ["scope"]));
+  if (!scoped || target?.target !== topicType || !target.existing) {
+    problems.push(`${roleAssignmentModulePath} does not scope an 'eventGridTopic' assignment to the topic`);
+  }
+  return problems;
+}
+
+/** Monitoring Metrics Publisher: what telemetry ingestion with Entra ID needs on the component (checked role id). */
+const monitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
+
+/**
+ * Telemetry as shared/observability/README.md says it is deployed: Application Insights with local auth off; the app
+ * settings give its connection string and `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` = `Authorization=AAD` with the
+ * client id of the app's identity (the same as AZURE_CLIENT_ID), and no instrumentation key; that identity is
+ * Monitoring Metrics Publisher on the component; host.json turns on the host's OpenTelemetry mode.
+ */
+export function checkTelemetry(files: SourceFiles, hostJsonText: string): string[] {
+  const problems: string[] = [];
+  const components = bicepFiles(files).flatMap(([path, file]) =>
+    file.resources.filter((r) => r.target === "Microsoft.Insights/components" && !r.existing).map((r) => ({ path, r })),
+  );
+  if (components.length !== 1) problems.push(`expected one Application Insights component, found ${components.length}`);
+  for (const { path, r } of components) {
+    if (valueAt(r.body, ["properties", "DisableLocalAuth"]) !== "true") {
+      problems.push(
+        `Application Insights in ${path} accepts its instrumentation key alone (DisableLocalAuth is not true)`,
+      );
+    }
+  }
+
+  const found = appSettingEntries(files);
+  if (typeof found === "string") return [...problems, found];
+  const { path, file, entries } = found;
+  const value = (key: string) => entries.find((e) => e.key === key)?.value;
+  const insights = file.resources.find((r) => r.target === "Microsoft.Insights/components");
+  if (
+    !insights ||
+    value("APPLICATIONINSIGHTS_CONNECTION_STRING") !== `${insights.symbol}.properties.ConnectionString`
+  ) {
+    problems.push(`APPLICATIONINSIGHTS_CONNECTION_STRING in ${path} is not the component's ConnectionString`);
+  }
+  const authentication = value("APPLICATIONINSIGHTS_AUTHENTICATION_STRING") ?? "";
+  const clientId = /ClientId=\$\{([\w.]+)\}/.exec(authentication)?.[1];
+  if (!/Authorization=AAD/.test(authentication)) {
+    problems.push(`APPLICATIONINSIGHTS_AUTHENTICATION_STRING in ${path} does not ask for Authorization=AAD`);
+  } else if (!clientId || clientId !== value("AZURE_CLIENT_ID")) {
+    problems.push(
+      `APPLICATIONINSIGHTS_AUTHENTICATION_STRING in ${path} names ClientId ${clientId ?? "(none)"}, not the app's identity (${value("AZURE_CLIENT_ID")})`,
+    );
+  }
+  for (const key of ["APPINSIGHTS_INSTRUMENTATIONKEY", "APPLICATIONINSIGHTS_INSTRUMENTATIONKEY"]) {
+    if (value(key) !== undefined) problems.push(`${key} is set in ${path}: ingestion must use Entra ID, not a key`);
+  }
+
+  const rbacText = files.get(rbacPath);
+  if (rbacText === undefined) return [...problems, `no ${rbacPath}`];
+  const rbac = parseBicep(rbacText);
+  const roles = builtInRoleTable(rbac);
+  const publishes = assignmentModules(rbac).some(({ param }) => {
+    const roleKey = /builtInRoles\.(\w+)\)/.exec(param("roleDefinitionId"))?.[1];
+    return (
+      roleKey !== undefined &&
+      roles.get(roleKey) === monitoringMetricsPublisher &&
+      param("principalId") === "appIdentity.properties.principalId" &&
+      param("scopeKind") === "'applicationInsights'"
+    );
+  });
+  if (!publishes) {
+    problems.push(
+      `appIdentity is not Monitoring Metrics Publisher on the Application Insights component in ${rbacPath}`,
+    );
+  }
+
+  let hostJson: { telemetryMode?: unknown };
+  try {
+    hostJson = JSON.parse(hostJsonText) as { telemetryMode?: unknown };
+  } catch {
+    return [...problems, "host.json is not JSON"];
+  }
+  if (String(hostJson.telemetryMode ?? "").toLowerCase() !== "opentelemetry") {
+    problems.push(`host.json's telemetryMode is ${String(hostJson.telemetryMode ?? "unset")}, not OpenTelemetry`);
+  }
+  return problems;
+}

@@ -24,6 +24,7 @@ import {
   checkSettingDefaults,
   checkSubscriptionDeploymentNames,
   checkSubscriptionRead,
+  checkTelemetry,
   checkWebhookSecretHook,
   type AzdFeature,
   rbacPath,
@@ -47,6 +48,12 @@ const localOnlySettings: Record<string, string> = {
   ARM_ENDPOINT: "points the ARM clients at the local ARM emulator; Azure uses the default management endpoint",
   ARM_AUTH: "'emulator' (a fixed token) is only for the local ARM emulator; Azure keeps the default 'azure'",
   ARM_CA_CERT_PATH: "trusts the local ARM emulator's self-signed certificate",
+  CATALOG_STORAGE_CONNECTION_STRING:
+    "account key of the local storage emulator (Azurite); Azure reads the catalog blob with the app's identity",
+  EVENT_GRID_AUTH: "'emulator' (a fixed token) is only for the local Event Grid topic; Azure keeps the default 'azure'",
+  EVENT_GRID_CA_CERT_PATH: "trusts the local Event Grid topic's self-signed certificate",
+  OTEL_EXPORTER_OTLP_ENDPOINT:
+    "the local stack's OTLP collector; in Azure spans and logs go to Application Insights (APPLICATIONINSIGHTS_*)",
 };
 
 /**
@@ -58,12 +65,17 @@ const verifiedBuiltInRoles: Record<string, string> = {
   "090c5cfd-751d-490a-894a-3ce6f1109419": "Azure Service Bus Data Owner",
   "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
   "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+  "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+  "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
   "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
   "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
   "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
   "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
   "f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
   "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+  // articles/role-based-access-control/built-in-roles/integration.md; Event Grid docs, "Authenticate publishing
+  // clients using Microsoft Entra ID": the role holds Microsoft.EventGrid/events/send/action.
+  "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
 };
 
 /**
@@ -89,10 +101,18 @@ const verifiedApiVersions: Record<string, string> = {
   "Microsoft.Web/sites/basicPublishingCredentialsPolicies": "2024-04-01",
   "Microsoft.Authorization/roleDefinitions": "2022-04-01",
   "Microsoft.Authorization/roleAssignments": "2022-04-01",
+  // azure-rest-api-specs eventgrid/resource-manager/Microsoft.EventGrid/stable/2025-02-15 (inputSchema,
+  // disableLocalAuth, minimumTlsVersionAllowed; WebHook destination, eventDeliverySchema, retryPolicy).
+  "Microsoft.EventGrid/topics": "2025-02-15",
+  "Microsoft.EventGrid/topics/eventSubscriptions": "2025-02-15",
 };
 
 /** Parameters of rbac.bicep that carry principals from outside the deployment, and the one role they may get. */
-const externalPrincipalParams = { galleryReaders: "reader", deployerPrincipalId: "keyVaultSecretsOfficer" };
+const externalPrincipalParams = {
+  galleryReaders: "reader",
+  deployerPrincipalId: "keyVaultSecretsOfficer",
+  catalogPublishers: "storageBlobDataContributor",
+};
 
 /**
  * The only actions a role may hold at subscription scope: reading platform image versions, which Azure serves only
@@ -194,7 +214,11 @@ describe("Function App settings in infra/", () => {
   });
 
   it("reports a local-only setting set in Azure", () => {
-    const mutant = mutate(apiPath, "CATALOG_PATH: catalogPath", "CATALOG_PATH: catalogPath\n    ARM_AUTH: 'emulator'");
+    const mutant = mutate(
+      apiPath,
+      "CATALOG_BLOB_URL: catalogBlobUrl",
+      "CATALOG_BLOB_URL: catalogBlobUrl\n    ARM_AUTH: 'emulator'",
+    );
     expect(checkAppSettings(mutant, settingNames, localOnlySettings)).toEqual([
       expect.stringContaining("setting ARM_AUTH is local-only"),
     ]);
@@ -529,10 +553,10 @@ describe("a deployment that works with azd up defaults (issue 14)", () => {
     const withNewType = mutate(
       serviceBusPath,
       "output name string",
-      "resource extra 'Microsoft.EventGrid/topics@2022-06-15' = {\n  name: 'x'\n}\n\noutput name string",
+      "resource extra 'Microsoft.SignalRService/signalR@2024-03-01' = {\n  name: 'x'\n}\n\noutput name string",
     );
     expect(checkProviders(readme, withNewType, imageBuilderProviders)).toEqual([
-      "the README's provider registration misses Microsoft.EventGrid",
+      "the README's provider registration misses Microsoft.SignalRService",
     ]);
   });
 
@@ -579,5 +603,59 @@ describe("a deployment that works with azd up defaults (issue 14)", () => {
     expect(
       check(azureYaml, mutate(mainPath, "param webhookSecret string = ''", "param webhookSecret string = newGuid()")),
     ).toEqual(["infra/main.bicep uses newGuid(): a new value at every deployment"]);
+  });
+});
+
+describe("telemetry in infra/ (issue 21)", () => {
+  const hostJson = readFileSync(join(root, "host.json"), "utf8");
+
+  it("sends to Application Insights with the app's identity (Entra ID, no key) and turns on the host's OpenTelemetry mode", () => {
+    expect(checkTelemetry(realFiles, hostJson)).toEqual([]);
+  });
+
+  it("reports Application Insights that still accepts its key", () => {
+    const mutant = mutate("infra/core/monitor/monitoring.bicep", "DisableLocalAuth: true", "DisableLocalAuth: false");
+    expect(checkTelemetry(mutant, hostJson)).toEqual([
+      "Application Insights in infra/core/monitor/monitoring.bicep accepts its instrumentation key alone (DisableLocalAuth is not true)",
+    ]);
+  });
+
+  it("reports an authentication string without Entra ID, or for another identity", () => {
+    const withoutAad = mutate(apiPath, ";Authorization=AAD'", "'");
+    expect(checkTelemetry(withoutAad, hostJson)).toEqual([
+      "APPLICATIONINSIGHTS_AUTHENTICATION_STRING in infra/app/api.bicep does not ask for Authorization=AAD",
+    ]);
+    const otherIdentity = mutate(
+      apiPath,
+      "'ClientId=${identity.properties.clientId}",
+      "'ClientId=${other.properties.clientId}",
+    );
+    expect(checkTelemetry(otherIdentity, hostJson)).toEqual([
+      "APPLICATIONINSIGHTS_AUTHENTICATION_STRING in infra/app/api.bicep names ClientId other.properties.clientId, not the app's identity (identity.properties.clientId)",
+    ]);
+  });
+
+  it("reports an instrumentation key in the app settings", () => {
+    const mutant = mutate(
+      apiPath,
+      "APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString",
+      "APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString\n    APPINSIGHTS_INSTRUMENTATIONKEY: applicationInsights.properties.InstrumentationKey",
+    );
+    expect(checkTelemetry(mutant, hostJson)).toEqual([
+      "APPINSIGHTS_INSTRUMENTATIONKEY is set in infra/app/api.bicep: ingestion must use Entra ID, not a key",
+    ]);
+  });
+
+  it("reports an app identity that may not publish telemetry", () => {
+    const mutant = mutate(rbacPath, "scopeKind: 'applicationInsights'", "scopeKind: 'keyVault'");
+    expect(checkTelemetry(mutant, hostJson)).toEqual([
+      "appIdentity is not Monitoring Metrics Publisher on the Application Insights component in infra/app/rbac.bicep",
+    ]);
+  });
+
+  it("reports a host left out of OpenTelemetry mode", () => {
+    const without = hostJson.replace(/\n\s*"telemetryMode": "OpenTelemetry",/, "");
+    expect(without).not.toBe(hostJson);
+    expect(checkTelemetry(realFiles, without)).toEqual(["host.json's telemetryMode is unset, not OpenTelemetry"]);
   });
 });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { functionTable } from "../../functions/table.js";
 import { postBuildRequest } from "../../local/buildRequests.js";
 import { localAzure } from "../../local/settings.js";
 import { startTestStack } from "../e2e/harness.js";
@@ -13,7 +12,7 @@ describe("the build requests npm start sends", () => {
 
   beforeAll(async () => {
     stack = await startTestStack({
-      functions: functionTable.filter((f) => f.trigger === "http"),
+      functions: (f) => f.trigger === "http",
       overrides: { WEBHOOK_SECRET: webhookSecret },
     });
   });

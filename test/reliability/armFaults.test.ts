@@ -64,7 +64,7 @@ describe("the pipeline under ARM faults", () => {
       },
     });
     await configureSimulation(stack.arm, briefSimulation);
-    await provision(stack.arm, stack.pipeline.catalog);
+    await provision(stack.arm, stack.catalog);
   });
   afterAll(async () => {
     await stack?.dispose();
@@ -77,7 +77,7 @@ describe("the pipeline under ARM faults", () => {
 
   it("completes 20 builds with 5% 500/503 and 2% 429 answers and 20 ms of latency on every request", async () => {
     await faults({ latencyInMs: 20, rates: { "429": 0.02, "500": 0.025, "503": 0.025 } });
-    const buildImages = stack.pipeline.catalog.images.filter((i) => i.name !== "fault-gone-source");
+    const buildImages = stack.catalog.images.filter((i) => i.name !== "fault-gone-source");
     const buildIds: string[] = [];
     for (let n = 0; n < images * buildsPerImage; n++) {
       buildIds.push(await requestBuild(buildImages[n % images]!.name, commitOf(1000 + n)));
@@ -129,7 +129,7 @@ describe("the pipeline under ARM faults", () => {
       60_000,
     );
     expect(status.failure.reason).toMatch(
-      /^Azure refused the build: read managed image base-that-was-deleted: .*ResourceNotFound/,
+      /^Azure refused the build: read managed image base-that-was-deleted: .*(ResourceGroupNotFound|ResourceNotFound)/,
     );
     const seen = await counters();
     expect(seen.operations["VirtualMachineImageTemplates_CreateOrUpdate"] ?? 0).toBe(0);
@@ -137,7 +137,7 @@ describe("the pipeline under ARM faults", () => {
   });
 
   it("fails a build whose template creation is refused with 403, records why, and does not retry it", async () => {
-    const image = stack.pipeline.catalog.images[0]!.name;
+    const image = stack.catalog.images[0]!.name;
     await faults({ scripted: [{ operation: "VirtualMachineImageTemplates_CreateOrUpdate", status: 403, count: 1 }] });
     const buildId = await requestBuild(image, commitOf(3001));
     const status = await eventually(
@@ -158,7 +158,7 @@ describe("the pipeline under ARM faults", () => {
   });
 
   it("fails a build whose version the gallery refuses to replicate with 400, and keeps its evidence", async () => {
-    const image = stack.pipeline.catalog.images[1]!.name;
+    const image = stack.catalog.images[1]!.name;
     await faults({ scripted: [{ operation: "GalleryImageVersions_Update", status: 400, count: 1 }] });
     const buildId = await requestBuild(image, commitOf(4001));
     const status = await eventually(

@@ -1,9 +1,8 @@
 import { ServiceBusClient } from "@azure/service-bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { command as dlq } from "../../cli/commands/dlq.js";
 import type { CliIo } from "../../cli/command.js";
-import { queueNames } from "../../shared/config/queues.js";
 import { deriveBuildId, messageSchemaVersion } from "../../shared/messages/index.js";
 import { aCatalogImage } from "../factories.js";
 import { api, eventually, startTestStack } from "../e2e/harness.js";
@@ -61,8 +60,8 @@ describe("poison and bad messages on the local stack", () => {
 
   beforeAll(async () => {
     stack = await startTestStack({ catalog: { images: [current] } });
-    await configureSimulation(stack.arm, instantSimulation);
-    await provision(stack.arm, stack.pipeline.catalog);
+    await configureSimulation(stack.arm, { ...instantSimulation, ...withoutThrottling });
+    await provision(stack.arm, stack.catalog);
     client = new ServiceBusClient(stack.settings.ServiceBusConnection!);
   });
   afterAll(async () => {
@@ -71,12 +70,12 @@ describe("poison and bad messages on the local stack", () => {
   });
 
   it("dead-letters bad JSON, a schema violation and an image no longer in the catalog at once, each with its reason", async () => {
-    await send(queueNames.buildRequests, [
+    await send("build-requests", [
       { body: "{not json", messageId: "poison-json" },
       { body: { ...aBuildRequest(current.name, "abcdef1"), requestedAt: "yesterday" }, messageId: "poison-schema" },
       { body: aBuildRequest(retired.name, "0123456789abcdef"), messageId: "poison-retired" },
     ]);
-    await send(queueNames.buildWatch, [
+    await send("build-watch", [
       {
         body: {
           ...aBuildRequest(retired.name, "0123456789abcdef"),
@@ -95,11 +94,11 @@ describe("poison and bad messages on the local stack", () => {
       },
     ]);
     const requests = await eventually("three dead-lettered build requests", async () => {
-      const found = await deadLetters(queueNames.buildRequests);
+      const found = await deadLetters("build-requests");
       return found.length === 3 ? found : undefined;
     });
     const [watch] = await eventually("a dead-lettered watch", async () => {
-      const found = await deadLetters(queueNames.buildWatch);
+      const found = await deadLetters("build-watch");
       return found.length === 1 ? found : undefined;
     });
     const byId = Object.fromEntries(requests.map((m) => [String(m.messageId), m]));
@@ -114,7 +113,7 @@ describe("poison and bad messages on the local stack", () => {
 
   it("lists dead letters with reason and description, and replays chosen ones to the queue once the cause is fixed", async () => {
     const list = cliIo(stack.env);
-    expect(await dlq.run(["list", queueNames.buildRequests], list.io)).toBe(0);
+    expect(await dlq.run(["list", "build-requests"], list.io)).toBe(0);
     expect(list.stdout()).toContain("3 dead-lettered message(s) in build-requests");
     expect(list.stdout()).toMatch(
       /poison-retired\n\s+reason: UnknownImage\n\s+description: image 'ubuntu-2004' is not in the catalog/,
@@ -122,15 +121,13 @@ describe("poison and bad messages on the local stack", () => {
     expect(list.stdout()).toMatch(/poison-schema\n\s+reason: SchemaValidationFailed\n\s+description: requestedAt: /);
 
     // The image comes back to the catalog: its dead-lettered request can now be built.
-    stack.pipeline.catalog.images.push(retired);
-    const retiredRequest = (await deadLetters(queueNames.buildRequests)).find((m) => m.messageId === "poison-retired")!;
+    await stack.publishCatalog({ images: [...stack.catalog.images, retired] });
+    const retiredRequest = (await deadLetters("build-requests")).find((m) => m.messageId === "poison-retired")!;
     const replay = cliIo(stack.env);
-    expect(await dlq.run(["replay", queueNames.buildRequests, String(retiredRequest.sequenceNumber)], replay.io)).toBe(
-      0,
-    );
+    expect(await dlq.run(["replay", "build-requests", String(retiredRequest.sequenceNumber)], replay.io)).toBe(0);
     expect(replay.stdout()).toContain("replayed 1 message(s) to build-requests");
 
-    const left = await deadLetters(queueNames.buildRequests);
+    const left = await deadLetters("build-requests");
     expect(left.map((m) => m.messageId).sort()).toEqual(["poison-json", "poison-schema"]);
     const buildId = deriveBuildId({ image: retired.name, commit: "0123456789abcdef" });
     const status = await eventually("the replayed build to be published", async () => {
@@ -141,10 +138,10 @@ describe("poison and bad messages on the local stack", () => {
 
     // `--all` empties the dead-letter queue; messages that are still poison come straight back to it.
     const all = cliIo(stack.env);
-    expect(await dlq.run(["replay", queueNames.buildRequests, "--all"], all.io)).toBe(0);
+    expect(await dlq.run(["replay", "build-requests", "--all"], all.io)).toBe(0);
     expect(all.stdout()).toContain("replayed 2 message(s) to build-requests");
     const again = await eventually("the poison to be dead-lettered again", async () => {
-      const found = await deadLetters(queueNames.buildRequests);
+      const found = await deadLetters("build-requests");
       return found.length === 2 ? found : undefined;
     });
     expect(again.map((m) => m.deadLetterReason).sort()).toEqual(["InvalidJson", "SchemaValidationFailed"]);

@@ -1,18 +1,23 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
 import { startArmEmulator, type ArmEmulator } from "../../local/arm/index.js";
-import { armAdmin } from "../../local/armAdmin.js";
+import { armAdmin, type ArmAdminTarget } from "../../local/armAdmin.js";
 import type { LogRecord } from "../../local/host/index.js";
-import { provisionGalleries } from "../../local/provision.js";
+import { startAzurite, type Azurite } from "../../local/azurite/index.js";
+import { startEventGridEmulator, type EventGridEmulator } from "../../local/eventgrid/index.js";
+import { provisionCatalogContainer, provisionGalleries } from "../../local/provision.js";
 import { localAzure } from "../../local/settings.js";
 import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
-import { loadCatalog } from "../../shared/catalog/load.js";
+import { BlobCatalogStore } from "../../shared/adapters/catalogBlob.js";
+import { loadCatalog, parseCatalog } from "../../shared/catalog/load.js";
+import { publishCatalog } from "../../shared/catalog/publish.js";
 import type { Catalog } from "../../shared/catalog/schema.js";
-import { loadQueueConfig, queueNames } from "../../shared/config/queues.js";
+import { loadQueueConfig } from "../../shared/config/queues.js";
+import { queues, type QueueName } from "../../shared/messages/index.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { failureTagPrefix } from "../../shared/domain/failures.js";
 import { signBody } from "../../shared/webhook/signature.js";
@@ -23,7 +28,7 @@ export const repoRoot = resolve(import.meta.dirname, "../..");
 const tsxLoader = pathToFileURL(join(repoRoot, "node_modules", "tsx", "dist", "loader.mjs")).href;
 
 /** Every queue of the pipeline. */
-export const allQueues = Object.values(queueNames);
+export const allQueues = Object.keys(queues) as QueueName[];
 
 /**
  * Catalog entries for reliability runs: `count` Linux images in one gallery, each its own definition (distinct
@@ -46,8 +51,12 @@ export function writeCatalog(dir: string, images: unknown[]): { path: string; ca
   return { path, catalog: loadCatalog(path) };
 }
 
-/** Simulated durations long enough that a kill lands mid-build, short enough to keep the run bounded. */
+/**
+ * Simulated durations long enough that a kill lands mid-build, short enough to keep the run bounded; ARM throttling
+ * off explicitly (the pipeline's own pacing is set high here, see pipelineSettings).
+ */
 export const briefSimulation = {
+  throttling: { enabled: false },
   operationDurationInMs: 30,
   replication: { regionDurationInMs: 150 },
   imageBuilder: {
@@ -63,11 +72,16 @@ export const briefSimulation = {
   },
 };
 
-/** Both emulators in this process, in a temporary folder, with the pipeline's queues. */
+/** The emulators (ARM and Service Bus in this process, Azurite in its own), in a temporary folder. */
 export interface Emulators {
   dir: string;
   arm: ArmEmulator;
   serviceBus: ServiceBusEmulator;
+  azurite: Azurite;
+  /** The Event Grid topic the pipeline's events go to. */
+  eventGrid: EventGridEmulator;
+  /** The catalog blob in Azurite (its container exists). */
+  catalogBlobUrl: string;
   stop(): Promise<void>;
 }
 
@@ -82,17 +96,43 @@ export async function startEmulators(options: { lockDuration?: string } = {}): P
     name: q.name,
     properties: { ...q.properties, ...(options.lockDuration ? { lockDuration: options.lockDuration } : {}) },
   }));
-  const serviceBus = await startServiceBusEmulator({ stateDir: join(dir, "servicebus"), queues, port: 0 });
+  const [serviceBus, azurite, eventGrid] = await Promise.all([
+    startServiceBusEmulator({ stateDir: join(dir, "servicebus"), queues, port: 0 }),
+    startAzurite({ stateDir: join(dir, "azurite") }),
+    startEventGridEmulator({ stateDir: join(dir, "eventgrid") }),
+  ]);
   return {
     dir,
     arm,
     serviceBus,
+    azurite,
+    eventGrid,
+    catalogBlobUrl: await provisionCatalogContainer(azurite),
     async stop() {
       await serviceBus.stop();
       await arm.stop();
+      await azurite.stop();
+      await eventGrid.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Publishes a catalog of these entries to the emulators' catalog blob, as `catalog publish` does; returns it parsed. */
+export async function publishTestCatalog(
+  emulators: { catalogBlobUrl: string; azurite: { connectionString: string } },
+  images: unknown[],
+): Promise<Catalog> {
+  const text = stringify({ images });
+  const parsed = parseCatalog(text);
+  if (!parsed.ok) throw new Error(`test catalog does not validate: ${JSON.stringify(parsed.errors)}`);
+  const store = new BlobCatalogStore({
+    blobUrl: emulators.catalogBlobUrl,
+    connectionString: emulators.azurite.connectionString,
+    maxAgeInSeconds: 0,
+  });
+  await publishCatalog(store, text, "test catalog");
+  return parsed.catalog;
 }
 
 /** Messages in every queue and dead-letter queue, by queue. */
@@ -113,15 +153,23 @@ export function queueTotals(serviceBus: ServiceBusEmulator) {
  * replication monitor every second so timers run in a child host.
  */
 export function pipelineSettings(
-  emulators: Emulators,
-  catalogPath: string,
+  emulators: {
+    arm: { endpoint: string; caCertPath: string };
+    serviceBus: { connectionString: string };
+    azurite: { connectionString: string };
+    /** The events' topic; without it the app has none configured and events wait in their queue. */
+    eventGrid?: { endpoint: string; caCertPath: string };
+    catalogBlobUrl: string;
+  },
   overrides: Record<string, string> = {},
 ): Record<string, string> {
   return {
     AZURE_SUBSCRIPTION_ID: localAzure.subscriptionId,
     IMAGE_BUILDER_RESOURCE_GROUP: localAzure.imageBuilderResourceGroup,
     IMAGE_BUILDER_IDENTITY_ID: localAzure.imageBuilderIdentityId,
-    CATALOG_PATH: catalogPath,
+    CATALOG_BLOB_URL: emulators.catalogBlobUrl,
+    CATALOG_STORAGE_CONNECTION_STRING: emulators.azurite.connectionString,
+    CATALOG_MAX_AGE_IN_SECONDS: "0",
     ARM_ENDPOINT: emulators.arm.endpoint,
     ARM_AUTH: "emulator",
     ARM_CA_CERT_PATH: emulators.arm.caCertPath,
@@ -129,6 +177,13 @@ export function pipelineSettings(
     ARM_MAX_READS_PER_SECOND: "500",
     ARM_MAX_WRITES_PER_SECOND: "200",
     ServiceBusConnection: emulators.serviceBus.connectionString,
+    ...(emulators.eventGrid
+      ? {
+          EVENT_GRID_TOPIC_ENDPOINT: emulators.eventGrid.endpoint,
+          EVENT_GRID_AUTH: "emulator",
+          EVENT_GRID_CA_CERT_PATH: emulators.eventGrid.caCertPath,
+        }
+      : {}),
     BUILD_WATCH_INITIAL_DELAY_IN_SECONDS: "1",
     BUILD_WATCH_MAX_DELAY_IN_SECONDS: "1",
     BUILD_REQUEUE_DELAY_IN_SECONDS: "1",
@@ -141,36 +196,54 @@ export function pipelineSettings(
   };
 }
 
-/** The local host (local/host/main.ts) as its own process. */
-export interface ChildHost {
-  url: string;
+/** A Node script of the repository (run through tsx) as its own process: its output, and how to stop it. */
+export interface ChildProcessHandle {
   process: ChildProcess;
   /** Every line the process wrote, stdout and stderr. */
   lines: string[];
-  /** Stops it: SIGKILL leaves everything mid-flight; SIGTERM is a graceful stop. */
+  /** Called with each line as it arrives (after it is pushed to `lines`). */
+  onLine?: (line: string) => void;
+  /** Stops it: SIGKILL leaves everything mid-flight; SIGTERM is a graceful stop. Resolves once it exited. */
   kill(signal: "SIGKILL" | "SIGTERM"): Promise<void>;
+  /** True until the process exited. */
+  readonly running: boolean;
 }
 
 /**
- * Starts `node --import tsx local/host/main.ts --port 0 --log json` with exactly `env` (plus PATH and TMPDIR), in
- * an empty working folder so no local.settings.json is read. Node runs the host itself (not the tsx CLI, which
- * would forward signals to a grandchild), so SIGKILL kills the host.
+ * Starts `node --import tsx <script> ...args` with exactly `env` (plus PATH and TMPDIR) in `cwd`, and resolves with
+ * the first match of `ready` in its output (every line is kept). Node runs the script itself (not the tsx CLI, which
+ * would forward signals to a grandchild), so SIGKILL kills it.
  */
-export async function startChildHost(env: Record<string, string>, cwd: string): Promise<ChildHost> {
+export async function startChildProcess(
+  script: string,
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string; ready: RegExp; what: string; timeoutInMs?: number },
+): Promise<ChildProcessHandle & { ready: RegExpExecArray }> {
+  const cwd = options.cwd ?? repoRoot;
   mkdirSync(cwd, { recursive: true });
-  const child = spawn(
-    process.execPath,
-    ["--import", tsxLoader, join(repoRoot, "local", "host", "main.ts"), "--port", "0", "--log", "json"],
-    {
-      cwd,
-      env: { PATH: process.env.PATH ?? "", TMPDIR: tmpdir(), ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(process.execPath, ["--import", tsxLoader, join(repoRoot, script), ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", TMPDIR: tmpdir(), ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const handle: ChildProcessHandle = {
+    process: child,
+    lines: [],
+    get running() {
+      return child.exitCode === null && child.signalCode === null;
     },
-  );
-  const lines: string[] = [];
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`host did not start:\n${lines.join("\n")}`)), 30_000);
+  const ready = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let found = false;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${options.what} did not start:\n${handle.lines.join("\n")}`));
+    }, options.timeoutInMs ?? 60_000);
     const collect = (stream: NodeJS.ReadableStream) => {
       let rest = "";
       stream.setEncoding("utf8");
@@ -178,34 +251,144 @@ export async function startChildHost(env: Record<string, string>, cwd: string): 
         const parts = (rest + chunk).split("\n");
         rest = parts.pop() ?? "";
         for (const line of parts) {
-          lines.push(line);
-          const started = /Local Functions host on (http:\/\/\S+)\/api/.exec(line);
-          if (started?.[1]) {
+          handle.lines.push(line);
+          handle.onLine?.(line);
+          const match = found ? null : options.ready.exec(line);
+          if (match) {
+            found = true;
             clearTimeout(timer);
-            resolve(started[1]);
+            resolve(match);
           }
         }
       });
       stream.on("end", () => {
-        if (rest) lines.push(rest);
+        if (rest) handle.lines.push(rest);
       });
     };
     collect(child.stdout!);
     collect(child.stderr!);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`host exited (${code}) before starting:\n${lines.join("\n")}`));
+      if (!found) reject(new Error(`${options.what} exited (${code}) before starting:\n${handle.lines.join("\n")}`));
     });
   });
+  return Object.assign(handle, { ready });
+}
+
+/** The local host (local/host/main.ts) as its own process. */
+export interface ChildHost extends ChildProcessHandle {
+  url: string;
+}
+
+/**
+ * Starts `node --import tsx local/host/main.ts --port 0 --log json` with exactly `env` (plus PATH and TMPDIR), in
+ * an empty working folder so no local.settings.json is read. `timers: false` starts it with `--no-timers`: an
+ * instance beside the one that holds the timers (Azure runs a timer function on one instance at a time).
+ */
+export async function startChildHost(
+  env: Record<string, string>,
+  cwd: string,
+  options: { timers?: boolean } = {},
+): Promise<ChildHost> {
+  const handle = await startChildProcess(
+    join("local", "host", "main.ts"),
+    ["--port", "0", "--log", "json", ...(options.timers === false ? ["--no-timers"] : [])],
+    { env, cwd, ready: /Local Functions host on (http:\/\/\S+)\/api/, what: "host", timeoutInMs: 60_000 },
+  );
+  return Object.assign(handle, { url: handle.ready[1]! });
+}
+
+/**
+ * An emulator as its own process, killed and restarted on its state folder and port (as a service comes back after a
+ * crash): the ARM emulator (`local/arm/main.ts`) or the Service Bus emulator (`local/servicebus/main.ts`).
+ */
+export interface EmulatorProcess {
+  readonly handle: ChildProcessHandle;
+  /** Every line of every start. */
+  readonly lines: string[];
+  kill(signal: "SIGKILL" | "SIGTERM"): Promise<void>;
+  /** Starts it again on the same state and port (after a kill). */
+  restart(): Promise<void>;
+}
+
+type Started = ChildProcessHandle & { ready: RegExpExecArray };
+
+async function restartable(
+  start: (port: number) => Promise<Started>,
+  portOf: (first: Started) => number,
+): Promise<EmulatorProcess & { first: Started }> {
+  let handle = await start(0);
+  const first = handle;
+  const port = portOf(first);
+  const lines: string[] = [];
   return {
-    url,
-    process: child,
+    first,
     lines,
+    get handle() {
+      return handle;
+    },
     async kill(signal) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
+      await handle.kill(signal);
+      lines.push(...handle.lines);
+    },
+    async restart() {
+      // The port is free again once the killed process is gone; a lingering socket may hold it for a moment.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          handle = await start(port);
+          return;
+        } catch (error) {
+          if (attempt >= 20) throw error;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
     },
   };
+}
+
+/** The ARM emulator as its own process (`tsx local/arm/main.ts --port P --state DIR`). */
+export async function startArmProcess(stateDir: string): Promise<EmulatorProcess & ArmEmulatorTarget> {
+  const started = await restartable(
+    (port) =>
+      startChildProcess(join("local", "arm", "main.ts"), ["--port", String(port), "--state", stateDir], {
+        ready: /CA certificate: (\S+)/,
+        what: "ARM emulator",
+      }),
+    (first) => Number(new URL(endpointOf(first)).port),
+  );
+  const endpoint = endpointOf(started.first);
+  const caCertPath = started.first.ready[1]!;
+  return Object.assign(started, { endpoint, caCertPath, caCertPem: readFileSync(caCertPath, "utf8") });
+}
+
+function endpointOf(arm: ChildProcessHandle): string {
+  const endpoint = /ARM emulator listening on (https:\/\/\S+)/.exec(arm.lines.join("\n"))?.[1];
+  if (!endpoint) throw new Error(`ARM emulator printed no endpoint:\n${arm.lines.join("\n")}`);
+  return endpoint;
+}
+
+/** The Service Bus emulator as its own process (`tsx local/servicebus/main.ts --port P --state DIR --queues F`). */
+export async function startServiceBusProcess(
+  stateDir: string,
+  queuesFile: string,
+): Promise<EmulatorProcess & { connectionString: string }> {
+  const started = await restartable(
+    (port) =>
+      startChildProcess(
+        join("local", "servicebus", "main.ts"),
+        ["--port", String(port), "--state", stateDir, "--queues", queuesFile, "--host", "127.0.0.1"],
+        { ready: /^(Endpoint=sb:\/\/[^;]+:(\d+);\S+)$/, what: "Service Bus emulator" },
+      ),
+    (first) => Number(first.ready[2]),
+  );
+  return Object.assign(started, { connectionString: started.first.ready[1]! });
+}
+
+/** What the admin API of the ARM emulator needs (an in-process emulator or one in its own process). */
+export interface ArmEmulatorTarget {
+  endpoint: string;
+  caCertPem: string;
+  caCertPath: string;
 }
 
 /** Host log records among a child host's lines (`--log json`). */
@@ -221,7 +404,7 @@ export function logRecords(lines: readonly string[]): LogRecord[] {
 }
 
 /** What the gallery and the Image Builder resource group hold, read through the emulator's admin API. */
-export async function armSnapshot(arm: ArmEmulator) {
+export async function armSnapshot(arm: ArmAdminTarget) {
   const { resources } = await armAdmin<{
     resources: { id: string; type: string; tags?: Record<string, string>; provisioningState?: string }[];
   }>(arm, "GET", "resources");

@@ -1,8 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { functionTable } from "../../functions/table.js";
 import { localAzure } from "../../local/settings.js";
-import { queueNames } from "../../shared/config/queues.js";
 import { signBody } from "../../shared/webhook/signature.js";
 import { startTestStack } from "../e2e/harness.js";
 import { queueTotals } from "./support.js";
@@ -351,7 +349,7 @@ describe("the webhook, through the local host, with WEBHOOK_SECRET set", () => {
   beforeAll(async () => {
     stack = await startTestStack({
       // Only the HTTP functions: whatever the webhook enqueues stays in the queue, visible.
-      functions: functionTable.filter((f) => f.trigger === "http"),
+      functions: (f) => f.trigger === "http",
       overrides: {
         WEBHOOK_SECRET: secret,
         WEBHOOK_SECRET_PREVIOUS: previousSecret,
@@ -422,7 +420,7 @@ describe("the webhook, through the local host, with WEBHOOK_SECRET set", () => {
   });
 
   it("builds a replayed GitHub delivery once: the build id comes from image and commit, not the delivery id", async () => {
-    const before = stack.serviceBus.stats(queueNames.buildRequests).active;
+    const before = stack.serviceBus.stats("build-requests").active;
     const push = encode(JSON.stringify({ ref: "refs/heads/main", after: sha("c0ffee"), pusher: { name: "octocat" } }));
     const release = encode(JSON.stringify({ action: "published", release: { tag_name: "v2026.1.0" } }));
     const deliver = (event: string, body: Uint8Array, deliveryId: string) =>
@@ -441,6 +439,6 @@ describe("the webhook, through the local host, with WEBHOOK_SECRET set", () => {
     expect(new Set(pushes.map((r) => r.body.buildId)).size).toBe(1);
     expect(new Set(releases.map((r) => r.body.buildId)).size).toBe(1);
     // Service Bus duplicate detection drops the repeats: one message per build.
-    expect(stack.serviceBus.stats(queueNames.buildRequests).active).toBe(before + 2);
+    expect(stack.serviceBus.stats("build-requests").active).toBe(before + 2);
   });
 });

@@ -16,16 +16,18 @@ param roleDefinitionId string
 @allowed([
   'resourceGroup'
   'storageAccount'
+  'blobContainer'
   'serviceBusNamespace'
   'serviceBusQueue'
   'keyVault'
   'applicationInsights'
   'gallery'
   'userAssignedIdentity'
+  'eventGridTopic'
 ])
 param scopeKind string
 
-@description('Name of the resource the role is assigned on (ignored for resourceGroup); a queue is <namespace>/<queue>.')
+@description('Name of the resource the role is assigned on (ignored for resourceGroup); a queue is <namespace>/<queue>, a blob container <account>/<container>.')
 param scopeName string = ''
 
 // Not named `description`: a parameter of that name would hide the @description decorator.
@@ -34,6 +36,20 @@ param assignmentDescription string = ''
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (scopeKind == 'storageAccount') {
   name: scopeName
+}
+
+resource containerAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  name: split(scopeName, '/')[0]
+}
+
+resource containerBlobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  parent: containerAccount
+  name: 'default'
+}
+
+resource blobContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (scopeKind == 'blobContainer') {
+  parent: containerBlobServices
+  name: last(split(scopeName, '/'))
 }
 
 resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = if (scopeKind == 'serviceBusNamespace' || scopeKind == 'serviceBusQueue') {
@@ -61,6 +77,10 @@ resource userAssignedIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@
   name: scopeName
 }
 
+resource eventGridTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = if (scopeKind == 'eventGridTopic') {
+  name: scopeName
+}
+
 var assignment = {
   principalId: principalId
   principalType: empty(principalType) ? null : principalType
@@ -76,6 +96,12 @@ resource onResourceGroup 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 resource onStorageAccount 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'storageAccount') {
   name: guid(storageAccount.id, principalId, roleDefinitionId)
   scope: storageAccount
+  properties: assignment
+}
+
+resource onBlobContainer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'blobContainer') {
+  name: guid(blobContainer.id, principalId, roleDefinitionId)
+  scope: blobContainer
   properties: assignment
 }
 
@@ -112,5 +138,11 @@ resource onGallery 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (sc
 resource onUserAssignedIdentity 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'userAssignedIdentity') {
   name: guid(userAssignedIdentity.id, principalId, roleDefinitionId)
   scope: userAssignedIdentity
+  properties: assignment
+}
+
+resource onEventGridTopic 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (scopeKind == 'eventGridTopic') {
+  name: guid(eventGridTopic.id, principalId, roleDefinitionId)
+  scope: eventGridTopic
   properties: assignment
 }

@@ -23,6 +23,7 @@ describe("the ARM emulator's Compute Gallery, driven by @azure/arm-compute", () 
       name,
       {
         location: "westeurope",
+        hyperVGeneration: "V2",
         storageProfile: { osDisk: { osType: "Linux", osState: "Generalized", diskSizeGB: 64 } },
       },
       poll,
@@ -56,6 +57,7 @@ describe("the ARM emulator's Compute Gallery, driven by @azure/arm-compute", () 
   beforeEach(async () => {
     await h.admin("POST", "reset");
     await h.admin("PUT", "config", fastConfig);
+    await h.resourceGroup(rg);
   });
 
   it("creates a gallery, a definition and a version from a managed image, and reports replication region by region", async () => {
@@ -134,7 +136,8 @@ describe("the ARM emulator's Compute Gallery, driven by @azure/arm-compute", () 
       poll,
     );
     expect(promoted.publishingProfile?.excludeFromLatest).toBe(false);
-    expect(promoted.publishingProfile?.targetRegions?.every((t) => t.excludeFromLatest === false)).toBe(true);
+    // Per-region flags stay unset (the version-level flag applies), as Azure answers [V17].
+    expect(promoted.publishingProfile?.targetRegions?.every((t) => t.excludeFromLatest === undefined)).toBe(true);
     expect(promoted.publishingProfile?.endOfLifeDate?.toISOString()).toBe(endOfLifeDate.toISOString());
     expect(await latest()).toBe("1.2.0");
 
@@ -292,7 +295,7 @@ describe("the ARM emulator's Compute Gallery, driven by @azure/arm-compute", () 
       const error = await restErrorOf(() =>
         h.compute.galleryImageVersions.delete(rg, gallery, "ubuntu", "1.0.0", poll),
       );
-      expect([error.statusCode, error.code]).toEqual([409, "OperationNotAllowed"]);
+      expect([error.statusCode, error.code]).toEqual([409, "DeleteGalleryImageVersionBlockedBeforeEndOfLife"]);
       await h.admin("POST", "clock", { advanceByMs: 2 * 86_400_000 });
       await h.compute.galleryImageVersions.delete(rg, gallery, "ubuntu", "1.0.0", poll);
     });

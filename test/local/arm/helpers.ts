@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { ImageBuilderClient } from "@azure/arm-imagebuilder";
+import { ResourceGraphClient } from "@azure/arm-resourcegraph";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import {
   createDefaultHttpClient,
@@ -26,7 +27,12 @@ export interface Harness {
   stateDir: string;
   compute: ComputeManagementClient;
   imageBuilder: ImageBuilderClient;
+  resourceGraph: ResourceGraphClient;
   admin: <T = Record<string, unknown>>(method: HttpMethods, adminPath: string, body?: unknown) => Promise<T>;
+  /** Creates a resource group through ARM (PUT), as `az group create` does. */
+  resourceGroup: (name: string, location?: string) => Promise<void>;
+  /** Creates a user-assigned identity through ARM and returns its id and principal id. */
+  identity: (rg: string, name: string, location?: string) => Promise<{ id: string; principalId: string }>;
   /** A raw ARM call without the SDK (for auth tests). */
   raw: (
     method: HttpMethods,
@@ -39,22 +45,31 @@ export interface Harness {
 export function clientsFor(emulator: ArmEmulator): {
   compute: ComputeManagementClient;
   imageBuilder: ImageBuilderClient;
+  resourceGraph: ResourceGraphClient;
 } {
   const options = { endpoint: emulator.endpoint, tlsOptions: { ca: emulator.caCertPem } };
   return {
     compute: new ComputeManagementClient(stubCredential, subscriptionId, options),
     imageBuilder: new ImageBuilderClient(stubCredential, subscriptionId, options),
+    // Retries off: the rules' tests read each answer as Azure gave it (429s and 5xx included).
+    resourceGraph: new ResourceGraphClient(stubCredential, { ...options, retryOptions: { maxRetries: 0 } }),
   };
 }
 
-/** Near-zero durations so suites run fast; tests that watch progress set their own. */
+/**
+ * Near-zero durations so suites run fast, and ARM throttling switched off explicitly (the tests poll every few
+ * milliseconds); tests that watch progress or throttling set their own.
+ */
 export const fastConfig = {
   operationDurationInMs: 0,
+  deleteDurationInMs: 0,
   replication: { regionDurationInMs: 30 },
   imageBuilder: {
     phaseDurationsInMs: { Queued: 10, Building: 10, Customizing: 10, Optimizing: 10, Validating: 10, Distributing: 10 },
     cancelDurationInMs: 10,
   },
+  throttling: { enabled: false },
+  resourceGraph: { quota: { enabled: false } },
 };
 
 export async function startHarness(stateDir?: string): Promise<Harness> {
@@ -74,23 +89,45 @@ export async function startHarness(stateDir?: string): Promise<Harness> {
     });
     const response = await pipeline.sendRequest(httpClient, request);
     const text = response.bodyAsText ?? "";
+    const json = (response.headers.get("content-type") ?? "").includes("json");
     return {
       status: response.status,
       headers: response.headers.toJSON(),
-      body: text ? (JSON.parse(text) as unknown) : undefined,
+      body: text ? (json ? (JSON.parse(text) as unknown) : text) : undefined,
     };
   };
-  const { compute, imageBuilder } = clientsFor(emulator);
+  const { compute, imageBuilder, resourceGraph } = clientsFor(emulator);
   return {
     emulator,
     stateDir: dir,
     compute,
     imageBuilder,
+    resourceGraph,
     admin: async <T>(method: HttpMethods, adminPath: string, body?: unknown) => {
       const response = await send(method, `${emulator.endpoint}/_emulator/${adminPath}`, {}, body);
       if (response.status >= 300)
         throw new Error(`admin ${method} ${adminPath}: ${response.status} ${JSON.stringify(response.body)}`);
       return response.body as T;
+    },
+    resourceGroup: async (name, location = "westeurope") => {
+      const response = await send(
+        "PUT",
+        `${emulator.endpoint}/subscriptions/${subscriptionId}/resourcegroups/${name}?api-version=2022-09-01`,
+        { authorization: "Bearer stub-token" },
+        { location },
+      );
+      if (response.status >= 300) throw new Error(`resource group ${name}: ${response.status}`);
+    },
+    identity: async (rg, name, location = "westeurope") => {
+      const response = await send(
+        "PUT",
+        `${emulator.endpoint}/subscriptions/${subscriptionId}/resourceGroups/${rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}?api-version=2023-01-31`,
+        { authorization: "Bearer stub-token" },
+        { location },
+      );
+      const body = response.body as { id: string; properties: { principalId: string } };
+      if (response.status >= 300) throw new Error(`identity ${name}: ${response.status} ${JSON.stringify(body)}`);
+      return { id: body.id, principalId: body.properties.principalId };
     },
     raw: (method, armPath, options = {}) =>
       send(
@@ -104,6 +141,19 @@ export async function startHarness(stateDir?: string): Promise<Harness> {
       if (!stateDir) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Awaits a long-running operation expected to fail and returns `{code, message}` from the SDK's error. */
+export async function lroFailureOf(poller: PromiseLike<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await poller;
+  } catch (error) {
+    const text = (error as Error).message;
+    const match = /^The long-running operation has failed\. ([^.]+)\. ([\s\S]*)$/.exec(text);
+    if (match) return { code: match[1]!, message: match[2]! };
+    throw error;
+  }
+  throw new Error("expected the long-running operation to fail, but it succeeded");
 }
 
 /** Runs `action` and returns the RestError it throws (fails the test if it does not). */

@@ -52,6 +52,8 @@ describe("the ARM emulator's Image Builder, driven by @azure/arm-imagebuilder", 
   beforeEach(async () => {
     await h.admin("POST", "reset");
     await h.admin("PUT", "config", fastConfig);
+    for (const group of [rg, "rg-identity", "rg-other"]) await h.resourceGroup(group);
+    await h.identity("rg-identity", "aib");
   });
 
   it("creates a template, runs it through every sub-state and reads the run outputs", async () => {
@@ -105,7 +107,11 @@ describe("the ARM emulator's Image Builder, driven by @azure/arm-imagebuilder", 
 
     const image = await h.compute.images.get(rg, "ubuntu-staging");
     expect(image.storageProfile?.osDisk?.osType).toBe("Linux");
-    expect(image.tags).toEqual({ build: "42" });
+    expect(image.tags).toEqual({
+      build: "42",
+      VMImageBuilderSource: "PlatformImage Canonical::ubuntu-24_04-lts::server::24.04.202503260",
+    });
+    expect(image.hyperVGeneration).toBe("V2");
   });
 
   it("refuses to run a template that is already running, or to delete it, with OperationNotAllowed", async () => {
@@ -206,8 +212,8 @@ describe("the ARM emulator's Image Builder, driven by @azure/arm-imagebuilder", 
       "GET",
       "resources",
     );
-    expect(left.counts).toEqual({});
-    expect(left.resourceGroups.map((g) => g.name)).toEqual([rg]);
+    expect(left.counts).toEqual({ "Microsoft.ManagedIdentity/userAssignedIdentities": 1 });
+    expect(left.resourceGroups.map((g) => g.name).sort()).toEqual([rg, "rg-identity", "rg-other"]);
     const gone = await restErrorOf(() => h.imageBuilder.virtualMachineImageTemplates.get(rg, "short-lived"));
     expect([gone.statusCode, gone.code]).toEqual([404, "ResourceNotFound"]);
   });

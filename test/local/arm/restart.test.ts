@@ -16,6 +16,8 @@ describe("the ARM emulator across a restart", () => {
     const first = await startHarness(stateDir);
     await first.admin("PUT", "config", fastConfig);
     await first.admin("PUT", "config", { imageBuilder: { phaseDurationsInMs: { Building: 60_000 } } });
+    await first.resourceGroup("rg");
+    const identity = await first.identity("rg", "aib");
     await first.compute.galleries.createOrUpdate("rg", "gal", { location: "westeurope" }, poll);
     await first.imageBuilder.virtualMachineImageTemplates.createOrUpdate(
       "rg",
@@ -24,9 +26,7 @@ describe("the ARM emulator across a restart", () => {
         location: "westeurope",
         identity: {
           type: "UserAssigned",
-          userAssignedIdentities: {
-            "/subscriptions/x/resourcegroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/z": {},
-          },
+          userAssignedIdentities: { [identity.id]: {} },
         },
         source: {
           type: "PlatformImage",

@@ -13,7 +13,7 @@ function run(overrides: Partial<TemplateRun> = {}): TemplateRun {
     startMs: 1000,
     phases,
     cancelDurationMs: 5,
-    materialized: false,
+    finished: false,
     ...overrides,
   };
 }
@@ -39,10 +39,26 @@ describe("simulated replication", () => {
 });
 
 describe("simulated Image Builder runs", () => {
-  it("walk the sub-states without Optimizing unless asked, then succeed", () => {
+  it("walk the sub-states without Optimizing unless asked, then succeed once distribution settles", () => {
     expect(phases.map((p) => p.subState)).toEqual(["Queued", "Building", "Customizing", "Validating", "Distributing"]);
     expect(runStatus(run(), 1025)).toMatchObject({ runState: "Running", runSubState: "Customizing" });
-    expect(runStatus(run(), 1050)).toMatchObject({ runState: "Succeeded", endMs: 1050 });
+    // Until the distribution is written the run stays Distributing, whatever the clock says.
+    expect(runStatus(run(), 1050)).toMatchObject({ runState: "Running", runSubState: "Distributing" });
+    const distributed = run({ distribution: { endMs: 1080, outcomes: [{ runOutputName: "a", index: 0, ok: true }] } });
+    expect(runStatus(distributed, 1060)).toMatchObject({ runState: "Running", runSubState: "Distributing" });
+    expect(runStatus(distributed, 1080)).toMatchObject({ runState: "Succeeded", endMs: 1080 });
+  });
+
+  it("end PartiallySucceeded when some distributions fail, Failed when all do", () => {
+    const outcomes = [
+      { runOutputName: "a", index: 0, ok: true },
+      { runOutputName: "b", index: 1, ok: false, message: "boom" },
+    ];
+    expect(runStatus(run({ distribution: { endMs: 1050, outcomes } }), 1050)).toMatchObject({
+      runState: "PartiallySucceeded",
+      message: "Failed in distributing 1 images out of total 2: {[Error 0] [Distribute 1] boom}",
+    });
+    expect(runStatus(run({ distribution: { endMs: 1050, outcomes: [outcomes[1]!] } }), 1050).runState).toBe("Failed");
   });
 
   it("fail at the end of the scripted sub-state", () => {
@@ -57,7 +73,8 @@ describe("simulated Image Builder runs", () => {
 
   it("cancel: Canceling for the cancel duration, then Canceled at the sub-state it was in", () => {
     const canceled = run({ cancelRequestedMs: 1012 });
-    expect(runStatus(canceled, 1014)).toMatchObject({ runState: "Canceling", runSubState: "Building" });
+    expect(runStatus(canceled, 1014)).toMatchObject({ runState: "Canceling", message: "Canceling image build" });
+    expect(runStatus(canceled, 1014).runSubState).toBeUndefined();
     expect(runStatus(canceled, 1017)).toMatchObject({ runState: "Canceled", endMs: 1017 });
   });
 });

@@ -88,9 +88,13 @@ describe("defaults", () => {
     expect(image.schedule).toBeUndefined();
   });
 
-  it("default skipIfUnchanged to true", () => {
+  it("default skipIfUnchanged to true, and a schedule disables itself after 3 consecutive failed builds", () => {
     const result = parseCatalog(stringify({ images: [aCatalogImageInput({ schedule: { cron: "0 30 2 * * *" } })] }));
-    expect(result.ok && result.catalog.images[0]?.schedule).toEqual({ cron: "0 30 2 * * *", skipIfUnchanged: true });
+    expect(result.ok && result.catalog.images[0]?.schedule).toEqual({
+      cron: "0 30 2 * * *",
+      skipIfUnchanged: true,
+      disableAfterFailedBuilds: 3,
+    });
   });
 });
 

@@ -16,6 +16,7 @@ const policy: CatalogRetention = {
   maxDeletionsPerRun: 10,
   dryRun: false,
   includeUnmanaged: false,
+  deleteInUse: false,
 };
 const daysAgo = (days: number) => new Date(now.getTime() - days * 86_400_000);
 const codeOf = (plan: RetentionPlan, version: string) =>
@@ -160,6 +161,7 @@ const policyArb: fc.Arbitrary<CatalogRetention> = fc.record({
   maxDeletionsPerRun: fc.integer({ min: 1, max: 12 }),
   dryRun: fc.boolean(),
   includeUnmanaged: fc.boolean(),
+  deleteInUse: fc.constant(false),
 });
 const nowArb = fc.integer({ min: -30, max: 30 }).map((d) => new Date(now.getTime() + d * 86_400_000));
 const input = fc.record({ versions: galleryArb, policy: policyArb, now: nowArb });

@@ -1,14 +1,13 @@
 import { describe, expect, it } from "vitest";
+import { loadQueueConfig } from "../../../shared/config/queues.js";
 import {
   buildRequestedSchema,
   buildWatchSchema,
   deriveBuildId,
-  messageIds,
   newTraceparent,
   publishVersionSchema,
-  queueMessageSchemas,
+  queues,
 } from "../../../shared/messages/index.js";
-import { queueNames } from "../../../shared/config/queues.js";
 
 const envelope = {
   schemaVersion: 2 as const,
@@ -31,8 +30,12 @@ const inFlight = {
 };
 
 describe("the message contracts", () => {
-  it("give each queue exactly one schema", () => {
-    expect(Object.keys(queueMessageSchemas).sort()).toEqual(Object.values(queueNames).sort());
+  it("give each queue of queues.json exactly one contract", () => {
+    expect(Object.keys(queues).sort()).toEqual(
+      loadQueueConfig()
+        .queues.map((q) => q.name)
+        .sort(),
+    );
   });
 
   it("derive the same build id from the same request, and different ones otherwise", () => {
@@ -90,11 +93,24 @@ describe("the message contracts", () => {
   });
 
   it("name messages so that a repeated send is a duplicate and a new step is not", () => {
-    expect(messageIds.buildWatch({ buildId: envelope.buildId, checkCount: 3 })).toBe(`${envelope.buildId}:watch:3`);
-    expect(messageIds.buildRequested({ buildId: envelope.buildId, attempt: 1 })).not.toBe(
-      messageIds.buildRequested({ buildId: envelope.buildId, attempt: 0 }),
-    );
-    expect(messageIds.publishVersion({ buildId: envelope.buildId })).toBe(`${envelope.buildId}:publish`);
+    const watch = (checkCount: number) =>
+      buildWatchSchema.parse({
+        ...inFlight,
+        kind: "BuildWatch",
+        checkCount,
+        nextDelayInSeconds: 60,
+        deadlineAt: "2026-11-23T04:00:00.000Z",
+      });
+    expect(queues["build-watch"].messageId(watch(3))).toBe(`${envelope.buildId}:watch:3`);
+    const request = (attempt: number) => buildRequestedSchema.parse({ ...envelope, kind: "BuildRequested", attempt });
+    expect(queues["build-requests"].messageId(request(1))).not.toBe(queues["build-requests"].messageId(request(0)));
+    const publish = publishVersionSchema.parse({
+      ...inFlight,
+      kind: "PublishVersion",
+      versionId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.4",
+      runEndedAt: "2026-11-23T02:40:00.000Z",
+    });
+    expect(queues["version-publish"].messageId(publish)).toBe(`${envelope.buildId}:publish`);
   });
 
   it("continue a trace: a child traceparent keeps the trace id and gets a new span", () => {

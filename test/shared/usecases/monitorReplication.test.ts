@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { queueNames } from "../../../shared/config/queues.js";
 import { readFailures } from "../../../shared/domain/failures.js";
 import { tagNames } from "../../../shared/domain/names.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
@@ -22,10 +21,10 @@ type World = ReturnType<typeof fakePipeline>;
 /** Runs a build of `forImage` through start, a run with the given outcome and watch; returns its template's name. */
 async function runBuild(world: World, forImage = image, outcome: "Succeeded" | "Failed" = "Succeeded", message = "") {
   await requestBuild(world.deps, { image: forImage.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
-  await startBuild(world.deps, world.bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+  await startBuild(world.deps, world.bus.take("build-requests")[0]!.body as BuildRequested);
   const template = [...world.imageBuilder.templates.values()].find((t) => t.tags[tagNames.image] === forImage.name)!;
   world.imageBuilder.finishRun(template.name, outcome, message);
-  await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+  await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
   return template.name;
 }
 
@@ -33,7 +32,7 @@ async function runBuild(world: World, forImage = image, outcome: "Succeeded" | "
 async function publishedVersion(settings = {}) {
   const world = fakePipeline([image], settings);
   const templateName = await runBuild(world);
-  await publishVersion(world.deps, world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion);
+  await publishVersion(world.deps, world.bus.take("version-publish")[0]!.body as PublishVersion);
   world.gallery.calls = [];
   world.gallery.updates = [];
   return { ...world, ref: world.refOf(image), templateName };
@@ -122,7 +121,7 @@ describe("monitorReplication", () => {
     const broken = aCatalogImage({ name: "broken", definition: { sku: "broken" } });
     const world = fakePipeline([broken, image]);
     await runBuild(world);
-    await publishVersion(world.deps, world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion);
+    await publishVersion(world.deps, world.bus.take("version-publish")[0]!.body as PublishVersion);
     world.gallery.setReplication(world.refOf(image), "1.0.0", all("Completed"));
     const listVersions = world.gallery.listVersions.bind(world.gallery);
     world.gallery.listVersions = async (ref) => {
@@ -149,7 +148,7 @@ describe("monitorReplication's leftovers sweep", () => {
   it("records a failed run whose watch message was lost, with its log, and starts its retention then", async () => {
     const world = fakePipeline([image]);
     await requestBuild(world.deps, { image: image.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
-    await startBuild(world.deps, world.bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+    await startBuild(world.deps, world.bus.take("build-requests")[0]!.body as BuildRequested);
     const template = [...world.imageBuilder.templates.values()][0]!;
     const logUri = "https://st0.blob.core.windows.net/packerlogs/1/customization.log";
     world.imageBuilder.finishRun(template.name, "Failed", `exit status 1. Image Build log location: ${logUri}. x`);
@@ -164,7 +163,7 @@ describe("monitorReplication's leftovers sweep", () => {
   it("publishes a distributed version whose publish message was lost", async () => {
     const world = fakePipeline([image]);
     await runBuild(world);
-    world.bus.take(queueNames.versionPublish);
+    world.bus.take("version-publish");
     world.clock.advance(20 * 60_000);
     const result = await monitorReplication(world.deps);
     expect(result.published).toEqual(["ubuntu-2404@1.0.0"]);
@@ -174,11 +173,32 @@ describe("monitorReplication's leftovers sweep", () => {
   it("leaves a build in progress alone", async () => {
     const world = fakePipeline([image]);
     await requestBuild(world.deps, { image: image.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
-    await startBuild(world.deps, world.bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+    await startBuild(world.deps, world.bus.take("build-requests")[0]!.body as BuildRequested);
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
     world.clock.advance(3 * 3_600_000);
+    world.imageBuilder.calls = [];
     const result = await monitorReplication(world.deps);
     expect(result.swept).toEqual([]);
     expect(world.imageBuilder.templates.size).toBe(1);
+    expect(world.imageBuilder.calls).toEqual(["listTemplates"]);
+  });
+
+  it("runs a provisioned template whose first check was lost, once it has waited long enough", async () => {
+    const world = fakePipeline([image]);
+    await requestBuild(world.deps, { image: image.name, commit: "abc1234", reason: "push", requestedBy: "octocat" });
+    await startBuild(world.deps, world.bus.take("build-requests")[0]!.body as BuildRequested);
+    world.bus.take("build-watch");
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    world.clock.advance(60_000);
+    await monitorReplication(world.deps);
+    expect(template.lastRunStatus).toBeUndefined();
+    world.clock.advance(20 * 60_000);
+    await monitorReplication(world.deps);
+    expect(template.lastRunStatus?.runState).toBe("Running");
+    // The run then ends like any other, and the sweep takes over what it distributed (publish stalled).
+    world.imageBuilder.finishRun(template.name, "Succeeded");
+    world.clock.advance(20 * 60_000);
+    expect((await monitorReplication(world.deps)).published).toEqual(["ubuntu-2404@1.0.0"]);
   });
 
   it("removes the template of an image no longer in the catalog", async () => {

@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { catalogEntryHash } from "../../../shared/catalog/load.js";
 import { managedByValue, tagNames } from "../../../shared/domain/names.js";
-import { queueNames } from "../../../shared/config/queues.js";
 import { compareDottedNumbers } from "../../../shared/domain/versions.js";
-import { nightlyRebuild } from "../../../shared/usecases/nightlyRebuild.js";
+import { nightlyRebuild, nightlyRebuildSinceLastRun } from "../../../shared/usecases/nightlyRebuild.js";
 import { aCatalogImage } from "../../factories.js";
 import { fakePipeline } from "../../fakes/pipeline.js";
 
@@ -59,8 +58,9 @@ describe("nightlyRebuild", () => {
     const world = withPublished("24.04.202410010");
     const [decision] = await nightlyRebuild(world.deps, window);
     expect(decision).toMatchObject({ action: "requested" });
-    expect(world.bus.sent.map((m) => m.queue)).toEqual([queueNames.buildRequests]);
-    expect(world.bus.sent[0]!.body).toMatchObject({
+    // Its BuildRequested event first, then the request.
+    expect(world.bus.sent.map((m) => m.queue)).toEqual(["events", "build-requests"]);
+    expect(world.bus.take("build-requests")[0]!.body).toMatchObject({
       image: "ubuntu-2404",
       reason: "schedule",
       requestedBy: "schedule",
@@ -79,13 +79,36 @@ describe("nightlyRebuild", () => {
     expect(world.bus.sent).toHaveLength(0);
   });
 
+  it("covers the time since the host's record of its previous run, up to the pipeline's clock", async () => {
+    // The clock says 02:00:30: the 02:00 schedule fell due after a run recorded at 01:00, not after one at 02:00:10.
+    const world = withPublished("24.04.202410010");
+    world.clock.current = new Date("2026-11-23T02:00:30Z");
+    expect((await nightlyRebuildSinceLastRun(world.deps, new Date("2026-11-23T02:00:10Z")))[0]).toMatchObject({
+      action: "notDue",
+    });
+    expect((await nightlyRebuildSinceLastRun(world.deps, new Date("2026-11-23T01:00:00Z")))[0]).toMatchObject({
+      action: "requested",
+    });
+  });
+
+  it("looks back an hour on a first run, when the host has no record (or says 0001-01-01)", async () => {
+    const world = withPublished("24.04.202410010");
+    world.clock.current = new Date("2026-11-23T02:59:00Z");
+    expect((await nightlyRebuildSinceLastRun(world.deps, undefined))[0]).toMatchObject({ action: "requested" });
+    world.clock.current = new Date("2026-11-23T03:01:00Z");
+    expect((await nightlyRebuildSinceLastRun(world.deps, new Date("0001-01-01T00:00:00Z")))[0]).toMatchObject({
+      action: "notDue",
+    });
+  });
+
   it("asks for the same build twice in a day only once", async () => {
     const world = withPublished("24.04.202410010");
     const [first] = await nightlyRebuild(world.deps, window);
     const [second] = await nightlyRebuild(world.deps, window);
     expect(first).toMatchObject({ action: "requested" });
     expect(second).toMatchObject({ action: "requested", buildId: (first as { buildId: string }).buildId });
-    expect(world.bus.sent).toHaveLength(1);
+    expect(world.bus.take("build-requests")).toHaveLength(1);
+    expect(world.bus.take("events")).toHaveLength(1);
   });
 
   it("orders Marketplace versions numerically", () => {

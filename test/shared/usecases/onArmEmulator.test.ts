@@ -1,16 +1,18 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { noTracer } from "../../../shared/observability/tracing.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startArmEmulator, type ArmEmulator } from "../../../local/arm/index.js";
-import { armAdmin, configureSimulation, instantSimulation } from "../../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, withoutThrottling } from "../../../local/armAdmin.js";
+import { provisionGalleries } from "../../../local/provision.js";
 import { ArmClients } from "../../../shared/adapters/armClients.js";
 import { ArmGalleryClient } from "../../../shared/adapters/gallery.js";
 import { ArmImageBuilderClient } from "../../../shared/adapters/imageBuilder.js";
-import { queueNames } from "../../../shared/config/queues.js";
 import { parseSettings } from "../../../shared/config/settings.js";
-import { pipelineSettingsOf } from "../../../shared/composition.js";
+import { pipelineSettingsOf } from "../../../functions/composition.js";
+import { ResourceGraphFleetReader } from "../../../shared/adapters/resourceGraph.js";
 import { tagNames } from "../../../shared/domain/names.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import type { PipelineDeps } from "../../../shared/usecases/context.js";
@@ -19,8 +21,9 @@ import { publishVersion } from "../../../shared/usecases/publishVersion.js";
 import { requestBuild } from "../../../shared/usecases/requestBuild.js";
 import { startBuild } from "../../../shared/usecases/startBuild.js";
 import { watchBuild } from "../../../shared/usecases/watchBuild.js";
-import { aCatalogImage, identityId, subscriptionId } from "../../factories.js";
-import { FakeBus, MemoryLogger } from "../../fakes/azure.js";
+import { localAzure } from "../../../local/settings.js";
+import { aCatalogImage } from "../../factories.js";
+import { FakeBus, FakeEventPublisher, MemoryLogger } from "../../fakes/azure.js";
 
 /**
  * The use-cases through the real ARM adapters and SDK clients, against the ARM emulator; only the bus is a fake,
@@ -35,7 +38,7 @@ describe("the build use-cases on the ARM emulator", () => {
   const compute = () =>
     new ComputeManagementClient(
       { getToken: async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3.6e6 }) },
-      subscriptionId,
+      localAzure.subscriptionId,
       {
         endpoint: arm.endpoint,
         tlsOptions: { ca: arm.caCertPem },
@@ -48,9 +51,9 @@ describe("the build use-cases on the ARM emulator", () => {
     const caPath = join(stateDir, "ca.pem");
     writeFileSync(caPath, arm.caCertPem);
     const settings = parseSettings({
-      AZURE_SUBSCRIPTION_ID: subscriptionId,
+      AZURE_SUBSCRIPTION_ID: localAzure.subscriptionId,
       IMAGE_BUILDER_RESOURCE_GROUP: "rg-image-builder",
-      IMAGE_BUILDER_IDENTITY_ID: identityId,
+      IMAGE_BUILDER_IDENTITY_ID: localAzure.imageBuilderIdentityId,
       ServiceBusConnection: "unused",
       ARM_ENDPOINT: arm.endpoint,
       ARM_AUTH: "emulator",
@@ -64,9 +67,12 @@ describe("the build use-cases on the ARM emulator", () => {
       catalog: { images: [image] },
       gallery: new ArmGalleryClient(clients),
       imageBuilder: new ArmImageBuilderClient(clients),
+      fleet: new ResourceGraphFleetReader(clients),
       bus,
+      eventPublisher: new FakeEventPublisher(),
       clock: { now: () => new Date() },
       log: new MemoryLogger(),
+      tracer: noTracer,
       settings: pipelineSettingsOf(settings),
     };
   });
@@ -76,9 +82,10 @@ describe("the build use-cases on the ARM emulator", () => {
   });
   beforeEach(async () => {
     await armAdmin(arm, "POST", "reset");
-    await configureSimulation(arm, instantSimulation);
+    await configureSimulation(arm, { ...instantSimulation, ...withoutThrottling });
     await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 60_000 } });
-    await compute().galleries.createOrUpdate("rg-golden-images", image.gallery.name, { location: "westeurope" });
+    // What azd provision creates: resource groups, the Image Builder identity, the gallery.
+    await provisionGalleries(arm, { images: [image] });
     bus = new FakeBus();
     deps.bus = bus;
   });
@@ -87,12 +94,14 @@ describe("the build use-cases on the ARM emulator", () => {
     const started = await startBuild(deps, request);
     expect(started.outcome).toBe("started");
     for (let i = 0; i < 50; i++) {
-      const watch = bus.take(queueNames.buildWatch).at(-1)!.body as BuildWatch;
+      const watch = bus.take("build-watch").at(-1)!.body as BuildWatch;
       const result = await watchBuild(deps, watch);
       if (result.outcome === "succeeded") break;
       expect(result.outcome).toBe("running");
+      // The run distributes into the gallery: its regions replicate for a minute of the emulator's clock.
+      await armAdmin(arm, "POST", "clock", { advanceByMs: 60_000 });
     }
-    const publish = bus.take(queueNames.versionPublish)[0]!.body as PublishVersion;
+    const publish = bus.take("version-publish")[0]!.body as PublishVersion;
     expect(await publishVersion(deps, publish)).toEqual({ outcome: "published", version: publish.version });
     return publish;
   }
@@ -104,7 +113,7 @@ describe("the build use-cases on the ARM emulator", () => {
       reason: "push",
       requestedBy: "octocat",
     });
-    const published = await untilPublished(bus.take(queueNames.buildRequests)[0]!.body as BuildRequested);
+    const published = await untilPublished(bus.take("build-requests")[0]!.body as BuildRequested);
     expect(request.buildId).toBe(published.buildId);
 
     // Each region replicates for a minute of the emulator's clock, one after the other: northeurope, added at
@@ -144,7 +153,7 @@ describe("the build use-cases on the ARM emulator", () => {
 
   it("treats a redelivered request as the same build: one template, one version", async () => {
     await requestBuild(deps, { image: image.name, commit: "a1b2c3d4", reason: "push", requestedBy: "octocat" });
-    const request = bus.take(queueNames.buildRequests)[0]!.body as BuildRequested;
+    const request = bus.take("build-requests")[0]!.body as BuildRequested;
     const published = await untilPublished(request);
     expect(await startBuild(deps, request)).toEqual({ outcome: "alreadyPublished", version: published.version });
     expect(await publishVersion(deps, published)).toEqual({ outcome: "alreadyPublished", version: published.version });
@@ -163,11 +172,11 @@ describe("the build use-cases on the ARM emulator", () => {
     await armAdmin(arm, "PUT", "config", { imageBuilder: { phaseDurationsInMs: { Customizing: 600_000 } } });
     await requestBuild(deps, { image: image.name, commit: "aaaa1111", reason: "push", requestedBy: "a" });
     await requestBuild(deps, { image: image.name, commit: "bbbb2222", reason: "push", requestedBy: "b" });
-    const [first, second] = bus.take(queueNames.buildRequests).map((m) => m.body as BuildRequested);
+    const [first, second] = bus.take("build-requests").map((m) => m.body as BuildRequested);
     expect((await startBuild(deps, first!)).outcome).toBe("started");
     const waiting = await startBuild(deps, second!);
     expect(waiting).toMatchObject({ outcome: "waiting", blockingBuildId: first!.buildId });
-    const requeued = bus.take(queueNames.buildRequests);
+    const requeued = bus.take("build-requests");
     expect(requeued).toHaveLength(1);
     expect(requeued[0]!.body).toMatchObject({ buildId: second!.buildId, attempt: 1 });
     expect(requeued[0]!.scheduledEnqueueTimeUtc).toBeInstanceOf(Date);
@@ -180,11 +189,11 @@ describe("the build use-cases on the ARM emulator", () => {
       failureMessage: "script harden.sh exited 1",
     });
     await requestBuild(deps, { image: image.name, commit: "dead0001", reason: "push", requestedBy: "a" });
-    const request = bus.take(queueNames.buildRequests)[0]!.body as BuildRequested;
+    const request = bus.take("build-requests")[0]!.body as BuildRequested;
     await startBuild(deps, request);
     let result;
     for (let i = 0; i < 50; i++) {
-      result = await watchBuild(deps, bus.take(queueNames.buildWatch).at(-1)!.body as BuildWatch);
+      result = await watchBuild(deps, bus.take("build-watch").at(-1)!.body as BuildWatch);
       if (result.outcome !== "running") break;
     }
     expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("script harden.sh exited 1") });
@@ -198,6 +207,6 @@ describe("the build use-cases on the ARM emulator", () => {
       "resources?resourceGroup=rg-image-builder",
     );
     expect(resources.counts["Microsoft.VirtualMachineImages/imageTemplates"] ?? 0).toBe(1);
-    expect(bus.take(queueNames.versionPublish)).toHaveLength(0);
+    expect(bus.take("version-publish")).toHaveLength(0);
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { tagNames } from "../../../shared/domain/names.js";
-import { queueNames } from "../../../shared/config/queues.js";
 import { PermanentAzureError, UnknownImageError, VersionConflictError } from "../../../shared/errors.js";
 import type { BuildRequested, BuildWatch, PublishVersion } from "../../../shared/messages/index.js";
 import { renderGalleryImage } from "../../../shared/domain/imageVersion.js";
@@ -16,17 +15,19 @@ const image = aCatalogImage({ name: "ubuntu-2404" });
 
 async function requested(world: ReturnType<typeof fakePipeline>, commit: string) {
   await requestBuild(world.deps, { image: image.name, commit, reason: "push", requestedBy: "octocat" });
-  return world.bus.take(queueNames.buildRequests).at(-1)!.body as BuildRequested;
+  return world.bus.take("build-requests").at(-1)!.body as BuildRequested;
 }
 
 describe("startBuild", () => {
-  it("allocates the next version, creates the template named from image and version, runs it and schedules a check", async () => {
+  it("allocates the next version, submits the template named from image and version and schedules a check", async () => {
     const world = fakePipeline([image]);
     const result = await startBuild(world.deps, await requested(world, "abc1234"));
     expect(result).toMatchObject({ outcome: "started", version: "1.0.0" });
     const template = [...world.imageBuilder.templates.values()][0]!;
     expect(template.name).toContain("1.0.0");
-    expect(template.lastRunStatus?.runState).toBe("Running");
+    // Not run yet: Image Builder refuses a run while the template provisions; the first check runs it.
+    expect(template.lastRunStatus).toBeUndefined();
+    expect(world.imageBuilder.calls).not.toContain("runTemplate");
     // Image Builder writes that very version into the gallery, in the definition's region only.
     expect(template.body.distribute).toEqual([
       expect.objectContaining({
@@ -38,9 +39,9 @@ describe("startBuild", () => {
     ]);
     // The source was checked against the definition before the template was created.
     expect(world.gallery.calls).toContain("describeSourceImage");
-    // The create's result is the template: it is not read again.
+    // The create is submitted, not awaited, and the template is not read back.
     expect(world.imageBuilder.calls).not.toContain("getTemplate");
-    const [watch] = world.bus.take(queueNames.buildWatch);
+    const [watch] = world.bus.take("build-watch");
     expect(watch!.messageId).toMatch(/:watch:0$/);
     expect(watch!.scheduledEnqueueTimeUtc!.getTime()).toBe(world.clock.now().getTime() + 60_000);
   });
@@ -66,9 +67,9 @@ describe("startBuild", () => {
     expect(world.gallery.versionsOf(world.refOf(image))[0]!.tags[tagNames.state]).toBe("distributing");
 
     expect(await startBuild(world.deps, request)).toMatchObject({ outcome: "resumed", version: "1.0.0" });
-    const [watch] = world.bus.take(queueNames.buildWatch);
+    const [watch] = world.bus.take("build-watch");
     await watchBuild(world.deps, watch!.body as BuildWatch);
-    const [publish] = world.bus.take(queueNames.versionPublish);
+    const [publish] = world.bus.take("version-publish");
     expect(await publishVersion(world.deps, publish!.body as PublishVersion)).toEqual({
       outcome: "published",
       version: "1.0.0",
@@ -87,7 +88,7 @@ describe("startBuild", () => {
     world.imageBuilder.listTemplates = listTemplates;
     expect(result).toMatchObject({ outcome: "waiting", blockingBuildId: first.buildId });
     expect(world.imageBuilder.templates.size).toBe(1);
-    expect(world.bus.take(queueNames.buildRequests)[0]!.body).toMatchObject({ buildId: second.buildId, attempt: 1 });
+    expect(world.bus.take("build-requests")[0]!.body).toMatchObject({ buildId: second.buildId, attempt: 1 });
   });
 
   it("refuses a request for an image no longer in the catalog, so it is dead-lettered", async () => {
@@ -128,14 +129,70 @@ describe("startBuild checking the source first", () => {
 });
 
 describe("watchBuild", () => {
+  it("runs the template once Image Builder has provisioned it, checking again at the first delay until then", async () => {
+    const world = fakePipeline([image], { buildWatchInitialDelayInSeconds: 60, buildWatchMaxDelayInSeconds: 600 });
+    await startBuild(world.deps, await requested(world, "abc1234"));
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    template.provisioningState = "Creating";
+    let watch = world.bus.take("build-watch")[0]!.body as BuildWatch;
+    for (let i = 0; i < 2; i++) {
+      expect(await watchBuild(world.deps, watch)).toMatchObject({ outcome: "running" });
+      const next = world.bus.take("build-watch")[0]!;
+      expect(next.scheduledEnqueueTimeUtc!.getTime() - world.clock.now().getTime()).toBe(60_000);
+      watch = next.body as BuildWatch;
+    }
+    expect(world.imageBuilder.calls).not.toContain("runTemplate");
+    template.provisioningState = "Succeeded";
+    await watchBuild(world.deps, watch);
+    expect(world.imageBuilder.calls.filter((c) => c === "runTemplate")).toHaveLength(1);
+    expect(template.lastRunStatus?.runState).toBe("Running");
+    // The run started: from now on the checks back off.
+    expect((world.bus.take("build-watch")[0]!.body as BuildWatch).nextDelayInSeconds).toBe(120);
+  });
+
+  it("takes a run that a redelivered check started meanwhile as started", async () => {
+    const world = fakePipeline([image]);
+    await startBuild(world.deps, await requested(world, "abc1234"));
+    const watch = world.bus.take("build-watch")[0]!.body as BuildWatch;
+    const template = [...world.imageBuilder.templates.values()][0]!;
+    // The other delivery's run lands between this check's read and its own run request, which Image Builder refuses.
+    const getTemplate = world.imageBuilder.getTemplate.bind(world.imageBuilder);
+    world.imageBuilder.getTemplate = async (...args) => {
+      const read = structuredClone(await getTemplate(...args));
+      template.lastRunStatus = { runState: "Running", runSubState: "Queued", startTime: world.clock.now() };
+      return read;
+    };
+    world.imageBuilder.runTemplate = async () => {
+      throw new PermanentAzureError("run image template: OperationNotAllowed run state: running", "Conflict", 409);
+    };
+    expect(await watchBuild(world.deps, watch)).toMatchObject({ outcome: "running" });
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)).toEqual([]);
+  });
+
+  it("fails the build when Image Builder refuses its run for good, saying why", async () => {
+    const world = fakePipeline([image]);
+    const request = await requested(world, "abc1234");
+    await startBuild(world.deps, request);
+    world.imageBuilder.runTemplate = async () => {
+      throw new PermanentAzureError("run image template: AuthorizationFailed", "AuthorizationFailed", 403);
+    };
+    const result = await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
+    expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("AuthorizationFailed") });
+    expect(readFailures((await world.gallery.getImageDefinition(world.refOf(image)))!.tags)[0]).toMatchObject({
+      buildId: request.buildId,
+      reason: expect.stringContaining("refused to run"),
+    });
+    expect(world.bus.take("build-watch")).toEqual([]);
+  });
+
   it("backs off, doubling the delay up to its maximum, and cancels a run that passes its deadline", async () => {
     const world = fakePipeline([image], { buildWatchInitialDelayInSeconds: 60, buildWatchMaxDelayInSeconds: 200 });
     await startBuild(world.deps, await requested(world, "abc1234"));
-    let watch = world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch;
+    let watch = world.bus.take("build-watch")[0]!.body as BuildWatch;
     const delays: number[] = [];
     for (let i = 0; i < 4; i++) {
       await watchBuild(world.deps, watch);
-      const next = world.bus.take(queueNames.buildWatch)[0]!;
+      const next = world.bus.take("build-watch")[0]!;
       delays.push((next.scheduledEnqueueTimeUtc!.getTime() - world.clock.now().getTime()) / 1000);
       watch = next.body as BuildWatch;
     }
@@ -143,7 +200,7 @@ describe("watchBuild", () => {
     world.clock.advance(image.build.buildTimeoutInMinutes * 60_000 + 31 * 60_000);
     await watchBuild(world.deps, watch);
     expect(world.imageBuilder.calls).toContain("cancelRun");
-    const canceled = world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch;
+    const canceled = world.bus.take("build-watch")[0]!.body as BuildWatch;
     expect(canceled.timedOut).toBe(true);
     const result = await watchBuild(world.deps, canceled);
     expect(result).toMatchObject({ outcome: "failed", reason: expect.stringContaining("timed out") });
@@ -160,7 +217,7 @@ describe("watchBuild", () => {
       "Failed",
       `Failed while waiting for packerizer: Packer build command has failed: exit status 1. Image Build log location: ${logUri}. OperationId: 42.`,
     );
-    const result = await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    const result = await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
     expect(result).toMatchObject({ outcome: "failed", logUri });
     expect(world.imageBuilder.templates.get(template.name)?.tags[tagNames.failedAt]).toBe(
       world.clock.now().toISOString(),
@@ -180,8 +237,8 @@ describe("publishVersion", () => {
     await startBuild(world.deps, await requested(world, "abc1234"));
     const template = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(template.name, "Succeeded");
-    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
-    return { world, publish: world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion };
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
+    return { world, publish: world.bus.take("version-publish")[0]!.body as PublishVersion };
   }
 
   it("takes over the distributed version: every target region, end of life, still excluded from latest", async () => {
@@ -268,7 +325,7 @@ describe("startBuild after the build failed", () => {
     await startBuild(world.deps, request);
     const template = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(template.name, "Failed", "harden.sh exited 1");
-    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
     world.imageBuilder.calls = [];
     expect(await startBuild(world.deps, request)).toMatchObject({
       outcome: "alreadyFailed",
@@ -283,7 +340,7 @@ describe("startBuild after the build failed", () => {
     await startBuild(world.deps, await requested(world, "abc1234"));
     const failed = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(failed.name, "Failed", "harden.sh exited 1");
-    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
     expect(await startBuild(world.deps, await requested(world, "def5678"))).toMatchObject({
       outcome: "started",
       version: "1.0.1",
@@ -298,8 +355,8 @@ describe("startBuild racing a build that finishes while it reads", () => {
     await startBuild(world.deps, first);
     const firstTemplate = [...world.imageBuilder.templates.values()][0]!;
     world.imageBuilder.finishRun(firstTemplate.name, "Succeeded");
-    await watchBuild(world.deps, world.bus.take(queueNames.buildWatch)[0]!.body as BuildWatch);
-    const publish = world.bus.take(queueNames.versionPublish)[0]!.body as PublishVersion;
+    await watchBuild(world.deps, world.bus.take("build-watch")[0]!.body as BuildWatch);
+    const publish = world.bus.take("version-publish")[0]!.body as PublishVersion;
     // Right after the second build's first read, the first build publishes, is promoted and its template removed.
     let raced = false;
     const finishFirst = async () => {

@@ -50,6 +50,18 @@ describe("parseWebhook", () => {
       });
     });
 
+    it("carries the catalog entry hash the requester saw, and refuses one that is not a SHA-256", () => {
+      const hash = "AB".repeat(32);
+      expect(parseWebhook(delivery({ body: { image: "ubuntu-2404", catalogHash: hash } }))).toEqual({
+        kind: "build",
+        request: expect.objectContaining({ image: "ubuntu-2404", catalogHash: hash.toLowerCase() }),
+      });
+      expect(parseWebhook(delivery({ body: { image: "ubuntu-2404", catalogHash: "abc" } }))).toMatchObject({
+        kind: "error",
+        error: { status: 400, code: "InvalidRequest", target: "catalogHash" },
+      });
+    });
+
     it("answers 400 naming the field when the body breaks the schema", () => {
       const outcome = parseWebhook(delivery({ body: { image: "ubuntu-2404", commit: "not-hex!" } }));
       expect(outcome).toMatchObject({
