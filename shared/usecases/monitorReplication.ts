@@ -294,8 +294,9 @@ async function sweepLeftovers(
   const sweep = deps.tracer.activeTraceparent();
   const inTrace = (template: TemplateSummary, name: string, work: () => Promise<void>) =>
     inBuildTrace(deps, sweep, `${name} ${template.name}`, template.tags, work);
-  const remove = (template: TemplateSummary, why: string) =>
+  const remove = (template: TemplateSummary, why: string, first?: () => Promise<void>) =>
     inTrace(template, "remove template", async () => {
+      await first?.();
       log.info("removing template of an ended build", { template: template.name, reason: why });
       await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, template.name);
       result.swept.push(template.name);
@@ -322,9 +323,8 @@ async function sweepLeftovers(
 
       if (state === "promoted") {
         // The promotion's event again before the evidence of the build goes: the pass that promoted it may have
-        // stopped before sending it, and the template is what brings the sweep back here.
-        await emitPromoted(deps, image, version!);
-        return remove(template, `its version ${version?.name} is promoted`);
+        // stopped before sending it, and the template is what brings the sweep back here. In the build's trace.
+        return remove(template, `its version ${version?.name} is promoted`, () => emitPromoted(deps, image, version!));
       }
       if (state === "rolledBack") return remove(template, `its version ${version?.name} was rolled back`);
       if (!Number.isNaN(failedAt)) {
@@ -374,9 +374,14 @@ async function sweepLeftovers(
       }
       // watchBuild runs a template once provisioned; its watch was lost if one is still not run by now.
       if (!run?.runState && template.provisioningState === "Succeeded" && since(createdAt) > publishStalledAfterInMs) {
-        log.warn("a provisioned template was never run: running it now", { template: template.name, buildId });
-        await startRun(deps, image, { buildId, templateName: template.name, version: template.tags[tagNames.version] });
-        return;
+        return inTrace(template, "run lost template", async () => {
+          log.warn("a provisioned template was never run: running it now", { template: template.name, buildId });
+          await startRun(deps, image, {
+            buildId,
+            templateName: template.name,
+            version: template.tags[tagNames.version],
+          });
+        });
       }
     },
   );

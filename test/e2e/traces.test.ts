@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { command as traceCommand } from "../../cli/commands/trace.js";
-import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, steppedSimulation } from "../../local/armAdmin.js";
 import type { CollectedSpan } from "../../local/otlp/index.js";
 import { provisionGalleries } from "../../local/provision.js";
 import { spanAttributes } from "../../shared/observability/spanAttributes.js";
@@ -17,6 +17,20 @@ async function spansOfBuild(stack: Stack, buildId: string): Promise<CollectedSpa
   const all = stack.collector.spans();
   const traces = new Set(all.filter((s) => s.attributes[spanAttributes.buildId] === buildId).map((s) => s.traceId));
   return all.filter((s) => traces.has(s.traceId));
+}
+
+/**
+ * The build's spans once every span's parent has been exported too: a span ends (and is exported) before the one it
+ * runs in, so an invocation still in flight (an event being published) leaves children without their parent for a
+ * while, longer on a busy machine.
+ */
+function wholeTraceOf(stack: Stack, buildId: string, has: (spans: CollectedSpan[]) => boolean = () => true) {
+  return eventually(`the trace of ${buildId} to be whole`, async () => {
+    const spans = await spansOfBuild(stack, buildId);
+    const ids = new Set(spans.map((s) => s.spanId));
+    const whole = spans.every((s) => s.parentSpanId === undefined || ids.has(s.parentSpanId));
+    return whole && has(spans) ? spans : undefined;
+  });
 }
 
 /** The spans form one tree: one trace, one root, every other span's parent in the trace. Returns the root. */
@@ -55,6 +69,10 @@ describe("one trace per build, on the local stack", () => {
     return body.buildId as string;
   };
   const stageOf = async (buildId: string) => (await api(stack, `/builds/${buildId}`)).body?.stage as string | undefined;
+  // Image Builder's run itself, not only its template (the stage says building from the template's creation on): the
+  // emulator's clock is moved only once the run runs on it.
+  const runStarted = async (buildId: string) =>
+    (await api(stack, `/builds/${buildId}`)).body?.run?.runState === "Running";
 
   beforeAll(async () => {
     stack = await startTestStack();
@@ -74,23 +92,9 @@ describe("one trace per build, on the local stack", () => {
     async () => {
       // Each step lasts a simulated minute and the test moves the emulator's clock: the run is still queued at its
       // first checks whatever the machine's speed, so the build is re-checked, and a second build of the image waits.
-      await configureSimulation(stack.arm, {
-        operationDurationInMs: 0,
-        replication: { regionDurationInMs: minute },
-        imageBuilder: {
-          phaseDurationsInMs: {
-            Queued: minute,
-            Building: minute,
-            Customizing: minute,
-            Optimizing: minute,
-            Validating: minute,
-            Distributing: minute,
-          },
-          cancelDurationInMs: 0,
-        },
-      });
+      await configureSimulation(stack.arm, steppedSimulation(minute));
       const first = await request("a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1");
-      await eventually("the first build's run to start", async () => (await stageOf(first)) === "building");
+      await eventually("the first build's run to start", () => runStarted(first));
       const second = await request("b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2");
       await eventually("two checks of the first run and a requeue of the second build", async () => {
         const [a, b] = await Promise.all([spansOfBuild(stack, first), spansOfBuild(stack, second)]);
@@ -107,7 +111,7 @@ describe("one trace per build, on the local stack", () => {
       // What the last sweep did with the template (removed once its build is promoted) is recorded too.
       await stack.host.invokeTimer("monitorReplication");
 
-      const spans = await spansOfBuild(stack, first);
+      const spans = await wholeTraceOf(stack, first);
       const root = expectOneTree(spans);
       // The host's span of the webhook request is the root; the app's invocation span is its child.
       expect(root.name).toBe("Functions.buildWebhook");
@@ -182,10 +186,10 @@ describe("one trace per build, on the local stack", () => {
       }
 
       // The second build waited behind the first (requeued with a delay), then ran: its trace is one tree too.
-      await eventually("the second build's run to start", async () => (await stageOf(second)) === "building");
+      await eventually("the second build's run to start", () => runStarted(second));
       await advance(6 * minute + 1000);
       await eventually("the second version to replicate", async () => (await stageOf(second)) === "replicating");
-      const waiting = await spansOfBuild(stack, second);
+      const waiting = await wholeTraceOf(stack, second);
       expectOneTree(waiting);
       expect(named(waiting, "startBuild").map((s) => s.attributes[spanAttributes.outcome])).toContain("waiting");
 
@@ -212,10 +216,7 @@ describe("one trace per build, on the local stack", () => {
     });
     const buildId = await request("c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3");
     await eventually("the build to fail", async () => (await stageOf(buildId)) === "failed");
-    const spans = await eventually("the failure's span", async () => {
-      const found = await spansOfBuild(stack, buildId);
-      return named(found, "build failed").length > 0 ? found : undefined;
-    });
+    const spans = await wholeTraceOf(stack, buildId, (found) => named(found, "build failed").length > 0);
     expectOneTree(spans);
     const [failure] = named(spans, "build failed");
     expect(failure!.status.code).toBe(otlpError);
