@@ -2,9 +2,13 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import { findImage } from "../shared/catalog/load.js";
 import type { PipelineProvider } from "./composition.js";
 import { getImageStatus } from "../shared/usecases/status.js";
+import { readFleet } from "../shared/usecases/usage.js";
 import { invocationLogger } from "./runtime.js";
 
-/** HTTP GET /api/images and /api/images/{name}: versions, `latest`, replication per region, builds in flight. */
+/**
+ * HTTP GET /api/images and /api/images/{name}: versions, `latest`, replication per region, builds in flight, and where
+ * each version runs (one Resource Graph sweep per call, for every image).
+ */
 export const imageStatus =
   (pipelineOf: PipelineProvider) =>
   async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
@@ -17,15 +21,17 @@ export const imageStatus =
           status: 404,
           jsonBody: { error: { code: "UnknownImage", message: `image '${name}' is not in the catalog` } },
         };
-      return { status: 200, jsonBody: await getImageStatus(deps, image, { withReplication: true }) };
+      const fleet = await readFleet(deps);
+      return { status: 200, jsonBody: await getImageStatus(deps, image, { withReplication: true, fleet }) };
     }
     const templates = await deps.imageBuilder.listTemplates(
       deps.settings.subscriptionId,
       deps.settings.imageBuilderResourceGroup,
     );
+    const fleet = await readFleet(deps);
     const images = [];
     for (const image of deps.catalog.images) {
-      images.push(await getImageStatus(deps, image, { withReplication: false, templates }));
+      images.push(await getImageStatus(deps, image, { withReplication: false, templates, fleet }));
     }
     return { status: 200, jsonBody: { images } };
   };

@@ -252,6 +252,7 @@ module rbac 'app/rbac.bicep' = {
     galleryName: gallery.outputs.name
     eventGridTopicName: eventGrid.outputs.name
     galleryReaders: galleryReaders
+    fleetSubscriptionIds: fleetSubscriptionIds
     catalogContainerName: catalogContainerName
     catalogPublishers: concat(
       empty(deployerPrincipalId)

@@ -24,7 +24,8 @@ const defaultInfrastructure: LocalInfrastructure = {
   location: "westeurope",
 };
 
-function armPut(arm: ArmEmulator, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+/** PUTs an ARM resource on the emulator as the local identity (what `azd provision` would deploy). */
+export function armPut(arm: ArmEmulator, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(

@@ -1,7 +1,9 @@
 /**
  * `npm start`: the whole pipeline on this machine. Starts the ARM and Service Bus emulators and the local Functions
  * host with the sample catalog and short simulated durations, asks for one build of each sample image through the
- * webhook, shows live progress until every build is promoted (or failed), then keeps serving until Ctrl-C.
+ * webhook, shows live progress until every build is promoted (or failed), creates a few VMs and a scale set on the
+ * promoted images (so that `image-pipeline usage`, the status API and the dashboard show where versions run), then
+ * keeps serving until Ctrl-C.
  * State lives in `.local/` (git-ignored): a second `npm start` resumes what was in flight.
  */
 import { execFileSync } from "node:child_process";
@@ -13,6 +15,7 @@ import { startLocalStack } from "./stack.js";
 import { postBuildRequest } from "./buildRequests.js";
 import type { HostLogger } from "./host/index.js";
 import { configureSimulation, demoSimulation } from "./armAdmin.js";
+import { createSampleFleet } from "./fleet.js";
 import { provisionGalleries } from "./provision.js";
 import { localAzure } from "./settings.js";
 import { buildDashboardAssets } from "../scripts/dashboard.js";
@@ -124,6 +127,7 @@ async function main() {
 
   const last = new Map<string, string>();
   const done = new Set<string>();
+  const promoted = new Set<string>();
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
@@ -145,9 +149,20 @@ async function main() {
         console.log(`${new Date().toISOString().slice(11, 19)} ${image.padEnd(24)} ${line}`);
         last.set(image, line);
       }
+      if (status.stage === "promoted") promoted.add(image);
       if (status.stage === "promoted" || status.stage === "failed") done.add(image);
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  if (stopping) return;
+  // Workloads on the new versions, created through the Compute API as a platform team would: usage shows them.
+  try {
+    for (const line of await createSampleFleet(stack.arm, stack.catalog, [...promoted])) console.log(`fleet: ${line}`);
+    if (promoted.size > 0) console.log(`  where they run: npx image-pipeline usage ${[...promoted][0]}`);
+  } catch (error) {
+    console.log(
+      `fleet: the sample VMs could not be created (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
   console.log(`\nAll sample builds ended. Serving webhooks at ${stack.host.url}/api/builds; Ctrl-C to stop.`);
   console.log(

@@ -16,16 +16,21 @@ export const command: CliCommand = {
     const pipeline = createPipeline(cliSettings(rawIo.env));
     try {
       const dryRun = args.flags["dry-run"] === true;
-      const { images, failedImages } = await pruneVersions(
+      const { images, failedImages, usageUnavailable } = await pruneVersions(
         await pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
         { dryRun },
       );
+      if (usageUnavailable)
+        io.out(`nothing is deleted this run: where the images run is unknown (${usageUnavailable})`);
       for (const r of images) {
         io.out(`${r.image}${r.dryRun ? " (dry run)" : ""}`);
         for (const d of r.deleted) io.out(`  ${r.dryRun ? "would delete" : "deleted"} ${d.version}: ${d.reason}`);
         for (const k of r.kept) io.out(`  keep ${k.version}: ${k.reason}`);
         for (const d of r.deferred) io.out(`  next run: ${d.version}: ${d.reason}`);
         for (const e of r.errors) io.out(`  could not delete ${e.version}: ${e.error}`);
+        for (const v of r.inUsePastEndOfLife) {
+          io.out(`  in use past end of life (${v.endOfLifeDate.slice(0, 10)}): ${v.version}: ${v.usage}`);
+        }
       }
       for (const f of failedImages) io.out(`${f.image}: could not be read: ${f.error}`);
       return failedImages.length > 0 || images.some((r) => r.errors.length > 0) ? 1 : 0;

@@ -24,6 +24,9 @@ param galleryName string
 @description('Event Grid topic of the pipeline\'s events.')
 param eventGridTopicName string
 
+@description('Subscriptions whose VMs and scale sets may run the images (USAGE_SUBSCRIPTION_IDS): the app reads them through Resource Graph.')
+param fleetSubscriptionIds string[]
+
 @description('Principals ({principalId, principalType}) given Reader on the gallery: sharing by RBAC.')
 param galleryReaders array = []
 
@@ -187,6 +190,45 @@ resource appReadsPlatformImages 'Microsoft.Authorization/roleAssignments@2022-04
     description: 'Resolve latest platform image versions (nightly rebuild, build sources).'
   }
 }
+
+// Where the images run (Resource Graph, shared/adapters/resourceGraph.ts): Resource Graph returns only the resources
+// the caller may read, and leaves the others out without a sign. The app reads VMs, scale sets and their instances,
+// and the subscriptions themselves (to tell an empty subscription from one it cannot read), on every subscription of
+// the fleet: a role of those four reads rather than Reader (every */read). Assignable, and assigned, only there.
+resource fleetReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, roleNameSuffix, 'image-pipeline-fleet-reader')
+  properties: {
+    roleName: 'Image pipeline fleet reader (${roleNameSuffix})'
+    description: 'Lets the image-pipeline Function App see which VMs and scale sets run its images, nothing else.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Compute/virtualMachines/read'
+          'Microsoft.Compute/virtualMachineScaleSets/read'
+          'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read'
+          'Microsoft.Resources/subscriptions/read'
+        ]
+        notActions: []
+      }
+    ]
+    // The subscription the definition is made in stays assignable too (whether ARM requires it is not documented;
+    // the role only reads).
+    assignableScopes: union([subscription().id], map(fleetSubscriptionIds, id => '/subscriptions/${id}'))
+  }
+}
+
+module appReadsFleet '../core/security/subscription-role-assignment.bicep' = [
+  for id in fleetSubscriptionIds: {
+    name: 'rbac-app-fleet-reader-${uniqueString(id, roleNameSuffix)}'
+    scope: subscription(id)
+    params: {
+      principalId: appIdentity.properties.principalId
+      roleDefinitionName: fleetReaderRole.name
+      assignmentDescription: 'Read where the images run (Resource Graph) before pruning a version.'
+    }
+  }
+]
 
 // --- Function App identity ---
 

@@ -18,6 +18,8 @@ import type {
 import { readFailures } from "../domain/failures.js";
 import { latestVersionOf } from "../domain/latest.js";
 import { toSnapshot } from "./pruneVersions.js";
+import { machinesOf } from "../domain/usage.js";
+import { readFleet, usageOfImage, type FleetRead } from "./usage.js";
 
 export type * from "./dashboardModel.js";
 
@@ -39,8 +41,9 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  * Reads the dashboard's model from Azure: per image its versions × regions (replication, replicas, which version
  * `latest` resolves to in each region), the retention plan of the next prune run, builds in flight and recent
  * failures. ARM reads: the template list once, then per image its definition and one version list, and one GET per
- * version still replicating (the only reads that carry per-region status). A failed read marks its image (or, for
- * the template list, the builds) and the rest is still read.
+ * version still replicating (the only reads that carry per-region status), and one Resource Graph sweep for where
+ * every version runs. A failed read marks its image (or, for the template list, the builds; for the fleet, the usage
+ * columns) and the rest is still read.
  */
 export async function getDashboard(deps: PipelineDeps, options: DashboardOptions): Promise<Dashboard> {
   const { imageBuilder, settings, log } = deps;
@@ -54,6 +57,9 @@ export async function getDashboard(deps: PipelineDeps, options: DashboardOptions
     warnings.push(`Builds in flight are unknown: the image templates could not be listed (${messageOf(error)}).`);
   }
 
+  const fleet = await readFleet(deps);
+  if (!fleet.readable) warnings.push(`Where the versions run is unknown: ${fleet.reason}.`);
+
   const catalogImages = deps.catalog.images;
   const images: DashboardImage[] = new Array<DashboardImage>(catalogImages.length);
   let next = 0;
@@ -61,7 +67,7 @@ export async function getDashboard(deps: PipelineDeps, options: DashboardOptions
     for (let i = next++; i < catalogImages.length; i = next++) {
       const image = catalogImages[i]!;
       try {
-        images[i] = await readImage(deps, image, templates, now);
+        images[i] = await readImage(deps, image, templates, now, fleet);
       } catch (error) {
         log.warn("dashboard: could not read image", { image: image.name, error: messageOf(error) });
         images[i] = unreadableImage(deps, image, messageOf(error));
@@ -117,6 +123,7 @@ async function readImage(
   image: CatalogImage,
   templates: TemplateSummary[] | undefined,
   now: Date,
+  fleet: FleetRead,
 ): Promise<DashboardImage> {
   const { gallery } = deps;
   const ref = definitionRefOf(image, deps.settings);
@@ -140,7 +147,9 @@ async function readImage(
     }
   });
 
-  const plan = planRetention({ versions: summaries.map(toSnapshot), policy: image.retention, now });
+  const usage = usageOfImage(fleet, image, deps);
+  const plan = planRetention({ versions: summaries.map(toSnapshot), policy: image.retention, now, usage });
+  const instancesOf = (version: string) => (usage.readable ? machinesOf(usage.byVersion.get(version)) : undefined);
   const planned = new Map<string, DashboardVersion["retention"]>([
     ...plan.deletions.map((d) => [d.version, { action: "delete" as const, code: d.code, reason: d.reason }] as const),
     ...plan.kept.map((k) => [k.version, { action: "keep" as const, code: k.code, reason: k.reason }] as const),
@@ -159,6 +168,7 @@ async function readImage(
     excludeFromLatest: v.excludeFromLatest,
     cells: cells.get(v.name)!,
     retention: planned.get(v.name) ?? { action: "keep", code: "unknown", reason: "not in the retention plan" },
+    ...optional("instances", instancesOf(v.name)),
   }));
 
   const published = new Map(versions.map((v) => [v.tags[tagNames.buildId], v]));
@@ -233,6 +243,14 @@ async function readImage(
     },
     builds,
     failures,
+    ...(fleet.readable
+      ? {
+          usage: {
+            instances: rows.reduce((n, r) => n + (r.instances ?? 0), 0),
+            readAt: fleet.fleet.readAt.toISOString(),
+          },
+        }
+      : {}),
   };
 }
 

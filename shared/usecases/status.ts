@@ -5,6 +5,8 @@ import { managedByValue, tagNames } from "../domain/names.js";
 import { compareVersions } from "../domain/versions.js";
 import type { RegionalReplication, TemplateSummary, VersionDetails } from "../ports.js";
 import { definitionRefOf, type PipelineDeps } from "./context.js";
+import { imageUsageOf, type FleetRead, type ImageUsage } from "./usage.js";
+import type { VersionUsage } from "../domain/usage.js";
 
 /** Stages of a build, in order; `failed` can follow any of them. */
 export type BuildStage = "building" | "publishing" | "replicating" | "promoted" | "failed";
@@ -49,7 +51,11 @@ export interface ImageStatus {
     provisioningState?: string;
     targetRegions: string[];
     regions?: RegionalReplication[];
+    /** Where the version runs, when the fleet was read and anything runs it. */
+    usage?: VersionUsage;
   }[];
+  /** Where each version runs (one Resource Graph sweep), or why that is unknown; absent when not asked for. */
+  usage?: ImageUsage;
   buildsInFlight: { buildId: string; version?: string; runState?: string; runSubState?: string }[];
   recentFailures: RecordedFailure[];
 }
@@ -148,11 +154,14 @@ async function failureOf(deps: PipelineDeps, image: CatalogImage, buildId: strin
   return definition ? readFailures(definition.tags).find((f) => f.buildId === buildId) : undefined;
 }
 
-/** One image's status; with `withReplication`, a status read per version still replicating. */
+/**
+ * One image's status; with `withReplication`, a status read per version still replicating; with `fleet` (one sweep,
+ * shared by every image of a call), where each version runs.
+ */
 export async function getImageStatus(
   deps: PipelineDeps,
   image: CatalogImage,
-  options: { withReplication: boolean; templates?: TemplateSummary[] },
+  options: { withReplication: boolean; templates?: TemplateSummary[]; fleet?: FleetRead },
 ): Promise<ImageStatus> {
   const { gallery, imageBuilder, settings } = deps;
   const ref = definitionRefOf(image, settings);
@@ -161,6 +170,8 @@ export async function getImageStatus(
   const templates =
     options.templates ??
     (await imageBuilder.listTemplates(settings.subscriptionId, settings.imageBuilderResourceGroup));
+  const usage = options.fleet ? imageUsageOf(options.fleet, image, deps) : undefined;
+  const usageOf = new Map(usage?.versions.map(({ version, ...u }) => [version, u]));
   const rows: ImageStatus["versions"] = [];
   for (const v of [...versions].sort((a, b) => compareVersions(b.name, a.name))) {
     const state = v.tags[tagNames.state] ?? (managed(v.tags) ? "unknown" : "unmanaged");
@@ -176,6 +187,7 @@ export async function getImageStatus(
       provisioningState: v.provisioningState,
       targetRegions: v.targetRegions.map((r) => r.name),
       regions: detail?.replication?.summary,
+      ...(usageOf.has(v.name) ? { usage: usageOf.get(v.name) } : {}),
     });
   }
   const publishedBuilds = new Set(versions.map((v) => v.tags[tagNames.buildId]));
@@ -186,6 +198,7 @@ export async function getImageStatus(
     exists: definition !== undefined,
     latest: latestVersionOf(versions)?.name,
     versions: rows,
+    ...(usage ? { usage } : {}),
     buildsInFlight: templates
       .filter((t) => managed(t.tags) && t.tags[tagNames.image] === image.name)
       .filter((t) => !publishedBuilds.has(t.tags[tagNames.buildId]))

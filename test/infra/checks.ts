@@ -22,6 +22,8 @@ export type SourceFiles = ReadonlyMap<string, string>;
 
 export const rbacPath = "infra/app/rbac.bicep";
 export const roleAssignmentModulePath = "infra/core/security/role-assignment.bicep";
+/** The module that assigns a role on a whole subscription (the fleet's, for Resource Graph). */
+export const subscriptionRoleAssignmentModulePath = "infra/core/security/subscription-role-assignment.bicep";
 
 const roleAssignmentType = "Microsoft.Authorization/roleAssignments";
 const roleDefinitionType = "Microsoft.Authorization/roleDefinitions";
@@ -274,6 +276,7 @@ export function checkRoles(
   verifiedBuiltInRoles: Readonly<Record<string, string>>,
   externalPrincipalParams: Readonly<Record<string, string>>,
   subscriptionScopeActions: readonly string[] = [],
+  fleetReadActions: readonly string[] = [],
 ): string[] {
   const problems: string[] = [];
   const parsed = bicepFiles(files);
@@ -289,6 +292,10 @@ export function checkRoles(
     for (const resource of file.resources) {
       if (resource.target !== roleAssignmentType || resource.existing) continue;
       if (path === rbacPath) continue; // subscription-scope assignments, checked below
+      if (path === subscriptionRoleAssignmentModulePath) {
+        problems.push(...checkSubscriptionAssignmentResource(resource, file, path));
+        continue;
+      }
       if (path !== roleAssignmentModulePath) {
         problems.push(`role assignment '${resource.symbol}' in ${path}: assign roles through ${rbacPath}`);
         continue;
@@ -305,7 +312,11 @@ export function checkRoles(
       }
     }
     for (const module of file.modules) {
-      if (resolveFrom(path, module.target) === roleAssignmentModulePath && path !== rbacPath) {
+      const target = resolveFrom(path, module.target);
+      if (
+        (target === roleAssignmentModulePath || target === subscriptionRoleAssignmentModulePath) &&
+        path !== rbacPath
+      ) {
         problems.push(`module '${module.symbol}' in ${path} assigns a role outside ${rbacPath}`);
       }
     }
@@ -338,12 +349,18 @@ export function checkRoles(
   const resourceGroups = new Set(rbac.resources.filter((r) => r.target === resourceGroupType).map((r) => r.symbol));
 
   const subscriptionRoles = new Set<string>();
+  const fleetRoles = new Set<string>();
   for (const role of customRoles) {
     const actions = customRoleActions(role);
     for (const action of actions) {
       if (action === "*" || action.startsWith("*/") || action.startsWith("Microsoft.Authorization/")) {
         problems.push(`custom role '${role.symbol}' in ${rbacPath} allows '${action}'`);
       }
+    }
+    // Reading the fleet is the one role assignable on other subscriptions (checked by checkFleetReader).
+    if (actions.length > 0 && actions.every((a) => fleetReadActions.includes(a))) {
+      fleetRoles.add(role.symbol);
+      continue;
     }
     for (const scope of arrayItems(valueAt(role.body, ["properties", "assignableScopes"]) ?? "")) {
       const expanded = rbac.vars.get(scope) ?? scope;
@@ -377,6 +394,26 @@ export function checkRoles(
       );
     }
     const principal = valueAt(assignment.body, ["properties", "principalId"]) ?? "";
+    const identity = /^(\w+)\.properties\.principalId$/.exec(principal)?.[1];
+    if (identity === undefined || !identities.has(identity)) {
+      problems.push(
+        `${where}: principalId ${principal || "(none)"} is not a user-assigned identity defined in ${rbacPath}`,
+      );
+    }
+  }
+
+  for (const module of rbac.modules.filter(
+    (m) => resolveFrom(rbacPath, m.target) === subscriptionRoleAssignmentModulePath,
+  )) {
+    const where = `role assignment '${module.symbol}' in ${rbacPath}`;
+    const params = objectEntries(valueAt(module.body, ["params"]) ?? "{}");
+    const role = /^(\w+)\.name$/.exec(params.find((e) => e.key === "roleDefinitionName")?.value ?? "")?.[1];
+    if (role === undefined || !fleetRoles.has(role)) {
+      problems.push(
+        `${where} is on a subscription with a role that is not made only of ${fleetReadActions.join(", ") || "fleet reads"}`,
+      );
+    }
+    const principal = params.find((e) => e.key === "principalId")?.value ?? "";
     const identity = /^(\w+)\.properties\.principalId$/.exec(principal)?.[1];
     if (identity === undefined || !identities.has(identity)) {
       problems.push(
@@ -556,6 +593,95 @@ function builtInRoleTable(rbac: BicepFile): Map<string, string> {
       stringLiteral(e.value)?.toLowerCase() ?? "",
     ]),
   );
+}
+
+/** The subscription module's own assignment: named with guid(), principal and role from its parameters. */
+function checkSubscriptionAssignmentResource(resource: BicepDeployable, file: BicepFile, path: string): string[] {
+  const problems: string[] = [];
+  if (!/^guid\(/.test(valueAt(resource.body, ["name"]) ?? "")) {
+    problems.push(`role assignment '${resource.symbol}' in ${path} is not named with guid()`);
+  }
+  if (valueAt(resource.body, ["scope"]) !== undefined) {
+    problems.push(
+      `role assignment '${resource.symbol}' in ${path} has a scope: it is on the deployment's subscription`,
+    );
+  }
+  const properties = resolveObject(valueAt(resource.body, ["properties"]) ?? "", file) ?? [];
+  const get = (key: string): string | undefined => properties.find((e) => e.key === key)?.value;
+  const roleVar = get("roleDefinitionId") ?? "";
+  const roleExpression = file.vars.get(roleVar) ?? roleVar;
+  if (
+    get("principalId") !== "principalId" ||
+    !/^subscriptionResourceId\(\s*'Microsoft\.Authorization\/roleDefinitions'\s*,\s*roleDefinitionName\s*\)$/.test(
+      roleExpression,
+    )
+  ) {
+    problems.push(
+      `role assignment '${resource.symbol}' in ${path} must take principalId and the role (roleDefinitionName) from its parameters`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Resource Graph shows the caller only what it may read, and leaves the rest out without a sign (Learn, "Permissions in
+ * Azure Resource Graph"): `identity` must hold, on every subscription of the fleet (main.bicep's
+ * `fleetSubscriptionIds`, the same list the app reads as USAGE_SUBSCRIPTION_IDS), a custom role whose actions are
+ * exactly `actions`, assigned through the subscription module in a loop over that list, each at `subscription(id)`.
+ */
+export function checkFleetReader(
+  files: SourceFiles,
+  mainPath: string,
+  identity: string,
+  actions: readonly string[],
+): string[] {
+  const text = files.get(rbacPath);
+  const mainText = files.get(mainPath);
+  if (text === undefined || mainText === undefined) return [`${rbacPath} or ${mainPath} is missing`];
+  const problems: string[] = [];
+  const rbac = parseBicep(text);
+  const main = parseBicep(mainText);
+  const roles = rbac.resources.filter((r) => r.target === roleDefinitionType && !r.existing);
+  const modules = rbac.modules.filter((m) => resolveFrom(rbacPath, m.target) === subscriptionRoleAssignmentModulePath);
+  const granted = modules.filter((module) => {
+    const params = objectEntries(valueAt(module.body, ["params"]) ?? "{}");
+    const param = (key: string) => params.find((e) => e.key === key)?.value ?? "";
+    if (param("principalId") !== `${identity}.properties.principalId`) return false;
+    const role = roles.find((r) => `${r.symbol}.name` === param("roleDefinitionName"));
+    if (role === undefined) return false;
+    const held = customRoleActions(role);
+    const missing = actions.filter((a) => !held.includes(a));
+    const extra = held.filter((a) => !actions.includes(a));
+    if (missing.length > 0 || extra.length > 0) {
+      problems.push(
+        `${identity}'s fleet role '${role.symbol}' ${[missing.length > 0 ? `lacks ${missing.join(", ")}` : "", extra.length > 0 ? `also grants ${extra.join(", ")}` : ""].filter(Boolean).join(" and ")}`,
+      );
+    }
+    const loop = module.loop;
+    if (loop === undefined || loop.source !== "fleetSubscriptionIds") {
+      problems.push(`module '${module.symbol}' in ${rbacPath} is not a loop over fleetSubscriptionIds`);
+    } else if ((valueAt(module.body, ["scope"]) ?? "").replace(/\s/g, "") !== `subscription(${loop.item})`) {
+      problems.push(`module '${module.symbol}' in ${rbacPath} is not scoped to subscription(${loop.item})`);
+    }
+    return true;
+  });
+  if (granted.length === 0) {
+    problems.push(
+      `${identity} is given no role on the fleet's subscriptions in ${rbacPath} (Resource Graph would show it nothing)`,
+    );
+  }
+  const rbacModule = main.modules.find((m) => resolveFrom(mainPath, m.target) === rbacPath);
+  const apiModule = main.modules.find((m) => resolveFrom(mainPath, m.target) === "infra/app/api.bicep");
+  const paramOf = (module: typeof rbacModule, key: string) =>
+    objectEntries(valueAt(module?.body ?? "{}", ["params"]) ?? "{}").find((e) => e.key === key)?.value;
+  const readFrom = paramOf(apiModule, "usageSubscriptionIds");
+  const grantedOn = paramOf(rbacModule, "fleetSubscriptionIds");
+  if (readFrom === undefined || grantedOn !== readFrom) {
+    problems.push(
+      `${mainPath} grants the fleet role on ${grantedOn ?? "nothing"} but the app reads usage from ${readFrom ?? "nothing"}`,
+    );
+  }
+  return problems;
 }
 
 /**

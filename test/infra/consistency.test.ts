@@ -18,6 +18,7 @@ import {
   checkParameters,
   checkProviders,
   checkQueueRole,
+  checkFleetReader,
   checkQueues,
   checkRequiredAzdVersion,
   checkRoles,
@@ -121,6 +122,17 @@ const externalPrincipalParams = {
  */
 const platformImageVersionsRead = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read";
 const subscriptionScopeActions = [platformImageVersionsRead];
+/**
+ * What Resource Graph needs to show the fleet: read on the VMs, scale sets and instances (Learn, "Permissions in Azure
+ * Resource Graph": resources the caller cannot read are left out), and on the subscription (its row in
+ * ResourceContainers tells an empty subscription from an unreadable one).
+ */
+const fleetReadActions = [
+  "Microsoft.Compute/virtualMachines/read",
+  "Microsoft.Compute/virtualMachineScaleSets/read",
+  "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+  "Microsoft.Resources/subscriptions/read",
+];
 
 const requiredOutputs = [
   "AZURE_LOCATION",
@@ -168,7 +180,7 @@ function file(path: string, files: SourceFiles = realFiles): string {
 }
 
 const checkRealRoles = (files: SourceFiles): string[] =>
-  checkRoles(files, verifiedBuiltInRoles, externalPrincipalParams, subscriptionScopeActions);
+  checkRoles(files, verifiedBuiltInRoles, externalPrincipalParams, subscriptionScopeActions, fleetReadActions);
 
 describe("Service Bus queues in infra/", () => {
   it("creates every queue of shared/config/queues.json from the loaded JSON, each property mapped", () => {
@@ -443,6 +455,62 @@ describe("a deployment that works with azd up defaults (issue 14)", () => {
     const withoutAssignment = mutate(rbacPath, /\nresource appReadsPlatformImages[\s\S]*?\n}\n/, "\n");
     expect(checkSubscriptionRead(withoutAssignment, "appIdentity", platformImageVersionsRead)).toEqual([
       `appIdentity is given no role with ${platformImageVersionsRead} at subscription scope in ${rbacPath}`,
+    ]);
+  });
+
+  it("lets the app identity read the fleet on every usage subscription, with the four reads Resource Graph needs", () => {
+    const check = (files: SourceFiles) => checkFleetReader(files, mainPath, "appIdentity", fleetReadActions);
+    expect(check(realFiles)).toEqual([]);
+    expect(checkRealRoles(realFiles)).toEqual([]);
+    const withoutAssignment = mutate(rbacPath, /\nmodule appReadsFleet[\s\S]*?\n]\n/, "\n");
+    expect(check(withoutAssignment)).toEqual([
+      "appIdentity is given no role on the fleet's subscriptions in infra/app/rbac.bicep (Resource Graph would show it nothing)",
+    ]);
+    const withoutInstances = mutate(
+      rbacPath,
+      "\n          'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read'",
+      "",
+    );
+    expect(check(withoutInstances)).toEqual([
+      "appIdentity's fleet role 'fleetReaderRole' lacks Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+    ]);
+    const onlyHere = mutate(rbacPath, "scope: subscription(id)", "scope: subscription()");
+    expect(check(onlyHere)).toEqual([
+      "module 'appReadsFleet' in infra/app/rbac.bicep is not scoped to subscription(id)",
+    ]);
+    const elsewhere = mutate(
+      mainPath,
+      "    fleetSubscriptionIds: fleetSubscriptionIds\n",
+      "    fleetSubscriptionIds: []\n",
+    );
+    expect(check(elsewhere)).toEqual([
+      "infra/main.bicep grants the fleet role on [] but the app reads usage from fleetSubscriptionIds",
+    ]);
+  });
+
+  it("gives the fleet role nothing beyond reading, and assigns it through the subscription module only", () => {
+    const writes = mutate(
+      rbacPath,
+      "'Microsoft.Resources/subscriptions/read'\n",
+      "'Microsoft.Resources/subscriptions/read'\n          'Microsoft.Compute/virtualMachines/write'\n",
+    );
+    expect(checkFleetReader(writes, mainPath, "appIdentity", fleetReadActions)).toEqual([
+      "appIdentity's fleet role 'fleetReaderRole' also grants Microsoft.Compute/virtualMachines/write",
+    ]);
+    expect(checkRealRoles(writes)).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining(
+          "role assignment 'appReadsFleet' in infra/app/rbac.bicep is on a subscription with a role",
+        ),
+      ]),
+    );
+    const builtInReader = mutate(
+      "infra/core/security/subscription-role-assignment.bicep",
+      "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionName)",
+      "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')",
+    );
+    expect(checkRealRoles(builtInReader)).toEqual([
+      expect.stringContaining("must take principalId and the role (roleDefinitionName) from its parameters"),
     ]);
   });
 

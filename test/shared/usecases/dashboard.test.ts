@@ -276,11 +276,37 @@ describe("getDashboard", () => {
       pendingDeletions: 1,
       regionsWithoutLatest: 0,
       pastEndOfLife: 1,
+      instances: 0,
     });
   });
 
+  it("shows how many machines run each version, and keeps the one past its end of life that some still run", async () => {
+    const w = world();
+    const definitionId = `/subscriptions/${w.refOf(ubuntu).subscriptionId}/resourceGroups/${w.refOf(ubuntu).resourceGroup}/providers/Microsoft.Compute/galleries/${w.refOf(ubuntu).gallery}/images/${w.refOf(ubuntu).definition}`;
+    const set = `/subscriptions/${w.refOf(ubuntu).subscriptionId}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachineScaleSets/web`;
+    w.fleet.members = [0, 1, 2].map((i) => ({
+      id: `${set}/virtualMachines/${i}`,
+      kind: "scaleSetInstance" as const,
+      subscriptionId: w.refOf(ubuntu).subscriptionId,
+      resourceGroup: "rg-web",
+      imageId: definitionId,
+      exactVersion: "1.0.0",
+      scaleSetId: set,
+    }));
+    const { images, summary } = await getDashboard(w.deps, options);
+    const expired = images[0]!.versions.find((v) => v.name === "1.0.0")!;
+    expect(expired.instances).toBe(3);
+    expect(expired.retention).toMatchObject({ action: "keep", code: "in-use" });
+    expect(images[0]!.retention.deletions).toEqual([]);
+    expect(images[0]!.usage).toEqual({ instances: 3, readAt: expect.any(String) });
+    expect(summary.instances).toBe(3);
+  });
+
   it("leaves out what is unknown: usage, log locations, trace links, descriptions not in the catalog", async () => {
-    const { images, summary } = await getDashboard(world().deps, options);
+    const w = world();
+    w.fleet.unavailable = "403 AccessDenied";
+    const { images, summary, warnings } = await getDashboard(w.deps, options);
+    expect(warnings).toEqual(["Where the versions run is unknown: 403 AccessDenied."]);
     expect(summary.instances).toBeUndefined();
     expect(images[0]!.description).toBe("Ubuntu <b>hardened</b>");
     expect(images[1]).not.toHaveProperty("description");

@@ -119,6 +119,13 @@ describe("pruneVersions and where the versions run", () => {
         message: "version in use past its end of life: its owners should move",
       }),
     );
+    const skipped = world.bus
+      .take("events")
+      .map((m) => m.body)
+      .filter((e) => e["type"] === "ImagePipeline.RetentionSkipped");
+    expect(skipped.map((e) => e["data"])).toContainEqual(
+      expect.objectContaining({ version: "1.0.0", rule: "in-use", reason: kept.reason }),
+    );
   });
 
   it("deletes a version in use only when the catalog opts in", async () => {
