@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import type { Metafile } from "esbuild";
 import { bundleApp, bundleDir } from "../scripts/bundle.js";
-import { distribution, ratio, table } from "./lib/stats.js";
+import { distribution, medianPairedRatio, ratio, table } from "./lib/stats.js";
 import { writeResult } from "./lib/results.js";
 import { webhookProbeSource } from "./lib/webhookProbe.js";
 import { startAzurite } from "../local/azurite/index.js";
@@ -253,8 +253,10 @@ async function main() {
   const samples = { bundle: [] as Sample[], tsc: [] as Sample[], bundleTraced: [] as Sample[] };
   const empty: number[] = [];
   for (let i = 0; i < runs; i++) {
-    samples.bundle.push(coldStart(bundleEntry));
-    samples.bundleTraced.push(coldStart(bundleEntry, { ...coldStartEnv, ...tracingEnv }));
+    // Tracing off and on back to back, first one then the other: each pair shares the machine's load of the moment.
+    const off = () => samples.bundle.push(coldStart(bundleEntry));
+    const on = () => samples.bundleTraced.push(coldStart(bundleEntry, { ...coldStartEnv, ...tracingEnv }));
+    for (const measure of i % 2 === 0 ? [off, on] : [on, off]) measure();
     samples.tsc.push(coldStart(tscEntry));
     empty.push(emptyStart());
   }
@@ -283,12 +285,16 @@ async function main() {
     await firstWebhook(bundleEntry, connection, catalogEnv, image, "f0000002", stateDir, tracingEnv);
     for (let i = 0; i < runs; i++) {
       const commit = (n: number) => (0xa0000000 + i * 3 + n).toString(16);
-      firstResponses.bundle.push(
-        (await firstWebhook(bundleEntry, connection, catalogEnv, image, commit(0), stateDir)).respondedInMs,
-      );
-      firstResponses.bundleTraced.push(
-        (await firstWebhook(bundleEntry, connection, catalogEnv, image, commit(2), stateDir, tracingEnv)).respondedInMs,
-      );
+      const off = async () =>
+        firstResponses.bundle.push(
+          (await firstWebhook(bundleEntry, connection, catalogEnv, image, commit(0), stateDir)).respondedInMs,
+        );
+      const on = async () =>
+        firstResponses.bundleTraced.push(
+          (await firstWebhook(bundleEntry, connection, catalogEnv, image, commit(2), stateDir, tracingEnv))
+            .respondedInMs,
+        );
+      for (const measure of i % 2 === 0 ? [off, on] : [on, off]) await measure();
       firstResponses.tsc.push(
         (await firstWebhook(tscEntry, connection, catalogEnv, image, commit(1), stateDir)).respondedInMs,
       );
@@ -327,6 +333,14 @@ async function main() {
     firstWebhookP50OnOverOff: ratio(firstWebhookTimings.bundleTracingOn.p50InMs, firstWebhookTimings.bundle.p50InMs),
     firstWebhookP50DifferenceInMs:
       Math.round((firstWebhookTimings.bundleTracingOn.p50InMs - firstWebhookTimings.bundle.p50InMs) * 10) / 10,
+    // Each run measured off and on back to back: the median of the pairs' ratios, steadier under a drifting load.
+    readyMedianPairedOnOverOff: medianPairedRatio(
+      samples.bundleTraced.map((s) => s.readyInMs),
+      samples.bundle.map((s) => s.readyInMs),
+    ),
+    firstWebhookMedianPairedOnOverOff: medianPairedRatio(firstResponses.bundleTraced, firstResponses.bundle),
+    readyMinOnOverOff: ratio(timings.bundleTracingOn.ready.minInMs, timings.bundle.ready.minInMs),
+    firstWebhookMinOnOverOff: ratio(firstWebhookTimings.bundleTracingOn.minInMs, firstWebhookTimings.bundle.minInMs),
   };
 
   const nodeModules = productionNodeModules();
@@ -404,13 +418,23 @@ async function main() {
   );
   console.log(
     table([
-      ["bundle, tracing on (Application Insights, Entra ID)", "p50 ms", "p90 ms", "on/off p50", "difference p50 ms"],
+      [
+        "bundle, tracing on (Application Insights, Entra ID)",
+        "p50 ms",
+        "p90 ms",
+        "on/off p50",
+        "difference p50 ms",
+        "on/off paired median",
+        "on/off min",
+      ],
       [
         "ready",
         timings.bundleTracingOn.ready.p50InMs,
         timings.bundleTracingOn.ready.p90InMs,
         tracing.readyP50OnOverOff,
         tracing.readyP50DifferenceInMs,
+        tracing.readyMedianPairedOnOverOff,
+        tracing.readyMinOnOverOff,
       ],
       [
         "first webhook response",
@@ -418,6 +442,8 @@ async function main() {
         firstWebhookTimings.bundleTracingOn.p90InMs,
         tracing.firstWebhookP50OnOverOff,
         tracing.firstWebhookP50DifferenceInMs,
+        tracing.firstWebhookMedianPairedOnOverOff,
+        tracing.firstWebhookMinOnOverOff,
       ],
     ]),
   );

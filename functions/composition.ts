@@ -1,13 +1,15 @@
+import { readFileSync } from "node:fs";
 import { findImage, catalogEntryHash } from "../shared/catalog/load.js";
 import { getSettings, type Settings } from "../shared/config/settings.js";
 import { ArmClients } from "../shared/adapters/armClients.js";
 import { BlobCatalogStore, blobCatalogOptionsOf } from "../shared/adapters/catalogBlob.js";
 import { ArmGalleryClient } from "../shared/adapters/gallery.js";
+import { HttpsHealthGate } from "../shared/adapters/healthGate.js";
 import { EventGridEventPublisher } from "../shared/adapters/eventGrid.js";
 import { ArmImageBuilderClient } from "../shared/adapters/imageBuilder.js";
 import { ResourceGraphFleetReader } from "../shared/adapters/resourceGraph.js";
 import { ServiceBusMessageSender } from "../shared/adapters/serviceBus.js";
-import { openTelemetryTracer } from "../shared/observability/tracing.js";
+import { openTelemetryTracer, spanAttributes } from "../shared/observability/tracing.js";
 import type { CatalogReader, Logger } from "../shared/ports.js";
 import type { PipelineDeps, PipelineSettings } from "../shared/usecases/context.js";
 
@@ -26,7 +28,20 @@ export function pipelineSettingsOf(settings: Settings): PipelineSettings {
     pruneDryRun: settings.PRUNE_DRY_RUN,
     pruneTimeBudgetInSeconds: settings.PRUNE_TIME_BUDGET_IN_SECONDS,
     usageSubscriptionIds: settings.USAGE_SUBSCRIPTION_IDS ?? [settings.AZURE_SUBSCRIPTION_ID],
+    ...(settings.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? { traceUrlTemplate: collectorTraceUrlTemplate(settings.OTEL_EXPORTER_OTLP_ENDPOINT) }
+      : {}),
   };
+}
+
+/**
+ * A build's spans at the OTLP endpoint when it is the local stack's collector (the one place an OTLP endpoint is
+ * set: in Azure telemetry goes to Application Insights): its query by attribute (local/otlp/README.md, "Query").
+ */
+export function collectorTraceUrlTemplate(endpoint: string): string {
+  const url = new URL("_collector/traces", endpoint.endsWith("/") ? endpoint : `${endpoint}/`);
+  url.searchParams.set("attribute", spanAttributes.buildId);
+  return `${url.href}&value={buildId}`;
 }
 
 /** What an invocation works on: the catalog entry hash a request or message names, when it names one. */
@@ -61,11 +76,16 @@ export function createPipeline(settings: Settings, options: { catalogReader?: Ca
   const tracer = openTelemetryTracer;
   const bus = new ServiceBusMessageSender(settings, tracer);
   const catalogReader = options.catalogReader ?? new BlobCatalogStore(blobCatalogOptionsOf(settings));
+  const healthGate = new HttpsHealthGate({
+    allowedNetworks: settings.HEALTH_CHECK_ALLOWED_NETWORKS,
+    ca: settings.HEALTH_CHECK_CA_CERT_PATH ? readFileSync(settings.HEALTH_CHECK_CA_CERT_PATH, "utf8") : undefined,
+  });
   const shared = {
     gallery,
     imageBuilder,
     fleet,
     bus,
+    healthGate,
     eventPublisher: new EventGridEventPublisher(settings),
     clock: { now: () => new Date() },
     tracer,

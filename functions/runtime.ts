@@ -3,6 +3,7 @@ import type { ServiceBusReceivedMessage } from "@azure/service-bus";
 import type * as z from "zod";
 import type { PipelineProvider } from "./composition.js";
 import { classifyError } from "../shared/errors.js";
+import { buildFactsOf } from "../shared/messages/index.js";
 import { createLogger, type LogSink } from "../shared/observability/logger.js";
 import {
   forwardLog,
@@ -131,7 +132,7 @@ export function queueFunction<S extends z.ZodType>(
       } catch {
         bodyError = true;
       }
-      const envelope = (body ?? {}) as { buildId?: unknown; image?: unknown; version?: unknown };
+      const about = buildFactsOf(body);
       const text = (v: unknown) => (typeof v === "string" ? v : undefined);
       const queueName = (context.options?.trigger as { queueName?: string } | undefined)?.queueName;
       await invocationSpan(context, "pubsub", (span) => handle(message, body, bodyError, span), {
@@ -142,9 +143,9 @@ export function queueFunction<S extends z.ZodType>(
           "messaging.destination.name": queueName,
           "messaging.message.id": text(message.messageId),
           "messaging.servicebus.message.delivery_count": message.deliveryCount,
-          [spanAttributes.buildId]: text(envelope.buildId),
-          [spanAttributes.image]: text(envelope.image),
-          [spanAttributes.version]: text(envelope.version),
+          [spanAttributes.buildId]: about.buildId,
+          [spanAttributes.image]: about.image,
+          [spanAttributes.version]: about.version,
         },
       });
     }
@@ -165,8 +166,10 @@ export function queueFunction<S extends z.ZodType>(
         log.error("message fails its schema: dead-lettering", { issues: description });
         return deadletter("SchemaValidationFailed", description);
       }
-      const data = parsed.data as { buildId?: string; image?: string; catalogHash?: string };
-      const buildLog = createLoggerWith(log, { buildId: data.buildId, image: data.image });
+      const data = parsed.data as { image?: string; catalogHash?: string };
+      // An event's build is in its data: its lines name the build too.
+      const about = buildFactsOf(parsed.data);
+      const buildLog = createLoggerWith(log, { buildId: about.buildId, image: about.image });
       try {
         // A message that names an entry hash the cached catalog lacks (a build requested right after a publish) makes
         // the instance read the catalog again before handling it.

@@ -2,6 +2,8 @@ import type { InvocationContext, Timer } from "@azure/functions";
 import { monitorReplication } from "../shared/usecases/monitorReplication.js";
 import { nightlyRebuildSinceLastRun } from "../shared/usecases/nightlyRebuild.js";
 import { pruneVersions } from "../shared/usecases/pruneVersions.js";
+import { shrinkReplicas } from "../shared/usecases/shrinkReplicas.js";
+import { readFleet } from "../shared/usecases/usage.js";
 import type { PipelineProvider } from "./composition.js";
 import { invocationLogger } from "./runtime.js";
 
@@ -34,12 +36,19 @@ export const monitorReplicationTimer =
     log.info("replication sweep done", { ...result });
   };
 
-/** Timer `%PRUNE_SCHEDULE%`: applies each image's retention plan, within the run's time budget. */
+/**
+ * Timer `%PRUNE_SCHEDULE%`: applies each image's retention plan, then shrinks the replicas of superseded versions,
+ * both within the run's one time budget.
+ */
 export const pruneVersionsTimer =
   (pipelineOf: PipelineProvider): TimerHandler =>
   async (_timer, context) => {
     const log = invocationLogger(context);
-    const { images, failedImages, stoppedAtBudget } = await pruneVersions(await pipelineOf().deps(log));
+    const deps = await pipelineOf().deps(log);
+    const startedAt = deps.clock.now();
+    // One read of where the images run serves both steps (Resource Graph has a per-user quota).
+    const fleet = await readFleet(deps);
+    const { images, failedImages, stoppedAtBudget } = await pruneVersions(deps, { fleet });
     log.info("prune done", {
       deleted: images.reduce((n, r) => n + r.deleted.length, 0),
       errors: images.reduce((n, r) => n + r.errors.length, 0),
@@ -47,5 +56,14 @@ export const pruneVersionsTimer =
       stoppedAtBudget,
       failedImages,
       dryRun: images.some((r) => r.dryRun),
+    });
+    const shrink = await shrinkReplicas(deps, { startedAt, fleet });
+    log.info("replica shrink done", {
+      shrunk: shrink.images.reduce((n, r) => n + r.shrunk.length, 0),
+      errors: shrink.images.reduce((n, r) => n + r.errors.length, 0),
+      deferred: shrink.images.reduce((n, r) => n + r.deferred.length, 0),
+      stoppedAtBudget: shrink.stoppedAtBudget,
+      failedImages: shrink.failedImages,
+      usageUnavailable: shrink.usageUnavailable,
     });
   };

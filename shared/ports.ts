@@ -165,6 +165,28 @@ export interface MessageSender {
   ): Promise<void>;
 }
 
+/** One health check of a progressive rollout, before wave `wave` moves (the catalog names the endpoint). */
+export interface HealthCheckRequest {
+  url: string;
+  timeoutInMs: number;
+  image: string;
+  version: string;
+  /** The wave that moves if the answer is healthy (1-based). */
+  wave: number;
+  regions: readonly string[];
+}
+
+/** A health check's outcome: healthy only on a 2xx answer; `detail` says what happened (never the answer's body). */
+export interface HealthCheckResult {
+  healthy: boolean;
+  detail: string;
+}
+
+/** Asks a rollout's health endpoint whether the next wave may move. Never throws: a failure is an unhealthy result. */
+export interface HealthGate {
+  check(request: HealthCheckRequest): Promise<HealthCheckResult>;
+}
+
 /** Where the pipeline's events go out: an Event Grid topic whose input schema is CloudEvents 1.0. */
 export interface EventPublisher {
   /**

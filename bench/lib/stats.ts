@@ -30,6 +30,18 @@ export function distribution(sample: readonly number[]): Distribution {
   };
 }
 
+/**
+ * Median of the ratios `a[i] / b[i]` of paired samples (each pair measured back to back, so under the same load):
+ * on a shared machine whose load drifts, a steadier comparison than the ratio of two medians. Rounded to 3 digits.
+ */
+export function medianPairedRatio(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length || a.length === 0) throw new Error("paired samples must have the same, non-zero length");
+  const ratios = a.map((x, i) => x / b[i]!).sort((x, y) => x - y);
+  const middle = Math.floor(ratios.length / 2);
+  const median = ratios.length % 2 === 1 ? ratios[middle]! : (ratios[middle - 1]! + ratios[middle]!) / 2;
+  return round(median, 3);
+}
+
 /** `a / b` rounded to 3 digits; NaN when b is 0. */
 export function ratio(a: number, b: number): number {
   return b === 0 ? Number.NaN : round(a / b, 3);

@@ -1,14 +1,19 @@
 import { createPipeline } from "../../functions/composition.js";
 import { createLogger } from "../../shared/observability/logger.js";
 import { pruneVersions } from "../../shared/usecases/pruneVersions.js";
+import { shrinkReplicas } from "../../shared/usecases/shrinkReplicas.js";
+import { readFleet } from "../../shared/usecases/usage.js";
 import { cliSettings } from "../settings.js";
 import type { CliCommand } from "../command.js";
 import { lines, parse } from "../args.js";
 
-/** `prune [--dry-run]`: applies (or only shows) every image"s retention plan, with a reason per version. */
+/**
+ * `prune [--dry-run]`: applies (or only shows) every image"s retention plan and replica shrink policy, with a reason per
+ * version.
+ */
 export const command: CliCommand = {
   name: "prune",
-  summary: "apply the retention plans (--dry-run shows them only)",
+  summary: "apply the retention plans and replica shrink policies (--dry-run shows them only)",
   usage: "prune [--dry-run]",
   async run(argv, rawIo) {
     const io = lines(rawIo);
@@ -16,10 +21,11 @@ export const command: CliCommand = {
     const pipeline = createPipeline(cliSettings(rawIo.env));
     try {
       const dryRun = args.flags["dry-run"] === true;
-      const { images, failedImages, usageUnavailable } = await pruneVersions(
-        await pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error })),
-        { dryRun },
-      );
+      const deps = await pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error }));
+      const startedAt = deps.clock.now();
+      const fleet = await readFleet(deps);
+      const { images, failedImages, usageUnavailable } = await pruneVersions(deps, { dryRun, fleet });
+      const shrink = await shrinkReplicas(deps, { dryRun, startedAt, fleet });
       if (usageUnavailable)
         io.out(`nothing is deleted this run: where the images run is unknown (${usageUnavailable})`);
       for (const r of images) {
@@ -33,7 +39,17 @@ export const command: CliCommand = {
         }
       }
       for (const f of failedImages) io.out(`${f.image}: could not be read: ${f.error}`);
-      return failedImages.length > 0 || images.some((r) => r.errors.length > 0) ? 1 : 0;
+      for (const r of shrink.images) {
+        io.out(`${r.image} replicas${r.dryRun ? " (dry run)" : ""}`);
+        for (const s of r.shrunk) io.out(`  ${r.dryRun ? "would shrink" : "shrinking"} ${s.version}: ${s.reason}`);
+        for (const k of r.kept) io.out(`  keep ${k.version}: ${k.reason}`);
+        for (const d of r.deferred) io.out(`  next run: ${d.version}: ${d.reason}`);
+        for (const e of r.errors) io.out(`  could not shrink ${e.version}: ${e.error}`);
+      }
+      if (shrink.usageUnavailable) io.out(`replicas: nothing shrinks this run (${shrink.usageUnavailable})`);
+      for (const f of shrink.failedImages) io.out(`${f.image}: could not be read: ${f.error}`);
+      const failed = [...images, ...shrink.images].some((r) => r.errors.length > 0);
+      return failedImages.length > 0 || shrink.failedImages.length > 0 || failed ? 1 : 0;
     } finally {
       await pipeline.close();
     }

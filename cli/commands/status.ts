@@ -29,6 +29,16 @@ export const command: CliCommand = {
       for (const image of deps.catalog.images) {
         const s = await getImageStatus(deps, image, { withReplication: false });
         io.out(`${s.image}  (${s.gallery}/${s.definition})  latest: ${s.latest ?? "-"}`);
+        const byRegion = Object.entries(s.latestByRegion).map(([region, version]) => `${region} ${version ?? "-"}`);
+        if (byRegion.length > 0) io.out(`  latest per region: ${byRegion.join(", ")}`);
+        for (const r of s.rollouts) {
+          const next = r.nextWaveAt
+            ? `; wave ${r.wave + 1} (${r.nextRegions?.join(", ")}) moves at ${r.nextWaveAt}`
+            : "";
+          io.out(
+            `  rollout ${r.version}: ${r.state}, wave ${r.wave}/${r.waves ?? "?"}${next}${r.note ? `: ${r.note}` : ""}`,
+          );
+        }
         for (const v of s.versions) {
           io.out(
             `  ${v.name.padEnd(16)} ${v.state.padEnd(12)} eol ${v.endOfLifeDate?.slice(0, 10) ?? "-"}  ${v.targetRegions.join(", ")}`,

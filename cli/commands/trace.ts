@@ -56,12 +56,13 @@ export const command: CliCommand = {
       io.out(JSON.stringify(spans, null, 2));
       return exitCodes.ok;
     }
-    // One trace per build; another one shows a repeated request of the same build (its send was a duplicate).
+    // One trace per build; another one is a repeated request of the same build (its send was a duplicate), or an
+    // operator's control or a prune run that sent an event about the build.
     const traces = new Map<string, TraceSpan[]>();
     for (const span of spans) traces.set(span.traceId, [...(traces.get(span.traceId) ?? []), span]);
     const ordered = [...traces.values()].sort((a, b) => b.length - a.length);
     for (const [i, trace] of ordered.entries()) {
-      if (i === 1) io.out("\nother traces naming this build (repeated requests):");
+      if (i === 1) io.out("\nother traces naming this build (repeated requests, operator controls, retention):");
       for (const line of renderWaterfall(trace)) io.out(line);
     }
     return exitCodes.ok;

@@ -170,6 +170,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     BUILD_REQUEUE_DELAY_IN_SECONDS: '300'
     DASHBOARD_REFRESH_IN_SECONDS: '30'
     USAGE_SUBSCRIPTION_IDS: join(usageSubscriptionIds, ',')
+    // Rollout health checks call public addresses only; list a VNet subnet here to reach an internal endpoint.
+    HEALTH_CHECK_ALLOWED_NETWORKS: ''
   }
 }
 

@@ -37,7 +37,7 @@ import {
   regionDisplayName,
   sameRegion,
 } from "./names.js";
-import { versionStatus, type RegionReplication, type VersionSimulation } from "./simulation.js";
+import { regionServes, versionStatus, type RegionReplication, type VersionSimulation } from "./simulation.js";
 import type { Store, StoredResource } from "./store.js";
 
 export { plainProvisioningState };
@@ -450,8 +450,9 @@ interface TargetRegion {
 
 /**
  * Reconciles the replication timeline with the requested target regions: kept regions keep their state; a region
- * whose replication Failed starts a new attempt (that is how a failed region is retried); new regions start; removed
- * regions are dropped (remembering those removed while failed, for "readd" rules).
+ * whose replication Failed starts a new attempt (that is how a failed region is retried); a region whose replica
+ * count changes starts a new attempt too, during which the replicas it already had keep serving [V20]; new regions
+ * start; removed regions are dropped (remembering those removed while failed, for "readd" rules).
  */
 function reconcileReplication(
   store: Store,
@@ -459,6 +460,7 @@ function reconcileReplication(
   current: VersionSimulation | undefined,
   targetRegions: TargetRegion[],
   nowMs: number,
+  heldTargets: readonly TargetRegion[] = [],
 ): VersionSimulation {
   const removedWhileFailed = { ...(current?.removedWhileFailed ?? {}) };
   for (const previous of current?.regions ?? []) {
@@ -472,9 +474,11 @@ function reconcileReplication(
   let nextStartMs = nowMs;
   for (const target of targetRegions) {
     const previous = current?.regions.find((r) => sameRegion(r.region, target.name));
+    const held = heldTargets.find((t) => sameRegion(t.name, target.name));
+    const countChanged = held !== undefined && held.regionalReplicaCount !== target.regionalReplicaCount;
     if (previous) {
       const status = versionStatus({ phase: "update", regions: [previous] }, nowMs).summary[0];
-      if (status?.state !== "Failed") {
+      if (status?.state !== "Failed" && !countChanged) {
         regions.push(previous);
         nextStartMs = Math.max(nextStartMs, previous.startMs + previous.durationMs);
         continue;
@@ -484,6 +488,8 @@ function reconcileReplication(
     const readded = previous ? undefined : removedWhileFailed[key];
     if (readded !== undefined) delete removedWhileFailed[key];
     const attempt = newReplicationAttempt(store, names, target.name, nextStartMs, readded);
+    // Replicas added to (or removed from) a region that holds the version: the ones it has keep serving.
+    if (previous && countChanged && regionServes(previous, nowMs)) attempt.servedBefore = true;
     regions.push(attempt);
     nextStartMs = attempt.startMs + attempt.durationMs;
   }
@@ -831,8 +837,22 @@ export function writeVersion(
   const targetRegions = publishingProfile["targetRegions"] as TargetRegion[];
   const safety = asObject(props["safetyProfile"] ?? existing?.properties["safetyProfile"]);
   const allowDeletionOfReplicatedLocations = safety["allowDeletionOfReplicatedLocations"] === true;
+  const heldTargets = existing
+    ? ((asObject(existing.properties["publishingProfile"])["targetRegions"] as TargetRegion[] | undefined) ?? [])
+    : [];
   if (existing) {
-    const before = (asObject(existing.properties["publishingProfile"])["targetRegions"] as TargetRegion[]) ?? [];
+    const before = heldTargets;
+    // [V21] A region the version already holds keeps its storage account type.
+    targetRegions.forEach((target, i) => {
+      const held = before.find((b) => sameRegion(b.name, target.name));
+      if (held && held.storageAccountType !== target.storageAccountType) {
+        throw invalidParameter(
+          `Global storage account type does not match the storage account type in the existing TargetRegion: ` +
+            `'${held.name}'. Please specify '${held.storageAccountType}' as the storage account type for this region.`,
+          `galleryImageVersion.properties.publishingProfile.targetRegions[${i}].storageAccountType`,
+        );
+      }
+    });
     const removed = before.filter((b) => !targetRegions.some((t) => sameRegion(t.name, b.name)));
     if (removed.length > 0 && !allowDeletionOfReplicatedLocations) {
       throw new ArmError(
@@ -934,6 +954,7 @@ export function writeVersion(
       existing?.replication,
       targetRegions,
       nowMs,
+      heldTargets,
     );
   }
   store.put(resource);
@@ -1100,23 +1121,24 @@ export function listImageVersions(ctx: Ctx, p: Params): Reply {
 
 /**
  * What `latest` resolves to: the highest Major.Minor.Patch that is not excluded from latest (in the given region by
- * its own flag when it sets one, else by the version's) and has finished replicating (there, when a region is given).
+ * its own flag when it sets one, else by the version's) and has finished replicating (there, when a region is given),
+ * or is only changing its replica count there [V20].
  */
 export function resolveLatest(store: Store, definitionId: string, region?: string): StoredResource | undefined {
   const nowMs = store.now();
   const candidates = store.childrenOf(definitionId, imageVersionType).filter((v) => {
     if (v.deletingUntilMs !== undefined || v.provisioningFailure) return false;
     const profile = asObject(v.properties["publishingProfile"]);
-    const status = versionStatus(v.replication ?? { phase: "create", regions: [] }, nowMs);
+    const regions = v.replication?.regions ?? [];
     if (region === undefined) {
-      return profile["excludeFromLatest"] !== true && status.summary.some((s) => s.state === "Completed");
+      return profile["excludeFromLatest"] !== true && regions.some((r) => regionServes(r, nowMs));
     }
     const target = (profile["targetRegions"] as TargetRegion[] | undefined)?.find((t) => sameRegion(t.name, region));
     if (!target) return false;
     const excluded =
       typeof target.excludeFromLatest === "boolean" ? target.excludeFromLatest : profile["excludeFromLatest"] === true;
     if (excluded) return false;
-    return status.summary.some((s) => sameRegion(s.region, region) && s.state === "Completed");
+    return regions.some((r) => sameRegion(r.region, region) && regionServes(r, nowMs));
   });
   candidates.sort((a, b) => compareVersionNames(b.name, a.name));
   return candidates[0];

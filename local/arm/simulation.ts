@@ -15,6 +15,11 @@ export interface RegionReplication {
   failureMessage?: string;
   /** The rule that made this attempt fail, when that rule keeps failing same-region retries. */
   stickyRuleId?: string;
+  /**
+   * Set when this attempt changes the replica count of a region that already holds the version: its earlier replicas
+   * keep serving VMs and `latest` while replicas are added or removed [V20].
+   */
+  servedBefore?: boolean;
 }
 
 export interface VersionSimulation {
@@ -199,6 +204,11 @@ export function runStatus(run: TemplateRun, nowMs: number): RunStatus {
     endMs: natural.endMs,
     message: distributionFailureMessage(outcomes),
   };
+}
+
+/** Whether a region of the version can serve VMs (and `latest`) now: replicated, or changing its replica count [V20]. */
+export function regionServes(replication: RegionReplication, nowMs: number): boolean {
+  return replication.servedBefore === true || regionStatus(replication, nowMs).state === "Completed";
 }
 
 export function isTerminalRunState(state: RunState): boolean {

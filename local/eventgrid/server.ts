@@ -19,6 +19,21 @@ export interface Fault {
   count: number;
   message?: string;
   retryAfterInSeconds?: number;
+  /** Only requests whose batch carries an event with this id get the fault; the others are served. */
+  eventId?: string;
+}
+
+/** The ids of the events a publish body carries (none when it is not a JSON batch: the rules refuse it later). */
+function eventIdsOf(body: string | undefined): string[] {
+  try {
+    const parsed = JSON.parse(body ?? "") as unknown;
+    const batch = Array.isArray(parsed) ? parsed : [parsed];
+    return batch.flatMap((e) =>
+      e && typeof (e as { id?: unknown }).id === "string" ? [(e as { id: string }).id] : [],
+    );
+  } catch {
+    return [];
+  }
 }
 
 /** What the topic counted since it started. */
@@ -139,10 +154,11 @@ export function createTopicServer(options: {
             !Number.isInteger(fault.status) ||
             fault.status < 400 ||
             !Number.isInteger(fault.count) ||
-            fault.count < 1
+            fault.count < 1 ||
+            (fault.eventId !== undefined && typeof fault.eventId !== "string")
           ) {
             return sendJson(res, 400, {
-              error: "a fault is {status >= 400, count >= 1, message?, retryAfterInSeconds?}",
+              error: "a fault is {status >= 400, count >= 1, message?, retryAfterInSeconds?, eventId?}",
             });
           }
           faults.push(fault);
@@ -166,10 +182,11 @@ export function createTopicServer(options: {
       }
       const unauthenticated = authenticate(req, auth, host);
       if (unauthenticated) return refuse(res, unauthenticated);
-      const fault = faults[0];
+      const ids = faults.some((f) => f.eventId !== undefined) ? eventIdsOf(body) : [];
+      const fault = faults.find((f) => f.eventId === undefined || ids.includes(f.eventId));
       if (fault) {
         fault.count -= 1;
-        if (fault.count <= 0) faults.shift();
+        if (fault.count <= 0) faults.splice(faults.indexOf(fault), 1);
         return refuse(
           res,
           { status: fault.status, message: fault.message ?? `injected ${fault.status}` },

@@ -1,6 +1,6 @@
 import type { ServiceBusClient, ServiceBusSender } from "@azure/service-bus";
 import type { Settings } from "../config/settings.js";
-import { queues, type MessageOf, type QueueName } from "../messages/index.js";
+import { buildFactsOf, queues, type MessageOf, type QueueName } from "../messages/index.js";
 import type { MessageSender, Tracer } from "../ports.js";
 import { spanAttributes } from "../observability/tracing.js";
 
@@ -54,12 +54,7 @@ export class ServiceBusMessageSender implements MessageSender {
   ): Promise<void> {
     const contract = queues[queue] as { subject: string; messageId(m: MessageOf<Q>): string };
     const messageId = contract.messageId(message);
-    // A build's messages carry its fields at the top; an event carries them in its data.
-    const about = ("data" in message ? message.data : message) as {
-      buildId?: string;
-      image?: string;
-      version?: string;
-    };
+    const about = buildFactsOf(message);
     const attributes = {
       "messaging.system": "servicebus",
       "messaging.operation.type": "send",

@@ -283,12 +283,52 @@ export const catalogTargetRegionSchema = z.strictObject({
   excludeFromLatest: z.boolean().optional(),
 });
 
+/** Minutes a wave soaks: fractions allowed (tests use seconds), at most 30 days. */
+const soakInMinutes = z.number().min(0).max(43_200);
+
+/** One wave of a progressive rollout: the regions where `latest` moves together. */
+export const catalogRolloutWaveSchema = z.strictObject({
+  regions: z.array(regionNameSchema).min(1, "a wave needs at least one region"),
+  /** How long `latest` stays in the waves so far before the next wave gets it; default the rollout's soakInMinutes. */
+  soakInMinutes: soakInMinutes.optional(),
+});
+
+/**
+ * An HTTPS endpoint asked (GET, no credentials, redirects not followed) once a wave has soaked: any 2xx lets the next
+ * wave move. It gets `image`, `version`, `wave` (the next wave's number) and `regions` as query parameters.
+ */
+export const catalogHealthCheckSchema = z.strictObject({
+  url: z
+    .url({ protocol: /^https$/, error: "must be an https URL" })
+    .refine((value) => {
+      const url = new URL(value);
+      return url.username === "" && url.password === "";
+    }, "must not carry credentials: the endpoint is called without any")
+    .refine((value) => new URL(value).hash === "", "must not have a fragment"),
+  /** The whole check (name resolution, connection, answer) must end within this. */
+  timeoutInSeconds: z.number().int().min(1).max(60).default(10),
+  /** Consecutive failed checks (one per monitor run) after which the rollout halts. */
+  failuresBeforeHalt: z.number().int().min(1).max(20).default(3),
+});
+
+/** Progressive rollout: `latest` reaches the target regions wave by wave, each wave soaking before the next. */
+export const catalogRolloutSchema = z.strictObject({
+  waves: z
+    .array(catalogRolloutWaveSchema)
+    .min(2, "a rollout needs at least two waves")
+    .max(20, "a rollout has at most 20 waves"),
+  soakInMinutes: soakInMinutes.default(60),
+  healthCheck: catalogHealthCheckSchema.optional(),
+});
+
 /** Where and how the version is replicated. */
 export const catalogDistributionSchema = z.strictObject({
   targetRegions: z.array(catalogTargetRegionSchema).min(1),
   replicaCount: replicaCount.default(1),
   storageAccountType: storageAccountTypeSchema.default("Standard_LRS"),
   replicationMode: z.enum(["Full", "Shallow"]).default("Full"),
+  /** Waves of target regions that `latest` reaches one after the other (absent: every region at once). */
+  rollout: catalogRolloutSchema.optional(),
 });
 
 /** How versions are numbered: semver (`major.minor.<allocated patch>`) or date (`YYYY.MMDD.N`, UTC). */
@@ -344,6 +384,20 @@ export const catalogRetentionSchema = z.strictObject({
    * its end of life. No default is filled in, so entries that leave it out keep their entry hash.
    */
   deleteInUse: z.boolean().optional(),
+  /**
+   * Fewer replicas for versions that newer ones superseded (each replica is billed as a snapshot): applied by the
+   * prune run, never to a version `latest` resolves to in any region or one in use.
+   */
+  shrinkSuperseded: z
+    .strictObject({
+      /** A version shrinks once this many newer healthy versions exist. */
+      afterNewerVersions: z.number().int().min(1).max(1000).default(1),
+      /** Replicas left in each region it keeps (a region with fewer keeps its own). */
+      regionalReplicaCount: replicaCount.default(1),
+      /** `all`: every region it has; `home`: only its definition's region (the others are removed). */
+      keepRegions: z.enum(["all", "home"]).default("all"),
+    })
+    .optional(),
 });
 
 const windowsOnlySteps = new Set(["PowerShell", "WindowsRestart", "WindowsUpdate"]);
@@ -355,7 +409,7 @@ interface LooseImage {
   customize?: unknown;
   validate?: { inVMValidations?: unknown };
   build?: { location?: unknown };
-  distribution?: { targetRegions?: unknown; storageAccountType?: unknown };
+  distribution?: { targetRegions?: unknown; storageAccountType?: unknown; rollout?: { waves?: unknown } };
 }
 const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const field = (v: unknown, key: string): unknown =>
@@ -423,6 +477,7 @@ function checkImage(image: LooseImage, ctx: z.RefinementCtx): void {
     }
     seen.add(name);
   });
+  checkRollout(image, ctx);
   // Image Builder creates the version in its definition's region (the gallery's, else the build's): that region
   // must be a target region, and Image Builder writes it, so its storage type must be one Image Builder supports.
   const galleryLocation = image.gallery?.location;
@@ -447,6 +502,45 @@ function checkImage(image: LooseImage, ctx: z.RefinementCtx): void {
           : ["distribution", "storageAccountType"],
     });
   }
+}
+
+// Every target region that may get `latest` is in exactly one wave; a region kept out of `latest` is in none.
+function checkRollout(image: LooseImage, ctx: z.RefinementCtx): void {
+  const waves = image.distribution?.rollout?.waves;
+  if (!Array.isArray(waves)) return;
+  const targets = asArray(image.distribution?.targetRegions);
+  const excluded = new Set(
+    targets.filter((r) => field(r, "excludeFromLatest") === true).map((r) => String(field(r, "name"))),
+  );
+  const names = new Set(targets.map((r) => field(r, "name")).filter((n): n is string => typeof n === "string"));
+  const waveOf = new Map<string, number>();
+  waves.forEach((wave, w) => {
+    asArray(field(wave, "regions")).forEach((region, i) => {
+      if (typeof region !== "string") return;
+      const path = ["distribution", "rollout", "waves", w, "regions", i];
+      if (!names.has(region)) {
+        ctx.addIssue({ code: "custom", message: `${region} is not one of distribution.targetRegions`, path });
+      } else if (excluded.has(region)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${region} is kept out of latest (excludeFromLatest): it belongs in no wave`,
+          path,
+        });
+      } else if (waveOf.has(region)) {
+        ctx.addIssue({ code: "custom", message: `${region} is already in wave ${waveOf.get(region)! + 1}`, path });
+      }
+      waveOf.set(region, waveOf.get(region) ?? w);
+    });
+  });
+  targets.forEach((target, index) => {
+    const name = field(target, "name");
+    if (typeof name !== "string" || excluded.has(name) || waveOf.has(name)) return;
+    ctx.addIssue({
+      code: "custom",
+      message: `${name} is in no wave of distribution.rollout: latest would never reach it (add it to a wave, or set its excludeFromLatest)`,
+      path: ["distribution", "targetRegions", index, "name"],
+    });
+  });
 }
 
 /** One image of the catalog. */
@@ -541,3 +635,6 @@ export type CatalogSource = z.infer<typeof catalogSourceSchema>;
 export type CatalogVersioning = z.infer<typeof catalogVersioningSchema>;
 export type CatalogRetention = z.infer<typeof catalogRetentionSchema>;
 export type CatalogTargetRegion = z.infer<typeof catalogTargetRegionSchema>;
+export type CatalogRollout = z.infer<typeof catalogRolloutSchema>;
+export type CatalogHealthCheck = z.infer<typeof catalogHealthCheckSchema>;
+export type CatalogShrinkPolicy = NonNullable<CatalogRetention["shrinkSuperseded"]>;

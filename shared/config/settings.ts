@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import * as z from "zod";
 import { ConfigurationError } from "../errors.js";
 
@@ -31,6 +32,11 @@ const webhookSecret = z
     return v === "" ? { unusable: "the value is blank" } : v;
   });
 const positiveInt = z.coerce.number().int().positive();
+const isCidr = (value: string) => {
+  const [network = "", bits = ""] = value.split("/");
+  const family = isIP(network);
+  return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32);
+};
 const nonEmpty = z.string().trim().min(1);
 
 export const settingsSchema = z.object({
@@ -108,6 +114,22 @@ export const settingsSchema = z.object({
   BUILD_REQUEUE_DELAY_IN_SECONDS: positiveInt.default(300),
   /** How long one read of Azure serves every dashboard viewer, and how often the page asks again, in seconds. */
   DASHBOARD_REFRESH_IN_SECONDS: positiveInt.default(30),
+  /**
+   * Networks (CIDRs, comma-separated) a rollout's health check may call although they are not public: the subnet of
+   * an endpoint inside the app's own virtual network. Empty: public addresses only.
+   */
+  HEALTH_CHECK_ALLOWED_NETWORKS: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((c) => c.trim())
+        .filter((c) => c !== ""),
+    )
+    .pipe(z.array(z.string().refine(isCidr, "each entry must be a network in CIDR notation, such as 10.1.0.0/16"))),
+  /** PEM file of an extra CA to trust for health checks (the local stack's self-signed endpoints). */
+  HEALTH_CHECK_CA_CERT_PATH: nonEmpty.optional(),
   /**
    * Subscriptions whose VMs and scale sets may run the images, comma-separated (default: AZURE_SUBSCRIPTION_ID). The
    * app's identity needs the fleet reader role on each (infra/app/rbac.bicep); one Resource Graph sweep covers them.

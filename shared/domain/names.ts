@@ -102,6 +102,18 @@ export const tagNames = {
    * failure, the sweep) continues the build's trace from there.
    */
   traceparent: `${tagPrefix}traceparent`,
+  /** Progressive rollout of a promoted version (shared/domain/rollout.ts): `rolling|complete|stopped|halted`. */
+  rollout: `${tagPrefix}rollout`,
+  /** How many of the catalog's waves `latest` has reached (`1`..`n`). */
+  rolloutWave: `${tagPrefix}rolloutWave`,
+  /** When the last wave was reached (ISO 8601): its soak starts then. */
+  rolloutWaveAt: `${tagPrefix}rolloutWaveAt`,
+  /** Consecutive failed health checks before the next wave. */
+  rolloutGateFailures: `${tagPrefix}rolloutGateFailures`,
+  /** Why the rollout stopped or halted, or what the last failed health check answered. */
+  rolloutNote: `${tagPrefix}rolloutNote`,
+  /** The last shrink of a superseded version's replicas (`<ISO time> <what changed>`), for operators. */
+  replicasShrunk: `${tagPrefix}replicasShrunk`,
 } as const;
 export type TagName = (typeof tagNames)[keyof typeof tagNames];
 

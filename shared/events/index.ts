@@ -14,6 +14,10 @@ export const stepSequence = {
   VersionPublished: 300,
   ReplicationFailed: 400,
   VersionPromoted: 500,
+  /** 500 + the wave reached (waves are at most a handful: see the catalog's rollout). */
+  RolloutWaveMoved: 500,
+  /** 550 + the wave it stopped in. */
+  RolloutStopped: 550,
   /** 600 + 2n - 1 for the n-th rollback; a manual promotion after n rollbacks is 600 + 2n. */
   VersionRolledBack: 600,
   RetentionSkipped: 700,

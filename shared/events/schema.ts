@@ -83,6 +83,32 @@ export const eventDataSchemas = {
     /** `monitor` when replication completed, or who promoted it by hand. */
     promotedBy: z.string(),
   }),
+  /** A progressive rollout let `latest` into its next wave's regions (wave 1 is the promotion itself). */
+  RolloutWaveMoved: z.strictObject({
+    ...imageFields,
+    buildId: buildIdSchema.optional(),
+    version,
+    /** The wave reached (2..waves). */
+    wave: z.number().int().min(2),
+    waves: z.number().int().min(2),
+    /** The regions `latest` now reaches that it did not before. */
+    regions: z.array(z.string()),
+    /** True when this was the last wave: the rollout is complete. */
+    complete: z.boolean(),
+  }),
+  /**
+   * A progressive rollout ends before its last wave: `stopped` because the version was rolled back during a soak,
+   * `halted` because its health check kept failing. Regions of later waves keep their previous `latest`.
+   */
+  RolloutStopped: z.strictObject({
+    ...imageFields,
+    buildId: buildIdSchema.optional(),
+    version,
+    state: z.enum(["stopped", "halted"]),
+    /** The last wave `latest` reached. */
+    wave: z.number().int().min(1),
+    reason: z.string(),
+  }),
   /** The version was taken out of `latest` by an operator; `latest` resolves to `latest` now. */
   VersionRolledBack: z.strictObject({
     ...imageFields,

@@ -110,3 +110,23 @@ export const queues = {
 export type QueueName = keyof typeof queues;
 /** The message a queue carries. */
 export type MessageOf<Q extends QueueName> = z.infer<(typeof queues)[Q]["schema"]>;
+
+/** What a queue message says about its build, for its spans and log lines. */
+export interface BuildFacts {
+  buildId?: string;
+  image?: string;
+  version?: string;
+}
+
+/**
+ * The build a queue message is about, read from any body, valid or not: a build's message carries its fields at the
+ * top, an event (`events` queue) in its `data`. Fields that are not strings are left out.
+ */
+export function buildFactsOf(body: unknown): BuildFacts {
+  if (!body || typeof body !== "object") return {};
+  const top = body as Record<string, unknown>;
+  const data = top.data;
+  const about = (data && typeof data === "object" ? data : top) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+  return { buildId: text(about.buildId), image: text(about.image), version: text(about.version) };
+}

@@ -6,6 +6,7 @@ import type {
   EventPublisher,
   FleetUsageReader,
   GalleryClient,
+  HealthGate,
   ImageBuilderClient,
   ImageDefinitionRef,
   Logger,
@@ -30,6 +31,11 @@ export interface PipelineSettings {
   pruneTimeBudgetInSeconds: number;
   /** Where the fleet that runs the images lives: usage is read across these subscriptions. */
   usageSubscriptionIds: string[];
+  /**
+   * Where a build's trace can be read, `{buildId}` standing for the build id: the dashboard links each build in flight
+   * and each failure to it. Absent when no trace viewer is known (the page then names the CLI command).
+   */
+  traceUrlTemplate?: string;
 }
 
 /** Everything a use-case may touch. Built once per process by the composition root. */
@@ -47,6 +53,8 @@ export interface PipelineDeps {
   /** Spans of the steps that matter to a build's trace (the invocation's own span is the runtime's). */
   tracer: Tracer;
   settings: PipelineSettings;
+  /** The health endpoints of progressive rollouts; without one, a rollout that names a health check does not move on. */
+  healthGate?: HealthGate;
 }
 
 /** The catalog entry of an image named in a message; a name no longer in the catalog cannot be processed. */

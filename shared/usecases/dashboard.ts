@@ -17,6 +17,7 @@ import type {
 } from "./dashboardModel.js";
 import { readFailures } from "../domain/failures.js";
 import { latestVersionOf } from "../domain/latest.js";
+import { pendingRolloutTargets } from "../domain/rollout.js";
 import { toSnapshot } from "./pruneVersions.js";
 import { machinesOf } from "../domain/usage.js";
 import { readFleet, usageOfImage, type FleetRead } from "./usage.js";
@@ -139,7 +140,10 @@ async function readImage(
   const regions = regionColumns(image, versions);
   const cellsOf = (v: VersionSummary | VersionDetails) => regions.map((r) => cellOf(v, r.name));
   const cells = new Map(versions.map((v) => [v.name, cellsOf(v)]));
+  const rolloutTargets = pendingRolloutTargets(image, versions);
   regions.forEach((region, column) => {
+    const rolloutTarget = rolloutTargets.get(normalizeRegion(region.name));
+    if (rolloutTarget) region.rolloutTarget = rolloutTarget;
     const latest = latestVersionOf(versions, region.name);
     if (latest && cells.get(latest.name)![column]) {
       region.latest = latest.name;
@@ -171,6 +175,8 @@ async function readImage(
     ...optional("instances", instancesOf(v.name)),
   }));
 
+  const traceOf = (buildId: string) =>
+    optional("traceUrl", deps.settings.traceUrlTemplate?.replace("{buildId}", encodeURIComponent(buildId)));
   const published = new Map(versions.map((v) => [v.tags[tagNames.buildId], v]));
   const recorded = definition ? readFailures(definition.tags) : [];
   const failures: DashboardFailure[] = recorded.map((f) => ({
@@ -179,6 +185,7 @@ async function readImage(
     reason: f.reason,
     ...optional("version", published.get(f.buildId)?.name),
     ...optional("logUri", f.logUri),
+    ...traceOf(f.buildId),
   }));
   const builds: DashboardBuild[] = [];
   for (const t of templates ?? []) {
@@ -198,6 +205,7 @@ async function readImage(
               ? `template provisioning failed: ${t.provisioningErrorMessage ?? "no message"}`
               : `Image Builder run ${runState}${run?.message ? `: ${run.message}` : ""}`,
           ...optional("version", t.tags[tagNames.version]),
+          ...traceOf(buildId),
         });
       }
       continue;
@@ -211,6 +219,7 @@ async function readImage(
       ...optional("runSubState", run?.runSubState),
       ...optional("message", run?.message),
       ...optional("startTime", run?.startTime?.toISOString()),
+      ...traceOf(buildId),
     });
   }
   for (const row of rows.filter((r) => r.state === "replicating")) {
@@ -222,6 +231,7 @@ async function readImage(
       ...optional("commit", row.commit),
       stage: "replicating",
       progress: targeted.length > 0 ? Math.round(progress / targeted.length) : 0,
+      ...(row.buildId ? traceOf(row.buildId) : {}),
     });
   }
   failures.sort((a, b) => b.at.localeCompare(a.at));

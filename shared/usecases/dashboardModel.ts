@@ -75,7 +75,7 @@ export interface DashboardRegion {
   target: boolean;
   /** The version `latest` resolves to in this region; absent when none does. */
   latest?: string;
-  /** Progressive rollout (later): the version this region is meant to get next. */
+  /** Progressive rollout: the version meant to get `latest` in this region in a later wave. */
   rolloutTarget?: string;
 }
 

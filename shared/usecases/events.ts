@@ -108,6 +108,28 @@ export const events = {
           data,
         }),
 
+  /** One per wave: the wave is part of the id. */
+  rolloutWaveMoved: (origin: EventOrigin, time: Date, data: EventData<"RolloutWaveMoved">) =>
+    pipelineEvent("RolloutWaveMoved", {
+      id: versionEventId(data.image, data.version, data.buildId, `rollout-wave:${data.wave}`),
+      origin,
+      subject: eventSubject.version(data.image, data.version),
+      time,
+      sequenceOffset: data.wave,
+      data,
+    }),
+
+  /** A rollout ends once: stopped or halted, in the wave it reached. */
+  rolloutStopped: (origin: EventOrigin, time: Date, data: EventData<"RolloutStopped">) =>
+    pipelineEvent("RolloutStopped", {
+      id: versionEventId(data.image, data.version, data.buildId, `rollout-${data.state}`),
+      origin,
+      subject: eventSubject.version(data.image, data.version),
+      time,
+      sequenceOffset: data.wave,
+      data,
+    }),
+
   /** `rollback`: the count of this rollback (1 for the first). */
   versionRolledBack: (origin: EventOrigin, time: Date, data: EventData<"VersionRolledBack">, rollback: number) =>
     pipelineEvent("VersionRolledBack", {

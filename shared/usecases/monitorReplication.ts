@@ -15,6 +15,7 @@ import {
 import { emitEvent, eventOrigin, events } from "./events.js";
 import { recordBuildFailure } from "./failure.js";
 import { emitVersionPublished, expandVersion } from "./publishVersion.js";
+import { advanceRollouts, promotionOf } from "./rollout.js";
 import { startRun } from "./watchBuild.js";
 
 /** What one monitor sweep did. */
@@ -29,11 +30,14 @@ export interface MonitorResult {
   swept: string[];
   /** Versions whose publication the sweep finished because its message was lost. */
   published: string[];
+  /** Steps of progressive rollouts: waves moved, rollouts stopped by a rollback or halted by their health check. */
+  rollouts: string[];
   /** What could not be done this sweep (the rest went on): image, version or template, and the error. */
   errors: { item: Record<string, unknown>; error: string }[];
 }
 
 const isManaged = (tags: Record<string, string>) => tags[tagNames.managedBy] === managedByValue;
+const isManagedVersion = (v: VersionSummary) => isManaged(v.tags);
 const label = (image: CatalogImage, version: string) => `${image.name}@${version}`;
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -55,6 +59,7 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
     failed: [],
     swept: [],
     published: [],
+    rollouts: [],
     errors: [],
   };
   const versionsByImage = new Map<string, VersionSummary[]>();
@@ -72,6 +77,7 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
         const versions = await gallery.listVersions(ref);
         versionsByImage.set(image.name, versions);
         const replicating = versions.filter((v) => isManaged(v.tags) && v.tags[tagNames.state] === "replicating");
+        const changed = new Set<string>();
         note(
           await forEachIsolated(
             replicating,
@@ -83,10 +89,16 @@ export async function monitorReplication(deps: PipelineDeps): Promise<MonitorRes
                 if (!version) return;
                 result.checked++;
                 const after = await checkReplication(deps, image, ref, version, result);
-                if (after) summary.tags = after;
+                if (after) {
+                  summary.tags = after;
+                  changed.add(summary.name);
+                }
               }),
           ),
         );
+        const rollouts = await advanceRollouts(deps, image, ref, versions.filter(isManagedVersion), changed);
+        result.rollouts.push(...rollouts.steps);
+        note(rollouts.errors);
       },
     ),
   );
@@ -184,17 +196,28 @@ async function checkReplication(
       log.warn("version left alone", { ...fields, reason: decision.reason });
       return undefined;
     case "promote": {
-      const tags = { ...version.tags, [tagNames.state]: "promoted" };
+      const promotion = promotionOf(
+        image,
+        asHeld(image, version),
+        { ...version.tags, [tagNames.state]: "promoted" },
+        clock.now(),
+      );
+      const tags = promotion.tags;
       await deps.tracer.inSpan("promote to latest", {}, () =>
         gallery.updateVersion(
           ref,
           version.name,
-          { excludeFromLatest: false, targetRegions: asHeld(image, version), tags },
+          { excludeFromLatest: false, targetRegions: promotion.targetRegions, tags },
           { wait: false },
         ),
       );
-      log.info("every target region has the version: promoted to latest", fields);
-      await emitPromoted(deps, image, { ...version, tags });
+      log.info(
+        image.distribution.rollout
+          ? "every target region has the version: promoted to latest in the rollout's first wave"
+          : "every target region has the version: promoted to latest",
+        fields,
+      );
+      await emitPromoted(deps, image, { ...version, targetRegions: promotion.targetRegions, tags });
       result.promoted.push(label(image, version.name));
       return tags;
     }
@@ -249,14 +272,19 @@ async function checkReplication(
 }
 
 /**
- * The version's target regions as it holds them, with the catalog's replica counts and storage types and its
- * per-region exclusions from `latest` (a region the catalog no longer lists keeps what the version says).
+ * The version's target regions as it holds them, with the catalog's replica counts and its per-region exclusions from
+ * `latest` (a region the catalog no longer lists keeps what the version says). A region keeps the storage type it
+ * has: Azure refuses to change it (local/arm/README.md, V21).
  */
 export function asHeld(image: CatalogImage, version: VersionSummary): TargetRegionSpec[] {
   const fromCatalog = new Map(renderTargetRegions(image).map((r) => [normalizeRegion(r.name), r]));
   return version.targetRegions.map((r) => {
     const known = fromCatalog.get(normalizeRegion(r.name));
-    if (known) return { ...known, name: r.name };
+    if (known) {
+      const storageAccountType =
+        (r.storageAccountType as TargetRegionSpec["storageAccountType"] | undefined) ?? known.storageAccountType;
+      return { ...known, name: r.name, storageAccountType };
+    }
     const held: TargetRegionSpec = {
       name: r.name,
       regionalReplicaCount: r.regionalReplicaCount ?? image.distribution.replicaCount,
@@ -294,9 +322,9 @@ async function sweepLeftovers(
   const sweep = deps.tracer.activeTraceparent();
   const inTrace = (template: TemplateSummary, name: string, work: () => Promise<void>) =>
     inBuildTrace(deps, sweep, `${name} ${template.name}`, template.tags, work);
-  const remove = (template: TemplateSummary, why: string, first?: () => Promise<void>) =>
+  const remove = (template: TemplateSummary, why: string, before?: () => Promise<void>) =>
     inTrace(template, "remove template", async () => {
-      await first?.();
+      await before?.();
       log.info("removing template of an ended build", { template: template.name, reason: why });
       await imageBuilder.deleteTemplate(subscriptionId, resourceGroup, template.name);
       result.swept.push(template.name);
@@ -323,7 +351,8 @@ async function sweepLeftovers(
 
       if (state === "promoted") {
         // The promotion's event again before the evidence of the build goes: the pass that promoted it may have
-        // stopped before sending it, and the template is what brings the sweep back here. In the build's trace.
+        // stopped before sending it, and the template is what brings the sweep back here. Sent in the build's trace,
+        // like the removal, not in the sweep's.
         return remove(template, `its version ${version?.name} is promoted`, () => emitPromoted(deps, image, version!));
       }
       if (state === "rolledBack") return remove(template, `its version ${version?.name} was rolled back`);
@@ -401,7 +430,8 @@ async function emitPromoted(deps: PipelineDeps, image: CatalogImage, version: Ve
         image: image.name,
         buildId,
         version: version.name,
-        regions: version.targetRegions.map((r) => r.name),
+        // A progressive rollout's later waves keep it out of `latest` for now: the event names where it is.
+        regions: version.targetRegions.filter((r) => r.excludeFromLatest !== true).map((r) => r.name),
         promotedBy: "monitor",
       },
       0,

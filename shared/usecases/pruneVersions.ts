@@ -5,7 +5,7 @@ import type { ImageDefinitionRef, VersionSummary } from "../ports.js";
 import { tagNames } from "../domain/names.js";
 import { definitionRefOf, forEachIsolated, type PipelineDeps } from "./context.js";
 import { emitEvent, eventOrigin, events } from "./events.js";
-import { readFleet, usageOfImage } from "./usage.js";
+import { readFleet, usageOfImage, type FleetRead } from "./usage.js";
 
 /** What pruning decided and did for one image. */
 export interface ImagePruneResult {
@@ -75,14 +75,14 @@ interface PendingDeletion {
  */
 export async function pruneVersions(
   deps: PipelineDeps,
-  options: { dryRun?: boolean; timeBudgetInMs?: number } = {},
+  options: { dryRun?: boolean; timeBudgetInMs?: number; fleet?: FleetRead } = {},
 ): Promise<PruneResult> {
   const { gallery, settings, clock, log } = deps;
   const startedMs = clock.now().getTime();
   const budgetInMs = options.timeBudgetInMs ?? settings.pruneTimeBudgetInSeconds * 1000;
   const images: ImagePruneResult[] = [];
   const pending: PendingDeletion[] = [];
-  const fleet = await readFleet(deps);
+  const fleet = options.fleet ?? (await readFleet(deps));
   if (!fleet.readable) log.warn("deleting nothing this run: where the images run is unknown", { reason: fleet.reason });
 
   const failures = await forEachIsolated(

@@ -9,9 +9,16 @@ import type { PipelineDeps } from "./context.js";
  * dead-lettered. An event published twice (a redelivery after a lost settlement) keeps its id: consumers drop it.
  */
 export async function publishEvent(
-  deps: Pick<PipelineDeps, "eventPublisher" | "log">,
+  deps: Pick<PipelineDeps, "eventPublisher" | "log" | "tracer">,
   event: PipelineEvent,
 ): Promise<{ outcome: "published" }> {
+  // OpenTelemetry's CloudEvents attributes: the invocation's span names the event it carried to the topic.
+  deps.tracer.annotate({
+    "cloudevents.event_id": event.id,
+    "cloudevents.event_source": event.source,
+    "cloudevents.event_type": event.type,
+    "cloudevents.event_subject": event.subject,
+  });
   await deps.eventPublisher.publish([event]);
   deps.log.info("event published", { eventId: event.id, type: eventNameOf(event), subject: event.subject });
   return { outcome: "published" };

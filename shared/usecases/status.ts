@@ -1,6 +1,8 @@
 import type { CatalogImage } from "../catalog/schema.js";
 import { customizationLogUriOf, readFailures, type RecordedFailure } from "../domain/failures.js";
+import { normalizeRegion } from "../domain/gallery.js";
 import { latestVersionOf } from "../domain/latest.js";
+import { rolloutStatusOf, type RolloutStatus } from "../domain/rollout.js";
 import { managedByValue, tagNames } from "../domain/names.js";
 import { compareVersions } from "../domain/versions.js";
 import type { RegionalReplication, TemplateSummary, VersionDetails } from "../ports.js";
@@ -41,6 +43,10 @@ export interface ImageStatus {
   definition: string;
   exists: boolean;
   latest?: string;
+  /** The version `latest` resolves to in each region (catalog targets and regions a version holds); null: none. */
+  latestByRegion: Record<string, string | null>;
+  /** Progressive rollouts not yet complete: the wave each is in, when the next moves, or why it stopped. */
+  rollouts: RolloutStatus[];
   versions: {
     name: string;
     state: string;
@@ -191,12 +197,25 @@ export async function getImageStatus(
     });
   }
   const publishedBuilds = new Set(versions.map((v) => v.tags[tagNames.buildId]));
+  const regions = [
+    ...new Map(
+      [...image.distribution.targetRegions, ...versions.flatMap((v) => v.targetRegions)].map((r) => [
+        normalizeRegion(r.name),
+        r.name,
+      ]),
+    ).values(),
+  ];
   return {
     image: image.name,
     gallery: ref.gallery,
     definition: ref.definition,
     exists: definition !== undefined,
     latest: latestVersionOf(versions)?.name,
+    latestByRegion: Object.fromEntries(regions.map((r) => [r, latestVersionOf(versions, r)?.name ?? null])),
+    rollouts: [...versions]
+      .sort((a, b) => compareVersions(b.name, a.name))
+      .flatMap((v) => rolloutStatusOf(image, v) ?? [])
+      .filter((r) => r.state !== "complete"),
     versions: rows,
     ...(usage ? { usage } : {}),
     buildsInFlight: templates

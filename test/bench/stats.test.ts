@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { distribution, percentile, ratio, table } from "../../bench/lib/stats.js";
+import { distribution, medianPairedRatio, percentile, ratio, table } from "../../bench/lib/stats.js";
 
 describe("the benchmarks' statistics", () => {
   it("takes nearest-rank percentiles of an unsorted sample", () => {
@@ -15,6 +15,14 @@ describe("the benchmarks' statistics", () => {
     const sample = [3, 1, 2];
     expect(distribution(sample)).toEqual({ runs: 3, minInMs: 1, p50InMs: 2, p90InMs: 3, p99InMs: 3, maxInMs: 3 });
     expect(sample).toEqual([3, 1, 2]);
+  });
+
+  it("compares paired samples by the median of their ratios, whatever level each pair was measured at", () => {
+    // A load that doubles every duration half-way: each pair is still 10% apart.
+    expect(medianPairedRatio([110, 220, 110, 220], [100, 200, 100, 200])).toBe(1.1);
+    expect(medianPairedRatio([90, 130, 100], [100, 100, 100])).toBe(1);
+    expect(() => medianPairedRatio([1, 2], [1])).toThrow(/same, non-zero length/);
+    expect(() => medianPairedRatio([], [])).toThrow(/same, non-zero length/);
   });
 
   it("gives ratios to three digits, and no ratio over zero", () => {

@@ -102,3 +102,35 @@ describe("the CLI dispatcher", () => {
     expect(JSON.parse(stdout())).toMatchObject({ type: "object", required: ["images"] });
   });
 });
+
+describe("image-pipeline validate and forecast, on a catalog's steady state", () => {
+  it("validate warns (and still passes) when the steady state would exceed 10,000 versions in a region", async () => {
+    const { io, stdout } = memoryIo({ AZURE_SUBSCRIPTION_ID: "sub-1" });
+    expect(await main(["validate", "test/fixtures/catalog/too-many-versions.yaml"], io)).toBe(0);
+    expect(stdout()).toContain(
+      "test/fixtures/catalog/too-many-versions.yaml: warning: sub-1/westeurope: steady-state image versions 12,000 exceeds Azure's limit of 10,000",
+    );
+  });
+
+  it("validate prints no warning for the sample catalog", async () => {
+    const { io, stdout } = memoryIo();
+    expect(await main(["validate", "images.yaml"], io)).toBe(0);
+    expect(stdout()).not.toContain("warning");
+  });
+
+  it("forecast --image prints one image's figures, with prices from a file", async () => {
+    const { io, stdout } = memoryIo({ AZURE_SUBSCRIPTION_ID: "sub-1" });
+    const args = ["forecast", "images.yaml", "--image", "windows-2022", "--prices", "test/fixtures/prices.yaml"];
+    expect(await main(args, io)).toBe(0);
+    // 17 versions x 2 replicas x 128 GB = 4,352 GB-months at 0.04 EUR.
+    expect(stdout()).toContain("  storage: 4,352.00 replica-GB-months, 174.08 EUR a month\n");
+    expect(stdout()).toContain("sub-1/westeurope: 1 galleries, 1 image definitions, 17 image versions\n");
+    expect(stdout()).not.toContain("ubuntu-2404");
+  });
+
+  it("forecast refuses a price file with a wrong field, naming it", async () => {
+    const { io, stderr } = memoryIo();
+    expect(await main(["forecast", "--prices", "test/fixtures/catalog/minimal.yaml"], io)).toBe(2);
+    expect(stderr()).toContain("cannot use the price file: test/fixtures/catalog/minimal.yaml:");
+  });
+});

@@ -4,6 +4,7 @@ import { armAdmin, configureSimulation, instantSimulation } from "../../local/ar
 import type { ReceivedEvent } from "../../local/eventgrid/index.js";
 import { provisionGalleries } from "../../local/provision.js";
 import { pipelineEventSchema, type PipelineEvent } from "../../shared/events/schema.js";
+import { deriveBuildId } from "../../shared/messages/index.js";
 import type { MessageSender } from "../../shared/ports.js";
 import type { Pipeline } from "../../functions/composition.js";
 import { api, eventually, startTestStack } from "./harness.js";
@@ -141,7 +142,9 @@ describe("the pipeline's events on the local stack", () => {
 
   it("retries what the topic answers 401, 429 or 5xx until it publishes, and dead-letters a 400 with Event Grid's reason", async () => {
     const before = stack.eventGrid.counters();
-    // 503 beyond the client's own retries (1 + 3), then a 401 (not retried by the client): both go back to the queue.
+    // Throttled twice (the client waits Retry-After and tries again itself); then 503 beyond the client's own retries
+    // (1 + 3), then a 401 (not retried by the client): both go back to the queue.
+    stack.eventGrid.inject({ status: 429, count: 2, retryAfterInSeconds: 0, message: "Too Many Events" });
     stack.eventGrid.inject({ status: 503, count: 4 });
     stack.eventGrid.inject({ status: 401, count: 1, message: "The request authorization key is not authorized" });
     const { body } = await api(stack, "/builds", {
@@ -156,13 +159,18 @@ describe("the pipeline's events on the local stack", () => {
     const after = stack.eventGrid.counters();
     expect((after.refused["503"] ?? 0) - (before.refused["503"] ?? 0)).toBe(4);
     expect((after.refused["401"] ?? 0) - (before.refused["401"] ?? 0)).toBe(1);
+    expect((after.refused["429"] ?? 0) - (before.refused["429"] ?? 0)).toBe(2);
 
-    // A refusal of the event itself: dead-lettered at once with the status and Event Grid's message.
-    stack.eventGrid.inject({ status: 400, count: 1, message: "the event does not conform to the expected schema" });
-    const second = await api(stack, "/builds", {
-      method: "POST",
-      body: JSON.stringify({ image, commit: "b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4" }),
+    // A refusal of the event itself: dead-lettered at once with the status and Event Grid's message. Aimed at that
+    // event: the first build's later events may still be on their way (redelivered after the faults above).
+    const commit = "b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4";
+    stack.eventGrid.inject({
+      status: 400,
+      count: 1,
+      eventId: `${deriveBuildId({ image, commit })}:requested`,
+      message: "the event does not conform to the expected schema",
     });
+    const second = await api(stack, "/builds", { method: "POST", body: JSON.stringify({ image, commit }) });
     const client = new ServiceBusClient(stack.settings.ServiceBusConnection!);
     const receiver = client.createReceiver("events", { subQueueType: "deadLetter" });
     try {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { command as traceCommand } from "../../cli/commands/trace.js";
-import { armAdmin, configureSimulation, instantSimulation, steppedSimulation } from "../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
 import type { CollectedSpan } from "../../local/otlp/index.js";
 import { provisionGalleries } from "../../local/provision.js";
 import { spanAttributes } from "../../shared/observability/spanAttributes.js";
@@ -10,6 +10,7 @@ type Stack = Awaited<ReturnType<typeof startTestStack>>;
 const minute = 60_000;
 const otlpError = 2;
 const otlpClient = 3;
+const otlpProducer = 4;
 
 /** Every span of the traces that name the build, as the collector has them once everything finished was exported. */
 async function spansOfBuild(stack: Stack, buildId: string): Promise<CollectedSpan[]> {
@@ -20,17 +21,20 @@ async function spansOfBuild(stack: Stack, buildId: string): Promise<CollectedSpa
 }
 
 /**
- * The build's spans once every span's parent has been exported too: a span ends (and is exported) before the one it
- * runs in, so an invocation still in flight (an event being published) leaves children without their parent for a
- * while, longer on a busy machine.
+ * The build's spans once every parent named has arrived: an invocation still running (an event's publication, say)
+ * has exported its children but not yet its own span. After `waitInMs` they are returned as they are, so that a
+ * parent that never comes shows as an orphan.
  */
-function wholeTraceOf(stack: Stack, buildId: string, has: (spans: CollectedSpan[]) => boolean = () => true) {
-  return eventually(`the trace of ${buildId} to be whole`, async () => {
+async function settledSpansOfBuild(stack: Stack, buildId: string, waitInMs = 20_000): Promise<CollectedSpan[]> {
+  const deadline = Date.now() + waitInMs;
+  for (;;) {
     const spans = await spansOfBuild(stack, buildId);
     const ids = new Set(spans.map((s) => s.spanId));
-    const whole = spans.every((s) => s.parentSpanId === undefined || ids.has(s.parentSpanId));
-    return whole && has(spans) ? spans : undefined;
-  });
+    if (spans.every((s) => s.parentSpanId === undefined || ids.has(s.parentSpanId)) || Date.now() > deadline) {
+      return spans;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** The spans form one tree: one trace, one root, every other span's parent in the trace. Returns the root. */
@@ -69,10 +73,12 @@ describe("one trace per build, on the local stack", () => {
     return body.buildId as string;
   };
   const stageOf = async (buildId: string) => (await api(stack, `/builds/${buildId}`)).body?.stage as string | undefined;
-  // Image Builder's run itself, not only its template (the stage says building from the template's creation on): the
-  // emulator's clock is moved only once the run runs on it.
-  const runStarted = async (buildId: string) =>
-    (await api(stack, `/builds/${buildId}`)).body?.run?.runState === "Running";
+  // Running, not only its template made: its phases are timed from the emulator's clock at the run's start, so the
+  // clock is moved only once the run started.
+  const runStarted = async (buildId: string) => {
+    const { body } = await api(stack, `/builds/${buildId}`);
+    return body?.stage === "building" && body.run?.runState === "Running";
+  };
 
   beforeAll(async () => {
     stack = await startTestStack();
@@ -92,7 +98,21 @@ describe("one trace per build, on the local stack", () => {
     async () => {
       // Each step lasts a simulated minute and the test moves the emulator's clock: the run is still queued at its
       // first checks whatever the machine's speed, so the build is re-checked, and a second build of the image waits.
-      await configureSimulation(stack.arm, steppedSimulation(minute));
+      await configureSimulation(stack.arm, {
+        operationDurationInMs: 0,
+        replication: { regionDurationInMs: minute },
+        imageBuilder: {
+          phaseDurationsInMs: {
+            Queued: minute,
+            Building: minute,
+            Customizing: minute,
+            Optimizing: minute,
+            Validating: minute,
+            Distributing: minute,
+          },
+          cancelDurationInMs: 0,
+        },
+      });
       const first = await request("a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1");
       await eventually("the first build's run to start", () => runStarted(first));
       const second = await request("b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2");
@@ -111,7 +131,7 @@ describe("one trace per build, on the local stack", () => {
       // What the last sweep did with the template (removed once its build is promoted) is recorded too.
       await stack.host.invokeTimer("monitorReplication");
 
-      const spans = await wholeTraceOf(stack, first);
+      const spans = await settledSpansOfBuild(stack, first);
       const root = expectOneTree(spans);
       // The host's span of the webhook request is the root; the app's invocation span is its child.
       expect(root.name).toBe("Functions.buildWebhook");
@@ -167,6 +187,33 @@ describe("one trace per build, on the local stack", () => {
       // Nothing of the pipeline's own failed (the SDK marks an expected 404, a definition not there yet, as an error).
       expect(spans.filter((s) => s.scope === "image-pipeline" && s.status.code === otlpError)).toEqual([]);
 
+      // Every event of the build reached the topic from a publishEvent invocation of the build's trace (a child of the
+      // send that carried it), and the CloudEvent's own traceparent names that send: a consumer continues the trace.
+      const received = stack.eventGrid
+        .events()
+        .map((e) => e.event as { id: string; traceparent?: string; data: { buildId?: string } })
+        .filter((e) => e.data.buildId === first);
+      expect(new Set(received.map((e) => e.id))).toEqual(
+        new Set(["requested", "started", "published", "promoted"].map((step) => `${first}:${step}`)),
+      );
+      const publishes = named(spans, "publishEvent");
+      for (const event of received) {
+        const carried = publishes.filter((s) => s.attributes["cloudevents.event_id"] === event.id);
+        expect(carried.length, event.id).toBeGreaterThanOrEqual(1);
+        const sends = spans.filter((s) => s.kind === otlpProducer && s.name === "send events");
+        expect(
+          carried.every((s) => sends.some((send) => descendsFrom(spans, s, send))),
+          event.id,
+        ).toBe(true);
+        const [, traceId, spanId] = event.traceparent!.split("-");
+        expect(traceId).toBe(root.traceId);
+        expect(sends.map((send) => send.spanId)).toContain(spanId);
+        expect(carried[0]!.attributes).toMatchObject({
+          [spanAttributes.buildId]: first,
+          [spanAttributes.image]: image,
+        });
+      }
+
       // Log lines carry the trace and span ids of the span they were written in.
       const lines = stack.logs
         .filter((r) => r.category === "function")
@@ -189,7 +236,7 @@ describe("one trace per build, on the local stack", () => {
       await eventually("the second build's run to start", () => runStarted(second));
       await advance(6 * minute + 1000);
       await eventually("the second version to replicate", async () => (await stageOf(second)) === "replicating");
-      const waiting = await wholeTraceOf(stack, second);
+      const waiting = await settledSpansOfBuild(stack, second);
       expectOneTree(waiting);
       expect(named(waiting, "startBuild").map((s) => s.attributes[spanAttributes.outcome])).toContain("waiting");
 
@@ -216,7 +263,8 @@ describe("one trace per build, on the local stack", () => {
     });
     const buildId = await request("c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3");
     await eventually("the build to fail", async () => (await stageOf(buildId)) === "failed");
-    const spans = await wholeTraceOf(stack, buildId, (found) => named(found, "build failed").length > 0);
+    await eventually("the failure's span", async () => named(await spansOfBuild(stack, buildId), "build failed")[0]);
+    const spans = await settledSpansOfBuild(stack, buildId);
     expectOneTree(spans);
     const [failure] = named(spans, "build failed");
     expect(failure!.status.code).toBe(otlpError);
@@ -229,5 +277,52 @@ describe("one trace per build, on the local stack", () => {
       (s) => s.scope === "image-pipeline" && BigInt(s.startTimeUnixNano) > start && s !== failure,
     );
     expect(later.filter((s) => !descendsFrom(spans, s, failure!)).map((s) => s.name)).toEqual([]);
-  });
+
+    // The dashboard links the failure to its trace: the link answers this trace's spans.
+    const dashboard = await api(stack, "/dashboard/data");
+    const shown = (dashboard.body.images as { failures: { buildId: string; traceUrl?: string }[] }[])
+      .flatMap((i) => i.failures)
+      .find((f) => f.buildId === buildId);
+    expect(shown?.traceUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+    const linked = (await (await fetch(shown!.traceUrl!)).json()) as { spans: CollectedSpan[] };
+    expect(new Set(linked.spans.map((s) => s.traceId))).toEqual(new Set([failure!.traceId]));
+    expect(linked.spans.map((s) => s.spanId)).toEqual(expect.arrayContaining(spans.map((s) => s.spanId)));
+  }, 120_000);
+
+  it("gives a build the nightly timer asks for a trace of its own, from its request to its promotion, linked to the timer's run", async () => {
+    const nightly = "windows-2022";
+    await stack.publishCatalog({
+      images: stack.catalog.images.map((i) =>
+        i.name === nightly
+          ? { ...i, schedule: { cron: "* * * * * *", skipIfUnchanged: false, disableAfterFailedBuilds: 3 } }
+          : i,
+      ),
+    });
+    await stack.host.invokeTimer("nightlyRebuild");
+    const requested = await eventually("the nightly request's span", async () => {
+      await stack.flushTelemetry();
+      return stack.collector
+        .spans()
+        .find((s) => s.name === "request scheduled build" && s.attributes[spanAttributes.image] === nightly);
+    });
+    const buildId = requested.attributes[spanAttributes.buildId] as string;
+    expect(buildId).toMatch(/^b-[0-9a-f]{20}$/);
+    await eventually("the nightly build's promotion", async () => {
+      await stack.host.invokeTimer("monitorReplication");
+      return (await stageOf(buildId)) === "promoted";
+    });
+
+    const spans = await settledSpansOfBuild(stack, buildId);
+    const root = expectOneTree(spans);
+    expect(root.spanId).toBe(requested.spanId);
+    const timerRun = stack.collector.spans().find((s) => s.spanId === requested.links[0]?.spanId);
+    expect(timerRun?.name).toBe("nightlyRebuild");
+    expect(timerRun?.traceId).not.toBe(root.traceId);
+    for (const name of ["send build-requests", "startBuild", "watchBuild", "publishVersion", "promote to latest"]) {
+      expect(named(spans, name), name).not.toHaveLength(0);
+    }
+    expect(named(spans, "publishEvent").map((s) => s.attributes["cloudevents.event_type"])).toEqual(
+      expect.arrayContaining(["ImagePipeline.BuildRequested", "ImagePipeline.VersionPromoted"]),
+    );
+  }, 120_000);
 });

@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { catalogEntryHash } from "../../shared/catalog/load.js";
 import { parseSettings } from "../../shared/config/settings.js";
-import { createPipeline } from "../../functions/composition.js";
+import { collectorTraceUrlTemplate, createPipeline, pipelineSettingsOf } from "../../functions/composition.js";
 import { aCatalogImage, identityId, subscriptionId } from "../factories.js";
 import { MemoryLogger } from "../fakes/azure.js";
 import { MemoryCatalogReader } from "../fakes/catalogReader.js";
 
-const settings = parseSettings({
+const rawSettings = {
   AZURE_SUBSCRIPTION_ID: subscriptionId,
   IMAGE_BUILDER_RESOURCE_GROUP: "rg-image-builder",
   IMAGE_BUILDER_IDENTITY_ID: identityId,
   ServiceBusConnection: "Endpoint=sb://localhost:1;UseDevelopmentEmulator=true",
-});
+};
+const settings = parseSettings(rawSettings);
 
 describe("the pipeline's deps per invocation", () => {
   const before = aCatalogImage({ name: "ubuntu-2404" });
@@ -54,5 +55,20 @@ describe("the pipeline's deps per invocation", () => {
 
     expect(source.reads).toEqual([{ revalidate: false }]);
     await pipeline.close();
+  });
+});
+
+describe("the use-cases' settings", () => {
+  it("link a build's trace to the local collector's query when spans go to one, and to nothing otherwise", () => {
+    const local = pipelineSettingsOf(
+      parseSettings({ ...rawSettings, OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318" }),
+    );
+    expect(local.traceUrlTemplate?.replace("{buildId}", "b-0123")).toBe(
+      "http://127.0.0.1:4318/_collector/traces?attribute=image_pipeline.build.id&value=b-0123",
+    );
+    expect(collectorTraceUrlTemplate("http://127.0.0.1:4318/otlp/")).toBe(
+      "http://127.0.0.1:4318/otlp/_collector/traces?attribute=image_pipeline.build.id&value={buildId}",
+    );
+    expect(pipelineSettingsOf(settings)).not.toHaveProperty("traceUrlTemplate");
   });
 });

@@ -832,6 +832,30 @@ export function checkProviders(readmeText: string, files: SourceFiles, alsoRequi
     .map((p) => `the README's provider registration misses ${p}`);
 }
 
+/**
+ * The README's Settings table (the section `## Settings`) documents every setting the code reads, and names none that
+ * it does not (a row left behind by a removed setting).
+ */
+export function checkReadmeSettings(readmeText: string, names: readonly string[]): string[] {
+  const section = /^## Settings\n([\s\S]*?)(?=^## )/m.exec(readmeText)?.[1];
+  if (section === undefined) return ["the README has no '## Settings' section"];
+  const firstColumns = section
+    .split("\n")
+    .filter((l) => l.startsWith("| `"))
+    .map((l) => l.split("|")[1]!);
+  const documented = new Set(
+    firstColumns.flatMap((c) => [...c.matchAll(/`([A-Za-z_][A-Za-z0-9_]*)`/g)].map((m) => m[1]!)),
+  );
+  return [
+    ...names
+      .filter((n) => !documented.has(n))
+      .map((n) => `setting ${n} (shared/config/settings.ts) is not in the README's Settings table`),
+    ...[...documented]
+      .filter((n) => !names.includes(n))
+      .map((n) => `the README's Settings table names ${n}, which the code does not read`),
+  ];
+}
+
 /** A feature of azure.yaml or main.parameters.json and the first azd version that supports it. */
 export interface AzdFeature {
   what: string;

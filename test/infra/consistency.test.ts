@@ -20,6 +20,7 @@ import {
   checkQueueRole,
   checkFleetReader,
   checkQueues,
+  checkReadmeSettings,
   checkRequiredAzdVersion,
   checkRoles,
   checkSettingDefaults,
@@ -55,6 +56,7 @@ const localOnlySettings: Record<string, string> = {
   EVENT_GRID_CA_CERT_PATH: "trusts the local Event Grid topic's self-signed certificate",
   OTEL_EXPORTER_OTLP_ENDPOINT:
     "the local stack's OTLP collector; in Azure spans and logs go to Application Insights (APPLICATIONINSIGHTS_*)",
+  HEALTH_CHECK_CA_CERT_PATH: "trusts the self-signed certificate of a health endpoint on the local stack",
 };
 
 /**
@@ -598,6 +600,19 @@ describe("a deployment that works with azd up defaults (issue 14)", () => {
     const mutant = mutate(mainPath, "name: 'rbac-${resourceToken}'", "name: 'rbac'");
     expect(checkSubscriptionDeploymentNames(file(mainPath, mutant))).toEqual([
       "module 'rbac' deploys at subscription scope as 'rbac': a second environment (or region) of the subscription would collide",
+    ]);
+  });
+
+  it("documents every setting the code reads in the README's Settings table, and no other", () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    expect(checkReadmeSettings(readme, settingNames)).toEqual([]);
+    const withoutRow = readme.replace(/^\| `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` \|.*\n/m, "");
+    expect(checkReadmeSettings(withoutRow, settingNames)).toEqual([
+      "setting APPLICATIONINSIGHTS_AUTHENTICATION_STRING (shared/config/settings.ts) is not in the README's Settings table",
+    ]);
+    const staleRow = readme.replace("| `PRUNE_DRY_RUN` |", "| `PRUNE_DRY_RUN`, `PRUNE_WHAT_IF` |");
+    expect(checkReadmeSettings(staleRow, settingNames)).toEqual([
+      "the README's Settings table names PRUNE_WHAT_IF, which the code does not read",
     ]);
   });
 

@@ -585,6 +585,135 @@ describe("the ARM emulator's Compute Gallery rules", () => {
       ]);
     });
 
+    it("[V20] changes a region's replica count over time: Replicating and Updating meanwhile, latest still served there (Azure/azure-cli#15539, Azure/AgentBaker#82 and #6741)", async () => {
+      await definition("d");
+      const source = await managedImage("img");
+      const definitionId = `${base}/galleries/${gallery}/images/d`;
+      const latestIn = async (region: string) =>
+        (
+          await h.admin<{ version: string | null }>(
+            "GET",
+            `latest?imageDefinitionId=${encodeURIComponent(definitionId)}&region=${region}`,
+          )
+        ).version;
+      await h.compute.galleryImageVersions.createOrUpdate(
+        rg,
+        gallery,
+        "d",
+        "1.0.0",
+        versionBody(source, ["westeurope", "northeurope"]),
+        poll,
+      );
+      await h.admin("PUT", "config", { replication: { regionDurationInMs: 60_000 } });
+      const withCounts = (northeurope: number) => ({
+        publishingProfile: {
+          targetRegions: [
+            { name: "westeurope", regionalReplicaCount: 1 },
+            { name: "northeurope", regionalReplicaCount: northeurope },
+          ],
+        },
+      });
+      const stateOf = async () => {
+        const v = await h.compute.galleryImageVersions.get(rg, gallery, "d", "1.0.0", { expand: "ReplicationStatus" });
+        return {
+          provisioningState: v.provisioningState,
+          regions: v.replicationStatus?.summary?.map((r) => [r.region, r.state]),
+          counts: v.publishingProfile?.targetRegions?.map((r) => r.regionalReplicaCount),
+        };
+      };
+
+      for (const count of [3, 1]) {
+        await h.compute.galleryImageVersions.update(rg, gallery, "d", "1.0.0", withCounts(count)).submitted();
+        expect(await stateOf()).toEqual({
+          provisioningState: "Updating",
+          regions: [
+            ["West Europe", "Completed"],
+            ["North Europe", "Replicating"],
+          ],
+          counts: [1, count],
+        });
+        // The replicas the region already had keep serving VMs that ask for latest.
+        expect(await latestIn("northeurope")).toBe("1.0.0");
+        await h.admin("POST", "clock", { advanceByMs: 60_000 });
+        expect(await stateOf()).toMatchObject({
+          provisioningState: "Succeeded",
+          regions: [
+            ["West Europe", "Completed"],
+            ["North Europe", "Completed"],
+          ],
+        });
+      }
+      // Only a region whose count changes replicates again.
+      await h.compute.galleryImageVersions.update(rg, gallery, "d", "1.0.0", withCounts(1)).submitted();
+      expect((await stateOf()).regions).toEqual([
+        ["West Europe", "Completed"],
+        ["North Europe", "Completed"],
+      ]);
+    });
+
+    it("[V21] refuses to change the storage account type of a region the version holds: 400 (Azure/azure-powershell#9911; code unconfirmed)", async () => {
+      await definition("d");
+      const source = await managedImage("img");
+      await h.compute.galleryImageVersions.createOrUpdate(
+        rg,
+        gallery,
+        "d",
+        "1.0.0",
+        versionBody(source, ["westeurope", "northeurope"], {
+          publishingProfile: {
+            targetRegions: [
+              { name: "westeurope", storageAccountType: "Standard_ZRS" },
+              { name: "northeurope", storageAccountType: "Standard_LRS" },
+            ],
+          },
+        }),
+        poll,
+      );
+      const error = await restErrorOf(() =>
+        h.compute.galleryImageVersions.update(
+          rg,
+          gallery,
+          "d",
+          "1.0.0",
+          {
+            publishingProfile: {
+              targetRegions: [
+                { name: "westeurope", regionalReplicaCount: 2, storageAccountType: "Standard_LRS" },
+                { name: "northeurope", storageAccountType: "Standard_LRS" },
+              ],
+            },
+          },
+          poll,
+        ),
+      );
+      expect([error.statusCode, error.code]).toEqual([400, "InvalidParameter"]);
+      expect(error.message).toBe(
+        "Global storage account type does not match the storage account type in the existing TargetRegion: " +
+          "'West Europe'. Please specify 'Standard_ZRS' as the storage account type for this region.",
+      );
+      const changed = await h.compute.galleryImageVersions.update(
+        rg,
+        gallery,
+        "d",
+        "1.0.0",
+        {
+          publishingProfile: {
+            targetRegions: [
+              { name: "westeurope", regionalReplicaCount: 2, storageAccountType: "Standard_ZRS" },
+              { name: "northeurope", storageAccountType: "Standard_LRS" },
+            ],
+          },
+        },
+        poll,
+      );
+      expect(
+        changed.publishingProfile?.targetRegions?.map((t) => [t.regionalReplicaCount, t.storageAccountType]),
+      ).toEqual([
+        [2, "Standard_ZRS"],
+        [1, "Standard_LRS"],
+      ]);
+    });
+
     it("[V18] resolves latest per region from the region's own flag, else the version's (troubleshooting-shared-images.md)", async () => {
       await definition("d");
       const source = await managedImage("img");

@@ -168,6 +168,18 @@ describe("the local Event Grid topic, published to with the real @azure/eventgri
     expect(topic.events().at(-1)!.event.id).toBe("after-faults");
   });
 
+  it("answers a fault aimed at one event's id to the batches that carry it only", async () => {
+    topic.inject({ status: 400, count: 1, eventId: "aimed-at", message: "refused on purpose" });
+    await client().send([anEvent("passer-by")]);
+    await expect(client().send([anEvent("other"), anEvent("aimed-at")])).rejects.toMatchObject({
+      statusCode: 400,
+      message: expect.stringContaining("refused on purpose"),
+    });
+    await client().send([anEvent("aimed-at")]);
+    expect(topic.events().map((e) => e.event.id)).toEqual(expect.arrayContaining(["passer-by", "aimed-at"]));
+    expect(topic.events().map((e) => e.event.id)).not.toContain("other");
+  });
+
   it("keeps its events across a restart", async () => {
     const count = topic.events().length;
     await topic.stop();

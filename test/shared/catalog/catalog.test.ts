@@ -398,3 +398,71 @@ describe("catalogEntryHash", () => {
     ).not.toBe(base);
   });
 });
+
+describe("progressive rollout and shrinking in the catalog", () => {
+  const regions = { targetRegions: [{ name: "westeurope" }, { name: "northeurope" }, { name: "eastus2" }] };
+  const waves = (...w: string[][]) => ({
+    distribution: { ...regions, rollout: { waves: w.map((r) => ({ regions: r })) } },
+  });
+
+  it("accepts waves that cover every target region once, and defaults the soak to an hour", () => {
+    const result = parseCatalog(
+      stringify({ images: [deepMerge(aCatalogImageInput(), waves(["westeurope"], ["northeurope", "eastus2"]))] }),
+    );
+    expect(result.ok && result.catalog.images[0]!.distribution.rollout).toEqual({
+      soakInMinutes: 60,
+      waves: [{ regions: ["westeurope"] }, { regions: ["northeurope", "eastus2"] }],
+    });
+  });
+
+  it("refuses a region in no wave, in two waves, not targeted, or kept out of latest, and a single wave", () => {
+    expect(errorsFor(waves(["westeurope"], ["northeurope"]))).toEqual([
+      "images[0].distribution.targetRegions[2].name: eastus2 is in no wave of distribution.rollout: latest would never reach it (add it to a wave, or set its excludeFromLatest)",
+    ]);
+    expect(errorsFor(waves(["westeurope", "eastus2"], ["northeurope", "westeurope"]))).toEqual([
+      "images[0].distribution.rollout.waves[1].regions[1]: westeurope is already in wave 1",
+    ]);
+    expect(errorsFor(waves(["westeurope", "eastus2"], ["northeurope", "uksouth"]))).toEqual([
+      "images[0].distribution.rollout.waves[1].regions[1]: uksouth is not one of distribution.targetRegions",
+    ]);
+    const excluded = deepMerge(waves(["westeurope", "eastus2"], ["northeurope"]), {
+      distribution: {
+        targetRegions: [{ name: "westeurope" }, { name: "northeurope", excludeFromLatest: true }, { name: "eastus2" }],
+      },
+    });
+    expect(errorsFor(excluded)).toEqual([
+      "images[0].distribution.rollout.waves[1].regions[0]: northeurope is kept out of latest (excludeFromLatest): it belongs in no wave",
+    ]);
+    expect(errorsFor(waves(["westeurope", "northeurope", "eastus2"]))).toEqual([
+      expect.stringMatching(/^images\[0\]\.distribution\.rollout\.waves: a rollout needs at least two waves/),
+    ]);
+  });
+
+  it("calls a health check over https only, without credentials in its URL", () => {
+    const withCheck = (url: string) =>
+      deepMerge(waves(["westeurope"], ["northeurope", "eastus2"]), {
+        distribution: { rollout: { healthCheck: { url } } },
+      });
+    expect(isValid(withCheck("https://health.contoso.example/images"))).toBe(true);
+    expect(errorsFor(withCheck("http://health.contoso.example/images"))).toEqual([
+      "images[0].distribution.rollout.healthCheck.url: must be an https URL",
+    ]);
+    expect(errorsFor(withCheck("https://ops:hunter2@health.contoso.example/"))).toEqual([
+      "images[0].distribution.rollout.healthCheck.url: must not carry credentials: the endpoint is called without any",
+    ]);
+  });
+
+  it("shrinks superseded versions only when asked, to a replica count within 1..100", () => {
+    const parsed = parseCatalog(
+      stringify({ images: [deepMerge(aCatalogImageInput(), { retention: { shrinkSuperseded: {} } })] }),
+    );
+    expect(parsed.ok && parsed.catalog.images[0]!.retention.shrinkSuperseded).toEqual({
+      afterNewerVersions: 1,
+      regionalReplicaCount: 1,
+      keepRegions: "all",
+    });
+    expect(errorsFor({ retention: { shrinkSuperseded: { regionalReplicaCount: 0 } } })).toEqual([
+      expect.stringMatching(/^images\[0\]\.retention\.shrinkSuperseded\.regionalReplicaCount: Too small/),
+    ]);
+  });
+});

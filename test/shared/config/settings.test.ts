@@ -38,6 +38,17 @@ describe("parseSettings", () => {
     });
   });
 
+  it("reads the health checks' allowed networks as a list of CIDRs, naming the setting when one is not", () => {
+    expect(parseSettings(required).HEALTH_CHECK_ALLOWED_NETWORKS).toEqual([]);
+    expect(
+      parseSettings({ ...required, HEALTH_CHECK_ALLOWED_NETWORKS: "10.1.0.0/16, fd00::/8" })
+        .HEALTH_CHECK_ALLOWED_NETWORKS,
+    ).toEqual(["10.1.0.0/16", "fd00::/8"]);
+    expect(() => parseSettings({ ...required, HEALTH_CHECK_ALLOWED_NETWORKS: "10.1.0.0" })).toThrowError(
+      "HEALTH_CHECK_ALLOWED_NETWORKS.0: each entry must be a network in CIDR notation, such as 10.1.0.0/16",
+    );
+  });
+
   it("keeps an unresolved Key Vault reference as an unusable webhook secret, without failing the other settings", () => {
     const reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/webhook/)";
     const settings = parseSettings({ ...required, WEBHOOK_SECRET: reference });

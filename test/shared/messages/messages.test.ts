@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadQueueConfig } from "../../../shared/config/queues.js";
 import {
+  buildFactsOf,
   buildRequestedSchema,
   buildWatchSchema,
   deriveBuildId,
@@ -117,5 +118,25 @@ describe("the message contracts", () => {
     const child = newTraceparent(envelope.traceparent);
     expect(child.split("-")[1]).toBe(envelope.traceparent.split("-")[1]);
     expect(child.split("-")[2]).not.toBe(envelope.traceparent.split("-")[2]);
+  });
+
+  it("name the build a message is about, at its top or in an event's data, from any body", () => {
+    expect(buildFactsOf({ ...inFlight, kind: "BuildWatch" })).toEqual({
+      buildId: envelope.buildId,
+      image: "ubuntu-2404",
+      version: "1.0.4",
+    });
+    const event = {
+      id: `${envelope.buildId}:published`,
+      data: { buildId: envelope.buildId, image: "x", version: "2.0.0" },
+    };
+    expect(buildFactsOf(event)).toEqual({ buildId: envelope.buildId, image: "x", version: "2.0.0" });
+    expect(buildFactsOf({ buildId: 7, image: ["a"] })).toEqual({
+      buildId: undefined,
+      image: undefined,
+      version: undefined,
+    });
+    expect(buildFactsOf("not an object")).toEqual({});
+    expect(buildFactsOf(null)).toEqual({});
   });
 });

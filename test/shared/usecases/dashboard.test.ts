@@ -230,6 +230,31 @@ describe("getDashboard", () => {
     expect(summary.recentFailures).toBe(3);
   });
 
+  it("links each build in flight and each failure to its trace when a trace viewer is known", async () => {
+    const w = world({ traceUrlTemplate: "http://127.0.0.1:4318/_collector/traces?attribute=id&value={buildId}" });
+    w.gallery.definitions.set(w.key, {
+      tags: { [`${failureTagPrefix}${buildId(8)}`]: "2026-11-22T10:00:00.000Z replication failed in northeurope" },
+    });
+    w.imageBuilder.templates.set(
+      "ubuntu-2404-1.0.4",
+      template(
+        "ubuntu-2404-1.0.4",
+        { [tagNames.image]: "ubuntu-2404", [tagNames.buildId]: buildId(4), [tagNames.version]: "1.0.4" },
+        { runState: "Running" },
+      ),
+    );
+    const { images } = await getDashboard(w.deps, options);
+    const link = (n: number) => `http://127.0.0.1:4318/_collector/traces?attribute=id&value=${buildId(n)}`;
+    expect(images[0]!.builds.map((b) => [b.buildId, b.traceUrl])).toEqual([
+      [buildId(4), link(4)],
+      [buildId(3), link(3)],
+    ]);
+    expect(images[0]!.failures.map((f) => [f.buildId, f.traceUrl])).toEqual([[buildId(8), link(8)]]);
+    // Without a viewer there is no link (the page names the CLI command instead).
+    const plain = await getDashboard(world().deps, options);
+    expect(plain.images[0]!.builds.every((b) => b.traceUrl === undefined)).toBe(true);
+  });
+
   it("marks an image whose reads fail and still reads the others", async () => {
     const w = world();
     const listVersions = w.gallery.listVersions.bind(w.gallery);

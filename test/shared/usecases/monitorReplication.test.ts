@@ -59,6 +59,20 @@ describe("monitorReplication", () => {
     expect(world.imageBuilder.templates.size).toBe(0);
   });
 
+  it("keeps each region's storage type as the version holds it when the catalog's changed since (Azure refuses a change)", async () => {
+    const world = await publishedVersion();
+    world.deps.catalog = {
+      images: [aCatalogImage({ ...image, distribution: { ...image.distribution, storageAccountType: "Premium_LRS" } })],
+    };
+    world.gallery.setReplication(world.ref, "1.0.0", all("Completed"));
+    expect((await monitorReplication(world.deps)).promoted).toEqual(["ubuntu-2404@1.0.0"]);
+    expect(world.gallery.updates.at(-1)!.update.targetRegions?.map((r) => r.storageAccountType)).toEqual([
+      "Standard_LRS",
+      "Standard_LRS",
+      "Standard_LRS",
+    ]);
+  });
+
   it("recovers a region that fails twice: a same-regions retry, then removal and re-adding, then promotes", async () => {
     const world = await publishedVersion();
     const failing = { ...all("Completed"), northeurope: "Failed" };
