@@ -7,7 +7,6 @@
  * `npm run bench:coldstart [-- --runs 20]`
  */
 import { execFile, spawnSync } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -25,6 +24,7 @@ import { BlobCatalogStore } from "../shared/adapters/catalogBlob.js";
 import { localAzure } from "../local/settings.js";
 import { loadQueueConfig } from "../shared/config/queues.js";
 import { loadCatalog } from "../shared/catalog/load.js";
+import { signBody } from "../shared/webhook/signature.js";
 
 const tscEntry = path.resolve("dist/functions/index.js");
 const bundleEntry = path.join(bundleDir, "index.js");
@@ -133,7 +133,7 @@ async function firstWebhook(
       url: "https://func-bench.azurewebsites.net/api/builds",
       headers: {
         "content-type": "application/json",
-        "x-hub-signature-256": `sha256=${createHmac("sha256", webhookSecret).update(body).digest("hex")}`,
+        "x-hub-signature-256": signBody(body, webhookSecret),
       },
       body,
     },

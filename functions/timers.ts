@@ -1,7 +1,6 @@
 import type { InvocationContext, Timer } from "@azure/functions";
-import { scheduleWindow } from "../shared/domain/schedule.js";
 import { monitorReplication } from "../shared/usecases/monitorReplication.js";
-import { nightlyRebuild } from "../shared/usecases/nightlyRebuild.js";
+import { nightlyRebuildSinceLastRun } from "../shared/usecases/nightlyRebuild.js";
 import { pruneVersions } from "../shared/usecases/pruneVersions.js";
 import { shrinkReplicas } from "../shared/usecases/shrinkReplicas.js";
 import { readFleet } from "../shared/usecases/usage.js";
@@ -20,7 +19,7 @@ export const nightlyRebuildTimer =
     const log = invocationLogger(context);
     const deps = await pipelineOf().deps(log);
     const lastRunAt = timer.scheduleStatus?.last ? new Date(timer.scheduleStatus.last) : undefined;
-    const decisions = await nightlyRebuild(deps, scheduleWindow(lastRunAt, deps.clock.now()));
+    const decisions = await nightlyRebuildSinceLastRun(deps, lastRunAt);
     log.info("nightly rebuild done", {
       requested: decisions.filter((d) => d.action === "requested").length,
       skipped: decisions.filter((d) => d.action === "skipped").length,

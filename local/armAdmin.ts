@@ -63,6 +63,29 @@ export const instantSimulation = {
 };
 
 /**
+ * Every Image Builder phase lasting `phaseInMs` and each region replicating for `regionInMs`, operations answered at
+ * once: tests that move the emulator's clock (and the screenshots) see each step of a build, whatever the machine's
+ * speed.
+ */
+export function steppedSimulation(phaseInMs: number, regionInMs = phaseInMs) {
+  return {
+    operationDurationInMs: 0,
+    replication: { regionDurationInMs: regionInMs },
+    imageBuilder: {
+      phaseDurationsInMs: {
+        Queued: phaseInMs,
+        Building: phaseInMs,
+        Customizing: phaseInMs,
+        Optimizing: phaseInMs,
+        Validating: phaseInMs,
+        Distributing: phaseInMs,
+      },
+      cancelDurationInMs: 0,
+    },
+  };
+}
+
+/**
  * Switches ARM's subscription throttling off (it is on by default, with Azure's numbers): for tests and benchmarks
  * that poll faster than ARM allows, or measure something else than pacing.
  */

@@ -10,7 +10,7 @@
 import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { armAdmin, configureSimulation } from "../local/armAdmin.js";
+import { armAdmin, configureSimulation, steppedSimulation } from "../local/armAdmin.js";
 import { launchChromium } from "../local/chromium.js";
 import { provisionGalleries } from "../local/provision.js";
 import { localAzure } from "../local/settings.js";
@@ -117,21 +117,7 @@ async function main() {
       stack.catalog.images.find((i) => i.name === name)!,
     );
     if (!ubuntu || !windows) throw new Error("the sample catalog has changed: update scripts/screenshot.ts");
-    await configureSimulation(stack.arm, {
-      operationDurationInMs: 0,
-      replication: { regionDurationInMs: 5 * minute },
-      imageBuilder: {
-        phaseDurationsInMs: {
-          Queued: minute,
-          Building: minute,
-          Customizing: minute,
-          Optimizing: minute,
-          Validating: minute,
-          Distributing: minute,
-        },
-        cancelDurationInMs: 0,
-      },
-    });
+    await configureSimulation(stack.arm, steppedSimulation(minute, 5 * minute));
     await provisionGalleries(stack.arm, stack.catalog);
     const { nowMs } = await armAdmin<{ nowMs: number }>(stack.arm, "GET", "clock");
     const windowsName = (ageInDays: number) => {

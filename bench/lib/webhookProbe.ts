@@ -18,7 +18,7 @@
 export const webhookProbeSource = String.raw`
 import { createRequire, register } from "node:module";
 import { MessageChannel } from "node:worker_threads";
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 
 const mode = process.env.PROBE_MODE;
@@ -66,6 +66,7 @@ if (mode === "tsc") {
   const { buildWebhook } = await import(dist + "/functions/buildWebhook.js");
   const { createPipeline } = await import(dist + "/functions/composition.js");
   const { parseSettings } = await import(dist + "/shared/config/settings.js");
+  const { signBody } = await import(dist + "/shared/webhook/signature.js");
   // A webpack-built CommonJS package: its exports are on the default export.
   const functions = await import("@azure/functions");
   const { HttpRequest, InvocationContext } = functions.HttpRequest ? functions : functions.default;
@@ -94,7 +95,7 @@ if (mode === "tsc") {
     url: "https://func-probe.azurewebsites.net/api/builds",
     headers: {
       "content-type": "application/json",
-      "x-hub-signature-256": "sha256=" + createHmac("sha256", secret).update(body).digest("hex"),
+      "x-hub-signature-256": signBody(body, secret),
     },
     body: { string: body },
   });

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { loadOrCreateCertificate } from "./cert.js";
@@ -38,13 +39,9 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
   const certificate = await loadOrCreateCertificate(stateDir);
   const { server } = createArmServer(store, certificate);
   const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  // Rejects with the listen error (a port in use) instead of leaving it to the server's error event.
+  server.listen(options.port ?? 0, host);
+  await once(server, "listening");
   const { port } = server.address() as AddressInfo;
   const hostInUrl = host.includes(":") ? `[${host}]` : host;
   let stopped: Promise<void> | undefined;

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { loadOrCreateCertificate } from "../arm/cert.js";
@@ -62,13 +63,9 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions):
     },
   });
   const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  // Rejects with the listen error (a port in use) instead of leaving it to the server's error event.
+  server.listen(options.port ?? 0, host);
+  await once(server, "listening");
   const { port } = server.address() as AddressInfo;
   const origin = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
   let stopped: Promise<void> | undefined;

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -166,13 +167,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     socket.once("close", () => connections.delete(socket));
   });
   const listenHost = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 7071, listenHost, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  // Rejects with the listen error (a port in use) instead of leaving it to the server's error event.
+  server.listen(options.port ?? 7071, listenHost);
+  await once(server, "listening");
   const { port } = server.address() as AddressInfo;
   const url = `http://${listenHost.includes(":") ? `[${listenHost}]` : listenHost}:${port}`;
 

@@ -8,7 +8,7 @@ import {
 } from "./amqp.js";
 import type { QueueSettings } from "./config.js";
 import type { LogRecord, MessageLog, MessageStateCode, PersistedMessage } from "./store.js";
-import { NumberHeap, TimerQueue } from "./timers.js";
+import { EmulatorClock, NumberHeap, TimerQueue } from "./timers.js";
 
 /** AMQP error conditions the SDK maps to its error codes. */
 export const conditions = {
@@ -157,13 +157,16 @@ const statesByCode: Record<MessageStateCode, MessageState> = { a: "active", d: "
 export class Broker {
   private readonly queues = new Map<string, Queue>();
   private readonly locks = new Map<string, Lock>();
-  private readonly timers = new TimerQueue();
+  readonly clock: EmulatorClock;
+  private readonly timers: TimerQueue;
   private readonly pendingNotify = new Set<Entity>();
   private log: MessageLog | undefined;
   /** Called (coalesced, on a later tick) when messages may be available on an entity. */
   onAvailable: (entity: Entity) => void = () => undefined;
 
-  constructor(settings: readonly QueueSettings[]) {
+  constructor(settings: readonly QueueSettings[], clock = new EmulatorClock()) {
+    this.clock = clock;
+    this.timers = new TimerQueue(() => clock.now());
     for (const s of settings) this.queues.set(s.name.toLowerCase(), new Queue(s));
   }
 
@@ -237,7 +240,7 @@ export class Broker {
    */
   async attachLog(log: MessageLog): Promise<void> {
     this.log = log;
-    const now = Date.now();
+    const now = this.clock.now();
     for (const queue of this.queues.values()) {
       this.purgeDedupe(queue, now);
       const max = queue.settings.maxDeliveryCount;
@@ -265,7 +268,7 @@ export class Broker {
 
   private snapshot(): LogRecord[] {
     const records: LogRecord[] = [];
-    const now = Date.now();
+    const now = this.clock.now();
     for (const queue of this.queues.values()) {
       const name = queue.settings.name;
       records.push({ kind: "next", queue: name, seq: queue.nextSeq });
@@ -348,7 +351,7 @@ export class Broker {
         `The maximum entity size has been reached or exceeded for Queue: '${settings.name}'. Size of entity in bytes:${queue.sizeInBytes}, Max entity size in bytes: ${settings.maxSizeInBytes}.`,
       );
     }
-    const now = Date.now();
+    const now = this.clock.now();
     const records: LogRecord[] = [];
     const created: StoredMessage[] = [];
     const seqs: number[] = [];
@@ -417,7 +420,7 @@ export class Broker {
     const entity = message.queue.entity(message.sub);
     if (message.state === "scheduled") {
       const scheduledAt = message.scheduledAt ?? 0;
-      if (scheduledAt <= Date.now()) this.activate(message);
+      if (scheduledAt <= this.clock.now()) this.activate(message);
       else this.timers.at(scheduledAt, () => this.activate(message));
       return;
     }
@@ -445,7 +448,7 @@ export class Broker {
   /** Deferred messages do not expire: the service keeps them until they are received by sequence number. */
   private expireIfDue(message: StoredMessage): void {
     if (!this.isCurrent(message) || message.sub !== "main" || message.lock || message.state !== "active") return;
-    if (message.expiresAt > Date.now()) return;
+    if (message.expiresAt > this.clock.now()) return;
     this.expire(message);
   }
 
@@ -526,7 +529,7 @@ export class Broker {
 
   /** Takes the next available message for a receiver: locks it (peek-lock) or removes it (receive-and-delete). */
   receiveNext(entity: Entity, mode: ReceiveMode): Delivered | undefined {
-    const now = Date.now();
+    const now = this.clock.now();
     for (;;) {
       const seq = entity.available.pop();
       if (seq === undefined) return undefined;
@@ -571,7 +574,7 @@ export class Broker {
 
   private lockExpired(lock: Lock): void {
     const message = lock.message;
-    if (message.lock !== lock || lock.lockedUntil > Date.now()) return;
+    if (message.lock !== lock || lock.lockedUntil > this.clock.now()) return;
     // A lock that runs out counts as a delivery, like an abandon.
     this.durable.record(...this.release(message, true));
   }
@@ -603,7 +606,7 @@ export class Broker {
         ),
       ];
     }
-    if (message.sub === "main" && message.state === "active" && message.expiresAt <= Date.now()) {
+    if (message.sub === "main" && message.state === "active" && message.expiresAt <= this.clock.now()) {
       this.expire(message);
       return [];
     }
@@ -623,7 +626,7 @@ export class Broker {
         "The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.",
       );
     }
-    if (lock.lockedUntil <= Date.now()) {
+    if (lock.lockedUntil <= this.clock.now()) {
       this.lockExpired(lock);
       throw new BrokerError(
         conditions.lockLost,
@@ -665,10 +668,16 @@ export class Broker {
     if (records.length > 0) await this.durable.append(...records);
   }
 
+  /** Moves the emulator's clock forward and runs what became due (lock expiry, scheduled enqueue, expiry). */
+  advanceClock(byMs: number): void {
+    this.clock.advance(byMs);
+    this.timers.runDue();
+  }
+
   /** Extends a lock by the queue's lock duration. */
   renewLock(token: string): number {
     const lock = this.validLock(token);
-    lock.lockedUntil = Date.now() + lock.message.queue.settings.lockDurationInMs;
+    lock.lockedUntil = this.clock.now() + lock.message.queue.settings.lockDurationInMs;
     this.timers.at(lock.lockedUntil, () => this.lockExpired(lock));
     return lock.lockedUntil;
   }
@@ -684,7 +693,7 @@ export class Broker {
 
   /** Receives deferred messages by sequence number. */
   receiveDeferred(entity: Entity, seqs: number[], mode: ReceiveMode): Delivered[] {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const seq of seqs) {
       const lock = entity.messages.get(seq)?.lock;
       if (lock && lock.lockedUntil <= now) this.lockExpired(lock); // its timer has not fired yet

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { parse as parseDuration, type Duration } from "tinyduration";
 import * as z from "zod";
 
 /** Thrown at start when the queue declaration cannot be served; `code` names the reason. */
@@ -10,22 +11,24 @@ export class EmulatorConfigError extends Error {
   }
 }
 
-const durationPattern = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
-
 /**
- * Milliseconds of an ISO 8601 duration (`PT5M`, `P7D`, `P10675199DT2H48M5.4775807S`). Years and months are refused:
- * their length is ambiguous and Azure's own values never use them for queues.
+ * Milliseconds of an ISO 8601 duration (`PT5M`, `P7D`, `P10675199DT2H48M5.4775807S`), read by tinyduration. Years and
+ * months are refused (their length is ambiguous and Azure's own values never use them for queues), and so are
+ * negative durations.
  */
 export function parseIsoDurationInMs(text: string): number {
-  const match = durationPattern.exec(text);
-  if (!match || text === "P" || text.endsWith("T")) {
-    throw new EmulatorConfigError(
-      `'${text}' is not an ISO 8601 duration such as PT5M or P7D (years/months unsupported)`,
-    );
+  const refuse = () =>
+    new EmulatorConfigError(`'${text}' is not an ISO 8601 duration such as PT5M or P7D (years/months unsupported)`);
+  let d: Duration;
+  try {
+    d = parseDuration(text);
+  } catch {
+    throw refuse();
   }
-  const [, weeks, days, hours, minutes, seconds] = match;
-  const n = (s: string | undefined): number => (s === undefined ? 0 : Number(s));
-  return Math.round((((n(weeks) * 7 + n(days)) * 24 + n(hours)) * 60 + n(minutes)) * 60_000 + n(seconds) * 1000);
+  const parts = [d.weeks, d.days, d.hours, d.minutes, d.seconds];
+  if (d.negative || d.years || d.months || parts.some((n) => n !== undefined && n < 0)) throw refuse();
+  const { weeks = 0, days = 0, hours = 0, minutes = 0, seconds = 0 } = d;
+  return Math.round((((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60_000 + seconds * 1000);
 }
 
 const isoDuration = z.string().refine(

@@ -31,6 +31,11 @@ export interface ServiceBusEmulator {
   stop(): Promise<void>;
   /** Counts per queue for tests. */
   stats(queue: string): QueueStats;
+  /**
+   * The emulator's clock, for tests: `pause()` stops time (no lock, schedule or time to live runs out on its own),
+   * `advance(byMs)` moves it forward and runs what became due, `now()` reads it (ms since the epoch).
+   */
+  clock: { pause(): void; advance(byMs: number): void; now(): number };
 }
 
 /**
@@ -70,5 +75,10 @@ export async function startServiceBusEmulator(options: ServiceBusEmulatorOptions
       return stopped;
     },
     stats: (queue) => broker.stats(queue),
+    clock: {
+      pause: () => broker.clock.pause(),
+      advance: (byMs) => broker.advanceClock(byMs),
+      now: () => broker.clock.now(),
+    },
   };
 }

@@ -63,7 +63,7 @@ export async function handleManagementRequest(
           if (!Buffer.isBuffer(encoded)) throw new BrokerError(conditions.invalidField, "'message' must be binary");
           return parseMessage(encoded, randomUUID);
         });
-        const now = Date.now();
+        const now = broker.clock.now();
         const seqs = await broker.send(
           entity,
           messages.map((m) => ({ ...m, scheduledEnqueueTimeInMs: m.scheduledEnqueueTimeInMs ?? now })),

@@ -8,6 +8,30 @@ interface Entry {
 }
 
 /**
+ * The emulator's clock: real time, unless a test paused it (time then stands still) or moved it forward. Azure's own
+ * clock cannot be moved; this one exists so that tests of locks, schedules and expiry need not wait or race the wall
+ * clock, as the ARM emulator's `/_emulator/clock`.
+ */
+export class EmulatorClock {
+  #offsetInMs = 0;
+  #pausedAt: number | undefined;
+
+  now(): number {
+    return (this.#pausedAt ?? Date.now()) + this.#offsetInMs;
+  }
+
+  /** Stops time: nothing expires or becomes due until {@link advance}. */
+  pause(): void {
+    this.#pausedAt ??= Date.now();
+  }
+
+  advance(byMs: number): void {
+    if (!(byMs >= 0)) throw new RangeError(`the clock only moves forward (asked ${byMs} ms)`);
+    this.#offsetInMs += byMs;
+  }
+}
+
+/**
  * Every time-based duty of the broker (lock expiry, scheduled enqueue, message expiry) in one min-heap behind a single
  * timer. Entries are never removed: a callback checks on firing whether it still applies (a renewed lock, a cancelled
  * schedule), which keeps cancellation O(1).
@@ -51,6 +75,11 @@ export class TimerQueue {
     const delay = Math.min(Math.max(0, next.at - this.now()), maxTimeoutInMs);
     this.timer = setTimeout(() => this.fire(), delay);
     this.timer.unref();
+  }
+
+  /** Runs every entry that is due now (after the clock moved), then re-arms. */
+  runDue(): void {
+    this.fire();
   }
 
   private fire(): void {

@@ -1,10 +1,14 @@
+import { Cron } from "croner";
+
 /**
- * NCRONTAB expressions as Azure Functions timer triggers read them: six fields
- * `{second} {minute} {hour} {day} {month} {day-of-week}`, or the five classic cron fields (second = 0).
- * Each field accepts `*`, values, ranges `a-b`, steps `*\/n`, `a-b/n` and `a/n` (a to the field's maximum),
- * lists `a,b-c`, and names for months (JAN..DEC) and days of week (SUN..SAT, 0 = Sunday).
- * All times are UTC. When both day and day-of-week are restricted a time must match both (NCrontab's rule, unlike
- * Vixie cron, which accepts either).
+ * NCRONTAB expressions as Azure Functions timer triggers read them (the host parses them with NCrontab, six fields
+ * when the expression does not have exactly five): `{second} {minute} {hour} {day} {month} {day-of-week}`, or the
+ * five classic fields with second 0. All times are UTC.
+ *
+ * The schedule itself is computed by croner; this module checks NCrontab's grammar first, because croner accepts
+ * more than NCrontab does (`?`, `L`, `W`, `#`, `+`, `@daily`, 7 for Sunday, a year field) and NCrontab accepts
+ * what croner does not (whole or abbreviated English names such as `Monday` or `Mo`). Sources and the conformance
+ * table: test/shared/domain/ncrontab.test.ts.
  */
 
 /** Thrown for an expression that does not parse or never fires. */
@@ -23,6 +27,7 @@ interface FieldSpec {
   name: string;
   min: number;
   max: number;
+  /** English names in value order; NCrontab takes any case-insensitive prefix, the first name it begins wins. */
   names?: readonly string[];
 }
 
@@ -35,76 +40,106 @@ const fieldSpecs: readonly FieldSpec[] = [
     name: "month",
     min: 1,
     max: 12,
-    names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+    names: [
+      "January",
+      "February",
+      "March",
+      "April",
+      "May",
+      "June",
+      "July",
+      "August",
+      "September",
+      "October",
+      "November",
+      "December",
+    ],
   },
-  { name: "day-of-week", min: 0, max: 6, names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] },
+  {
+    name: "day-of-week",
+    min: 0,
+    max: 6,
+    names: ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+  },
 ];
 
-/** A parsed NCRONTAB expression: the allowed values of each field. */
-export interface NcrontabSchedule {
-  readonly expression: string;
-  readonly seconds: ReadonlySet<number>;
-  readonly minutes: ReadonlySet<number>;
-  readonly hours: ReadonlySet<number>;
-  readonly days: ReadonlySet<number>;
-  readonly months: ReadonlySet<number>;
-  readonly daysOfWeek: ReadonlySet<number>;
+/** One item of a field's comma-separated list: `*`, a value or a range, each optionally stepped (`/n`). */
+const listItemPattern = /^(?:\*|([0-9A-Za-z]+)(?:-([0-9A-Za-z]+))?)(?:\/(\d+))?$/;
+
+/** A parsed NCRONTAB expression. */
+export class NcrontabSchedule {
+  readonly #cron: Cron;
+  /** @param expression as written; @param pattern its six numeric fields, as croner reads them. */
+  constructor(
+    readonly expression: string,
+    readonly pattern: string,
+  ) {
+    // domAndDow: NCrontab requires both day and day-of-week when both are restricted (Vixie cron takes either).
+    // sloppyRanges: NCrontab reads `a/n` as a to the field's maximum in steps of n.
+    // utcOffset 0 rather than a time zone: UTC has no daylight saving, and it spares croner its Intl conversions.
+    this.#cron = new Cron(pattern, { mode: "6-part", domAndDow: true, sloppyRanges: true, utcOffset: 0 });
+  }
+
+  /** The first occurrence strictly after `after`, or undefined when there is none. */
+  next(after: Date): Date | undefined {
+    return this.#cron.nextRun(after) ?? undefined;
+  }
+
+  /** Whether `date` is an occurrence. */
+  matches(date: Date): boolean {
+    return date.getUTCMilliseconds() === 0 && this.#cron.match(date);
+  }
 }
 
-function parseValue(text: string, spec: FieldSpec, whole: string): number {
-  let value: number;
+function fieldError(spec: FieldSpec, text: string, problem: string): NcrontabError {
+  return new NcrontabError(`${spec.name} field "${text}": ${problem}`, spec.name);
+}
+
+function parseValue(text: string, spec: FieldSpec, field: string): number {
   if (/^\d+$/.test(text)) {
-    value = Number(text);
-  } else {
-    const index = spec.names?.indexOf(text.toUpperCase()) ?? -1;
-    if (index < 0) throw new NcrontabError(`${spec.name} field "${whole}": "${text}" is not a number`, spec.name);
-    value = index + (spec.name === "month" ? 1 : 0);
+    const value = Number(text);
+    if (value < spec.min || value > spec.max) {
+      throw fieldError(spec, field, `${value} is out of range ${spec.min}-${spec.max}`);
+    }
+    return value;
   }
-  if (value < spec.min || value > spec.max) {
-    throw new NcrontabError(
-      `${spec.name} field "${whole}": ${value} is out of range ${spec.min}-${spec.max}`,
-      spec.name,
-    );
+  const index = spec.names?.findIndex((name) => name.toLowerCase().startsWith(text.toLowerCase())) ?? -1;
+  if (index < 0) {
+    const expected = spec.names ? `a number or a name (${spec.names.join(", ")})` : "a number";
+    throw fieldError(spec, field, `"${text}" is not ${expected}`);
   }
-  return value;
+  return spec.min + index;
 }
 
-function parseField(text: string, spec: FieldSpec): Set<number> {
-  const values = new Set<number>();
-  for (const part of text.split(",")) {
-    if (part === "") throw new NcrontabError(`${spec.name} field "${text}": empty list item`, spec.name);
-    const [rangeText = "", stepText, extra] = part.split("/");
-    if (extra !== undefined) throw new NcrontabError(`${spec.name} field "${text}": more than one "/"`, spec.name);
-    let step = 1;
-    if (stepText !== undefined) {
-      if (!/^\d+$/.test(stepText) || Number(stepText) < 1) {
-        throw new NcrontabError(
-          `${spec.name} field "${text}": step "${stepText}" must be a positive integer`,
-          spec.name,
-        );
+/** The field with names replaced by numbers, after NCrontab's rules; throws naming the field. */
+function normaliseField(text: string, spec: FieldSpec): string {
+  return text
+    .split(",")
+    .map((item) => {
+      const match = listItemPattern.exec(item);
+      if (!match) throw fieldError(spec, text, `"${item}" is not *, a value, a range a-b, or one of them with /step`);
+      const [, fromText, toText, step] = match;
+      if (step !== undefined && Number(step) < 1) {
+        throw fieldError(spec, text, `step "${step}" must be a positive integer`);
       }
-      step = Number(stepText);
-    }
-    let from: number;
-    let to: number;
-    if (rangeText === "*") {
-      [from, to] = [spec.min, spec.max];
-    } else if (rangeText.includes("-")) {
-      const [a = "", b = "", more] = rangeText.split("-");
-      if (more !== undefined || a === "" || b === "") {
-        throw new NcrontabError(`${spec.name} field "${text}": malformed range "${rangeText}"`, spec.name);
+      let range = "*";
+      if (fromText !== undefined) {
+        const from = parseValue(fromText, spec, text);
+        range = String(from);
+        if (toText !== undefined) {
+          const to = parseValue(toText, spec, text);
+          // NCrontab silently swaps a reversed range; refusing it says what the author most likely got wrong.
+          if (from > to) throw fieldError(spec, text, `range ${from}-${to} is reversed`);
+          range = `${from}-${to}`;
+        }
       }
-      [from, to] = [parseValue(a, spec, text), parseValue(b, spec, text)];
-      if (from > to)
-        throw new NcrontabError(`${spec.name} field "${text}": range ${from}-${to} is reversed`, spec.name);
-    } else {
-      from = parseValue(rangeText, spec, text);
-      to = stepText === undefined ? from : spec.max;
-    }
-    for (let v = from; v <= to; v += step) values.add(v);
-  }
-  return values;
+      return step === undefined ? range : `${range}/${step}`;
+    })
+    .join(",");
 }
+
+// A fixed start keeps parsing pure; any possible day recurs within 28 years of it.
+const neverFiresProbe = new Date(Date.UTC(2000, 0, 1));
 
 /** Parses an expression or throws {@link NcrontabError} naming the offending field. */
 export function parseNcrontab(expression: string): NcrontabSchedule {
@@ -115,24 +150,18 @@ export function parseNcrontab(expression: string): NcrontabSchedule {
       `"${expression}" has ${expression.trim() === "" ? 0 : fields.length} fields; expected 6 ({second} {minute} {hour} {day} {month} {day-of-week}) or 5`,
     );
   }
-  const sets = fields.map((f, i) => parseField(f, fieldSpecs[i] as FieldSpec));
-  const [seconds, minutes, hours, days, months, daysOfWeek] = sets as [
-    Set<number>,
-    Set<number>,
-    Set<number>,
-    Set<number>,
-    Set<number>,
-    Set<number>,
-  ];
-  const schedule = { expression, seconds, minutes, hours, days, months, daysOfWeek };
+  const pattern = fields.map((field, i) => normaliseField(field, fieldSpecs[i] as FieldSpec)).join(" ");
+  let schedule: NcrontabSchedule;
+  try {
+    schedule = new NcrontabSchedule(expression, pattern);
+  } catch (error) {
+    throw new NcrontabError(`"${expression}": ${(error as Error).message}`);
+  }
   // Reject expressions such as "0 0 0 30 2 *" (30 February) here rather than at the first timer tick.
-  const possible = [...months].some((m) => [...days].some((d) => d <= daysInMonth(2000, m)));
-  if (!possible) throw new NcrontabError(`"${expression}" never fires: no month has the requested day`, "day");
+  if (!schedule.next(neverFiresProbe)) {
+    throw new NcrontabError(`"${expression}" never fires: no month has the requested day`, "day");
+  }
   return schedule;
-}
-
-function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
 function toSchedule(expr: string | NcrontabSchedule): NcrontabSchedule {
@@ -141,69 +170,15 @@ function toSchedule(expr: string | NcrontabSchedule): NcrontabSchedule {
 
 /** Whether `date` (UTC, whole second) matches the schedule. */
 export function matchesNcrontab(expr: string | NcrontabSchedule, date: Date): boolean {
-  const s = toSchedule(expr);
-  return (
-    date.getUTCMilliseconds() === 0 &&
-    s.seconds.has(date.getUTCSeconds()) &&
-    s.minutes.has(date.getUTCMinutes()) &&
-    s.hours.has(date.getUTCHours()) &&
-    s.days.has(date.getUTCDate()) &&
-    s.months.has(date.getUTCMonth() + 1) &&
-    s.daysOfWeek.has(date.getUTCDay())
-  );
+  return toSchedule(expr).matches(date);
 }
-
-function firstAtLeast(values: ReadonlySet<number>, from: number): number | undefined {
-  let best: number | undefined;
-  for (const v of values) if (v >= from && (best === undefined || v < best)) best = v;
-  return best;
-}
-
-// A leap day on a given weekday recurs within 28 years; a longer search means the expression never fires.
-const searchLimitInYears = 30;
 
 /** The first occurrence strictly after `after` (UTC, second resolution). */
 export function nextOccurrence(expr: string | NcrontabSchedule, after: Date): Date {
-  const s = toSchedule(expr);
-  let t = Math.floor(after.getTime() / 1000) * 1000 + 1000;
-  const limitYear = new Date(t).getUTCFullYear() + searchLimitInYears;
-  for (;;) {
-    const d = new Date(t);
-    const [year, month, day] = [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()];
-    if (year > limitYear) throw new NcrontabError(`"${s.expression}" never fires`);
-    if (!s.months.has(month)) {
-      t = Date.UTC(year, month, 1); // first day of the next month
-      continue;
-    }
-    if (!s.days.has(day) || !s.daysOfWeek.has(d.getUTCDay())) {
-      t = Date.UTC(year, month - 1, day + 1);
-      continue;
-    }
-    const hour = firstAtLeast(s.hours, d.getUTCHours());
-    if (hour === undefined) {
-      t = Date.UTC(year, month - 1, day + 1);
-      continue;
-    }
-    if (hour !== d.getUTCHours()) {
-      t = Date.UTC(year, month - 1, day, hour);
-      continue;
-    }
-    const minute = firstAtLeast(s.minutes, d.getUTCMinutes());
-    if (minute === undefined) {
-      t = Date.UTC(year, month - 1, day, hour + 1);
-      continue;
-    }
-    if (minute !== d.getUTCMinutes()) {
-      t = Date.UTC(year, month - 1, day, hour, minute);
-      continue;
-    }
-    const second = firstAtLeast(s.seconds, d.getUTCSeconds());
-    if (second === undefined) {
-      t = Date.UTC(year, month - 1, day, hour, minute + 1);
-      continue;
-    }
-    return new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  }
+  const schedule = toSchedule(expr);
+  const next = schedule.next(after);
+  if (!next) throw new NcrontabError(`"${schedule.expression}" never fires after ${after.toISOString()}`);
+  return next;
 }
 
 /** Occurrences in the half-open interval (`from`, `to`], at most `limit` of them (default 1000). */

@@ -403,9 +403,14 @@ async function sweepLeftovers(
       }
       // watchBuild runs a template once provisioned; its watch was lost if one is still not run by now.
       if (!run?.runState && template.provisioningState === "Succeeded" && since(createdAt) > publishStalledAfterInMs) {
-        log.warn("a provisioned template was never run: running it now", { template: template.name, buildId });
-        await startRun(deps, image, { buildId, templateName: template.name, version: template.tags[tagNames.version] });
-        return;
+        return inTrace(template, "run lost template", async () => {
+          log.warn("a provisioned template was never run: running it now", { template: template.name, buildId });
+          await startRun(deps, image, {
+            buildId,
+            templateName: template.name,
+            version: template.tags[tagNames.version],
+          });
+        });
       }
     },
   );

@@ -3,6 +3,7 @@ import { spanAttributes } from "../observability/spanAttributes.js";
 import type { CatalogImage } from "../catalog/schema.js";
 import { tagNames } from "../domain/names.js";
 import { isDue } from "../domain/ncrontab.js";
+import { scheduleWindow } from "../domain/schedule.js";
 import { readScheduleDisablement } from "../domain/scheduleState.js";
 import { compareVersions } from "../domain/versions.js";
 import { definitionRefOf, type PipelineDeps } from "./context.js";
@@ -41,6 +42,17 @@ export async function nightlyRebuild(
       deps.log.info(`nightly: ${decision.action}`, { ...decision });
   }
   return decisions;
+}
+
+/**
+ * The nightly timer's run: the images due since the host's record of its previous run (`scheduleStatus.last`; absent or
+ * the host's 0001-01-01 on a first run) up to the pipeline's clock, the window `scheduleWindow` bounds.
+ */
+export function nightlyRebuildSinceLastRun(
+  deps: PipelineDeps,
+  lastRunAt: Date | undefined,
+): Promise<NightlyDecision[]> {
+  return nightlyRebuild(deps, scheduleWindow(lastRunAt, deps.clock.now()));
 }
 
 async function decide(

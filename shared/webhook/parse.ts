@@ -38,6 +38,11 @@ export const genericBuildRequestSchema = z
 export type GenericBuildRequest = z.infer<typeof genericBuildRequestSchema>;
 
 const sha = z.string().regex(/^[0-9a-f]{40}$/);
+/** The account that caused a GitHub delivery; its login becomes the build's requestedBy. */
+const githubSenderSchema = z
+  .object({ login: z.string().max(128) })
+  .partial()
+  .optional();
 const githubPushSchema = z.object({
   ref: z.string().min(1).max(255),
   after: sha,
@@ -46,18 +51,12 @@ const githubPushSchema = z.object({
     .object({ name: z.string().max(128) })
     .partial()
     .optional(),
-  sender: z
-    .object({ login: z.string().max(128) })
-    .partial()
-    .optional(),
+  sender: githubSenderSchema,
 });
 const githubReleaseSchema = z.object({
   action: z.string(),
   release: z.object({ tag_name: z.string().min(1).max(255), target_commitish: z.string().max(255).optional() }),
-  sender: z
-    .object({ login: z.string().max(128) })
-    .partial()
-    .optional(),
+  sender: githubSenderSchema,
 });
 const githubWorkflowRunSchema = z.object({
   action: z.string(),
@@ -67,10 +66,7 @@ const githubWorkflowRunSchema = z.object({
     conclusion: z.string().nullable().optional(),
     name: z.string().max(255).optional(),
   }),
-  sender: z
-    .object({ login: z.string().max(128) })
-    .partial()
-    .optional(),
+  sender: githubSenderSchema,
 });
 
 /** An error answer: HTTP status, a stable code, a message, and the field it is about. */

@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { armAdmin, configureSimulation, instantSimulation } from "../../local/armAdmin.js";
+import { armAdmin, configureSimulation, instantSimulation, steppedSimulation } from "../../local/armAdmin.js";
 import { launchChromium } from "../../local/chromium.js";
 import { provisionGalleries } from "../../local/provision.js";
 import { localAzure } from "../../local/settings.js";
@@ -202,21 +202,7 @@ describe("the dashboard in a browser", () => {
     async () => {
       // Each step lasts a simulated minute, and the test moves the emulator's clock: no step can pass unseen.
       const minute = 60_000;
-      await configureSimulation(stack.arm, {
-        operationDurationInMs: 0,
-        replication: { regionDurationInMs: minute },
-        imageBuilder: {
-          phaseDurationsInMs: {
-            Queued: minute,
-            Building: minute,
-            Customizing: minute,
-            Optimizing: minute,
-            Validating: minute,
-            Distributing: minute,
-          },
-          cancelDurationInMs: 0,
-        },
-      });
+      await configureSimulation(stack.arm, steppedSimulation(minute));
       const advance = (ms: number) => armAdmin(stack.arm, "POST", "clock", { advanceByMs: ms });
       const navigations: string[] = [];
       page.on("framenavigated", (f) => navigations.push(f.url()));

@@ -1,3 +1,4 @@
+import { vi } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,23 +53,22 @@ export async function api(
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
-/** Polls until `check` returns a value, or fails after the timeout naming what it waited for. */
-export async function eventually<T>(
+/**
+ * Waits (vitest's `vi.waitFor`) until `check` returns a value, and returns it; fails after the timeout naming what
+ * it waited for and the last error `check` threw.
+ */
+export function eventually<T>(
   what: string,
   check: () => Promise<T | undefined | false>,
-  timeoutInMs = 30_000,
+  timeoutInMs = 60_000,
   intervalInMs = 200,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutInMs;
-  let last: unknown;
-  for (;;) {
-    try {
+  return vi.waitFor(
+    async () => {
       const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, intervalInMs));
-  }
+      if (value === undefined || value === false) throw new Error(`timed out waiting for ${what}`);
+      return value;
+    },
+    { timeout: timeoutInMs, interval: intervalInMs },
+  );
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { armAdmin, configureSimulation } from "../../local/armAdmin.js";
 import { localAzure } from "../../local/settings.js";
 import { loadCatalog } from "../../shared/catalog/load.js";
-import { api, startTestStack } from "../e2e/harness.js";
+import { api, startTestStack, eventually } from "../e2e/harness.js";
 import {
   armSnapshot,
   briefSimulation,
@@ -11,7 +11,6 @@ import {
   queueTotals,
   reliabilityCatalogInput,
   terminalStateOf,
-  waitFor,
   writeCatalog,
 } from "./support.js";
 import { aCatalogImageInput } from "../factories.js";
@@ -83,13 +82,13 @@ describe("the pipeline under ARM faults", () => {
     for (let n = 0; n < images * buildsPerImage; n++) {
       buildIds.push(await requestBuild(buildImages[n % images]!.name, commitOf(1000 + n)));
     }
-    const snapshot = await waitFor(
+    const snapshot = await eventually(
       "every build to end",
       async () => {
         const s = await armSnapshot(stack.arm);
         return buildIds.every((id) => terminalStateOf(s, id)) ? s : undefined;
       },
-      90_000,
+      150_000,
       500,
     );
     const seen = await counters();
@@ -107,27 +106,27 @@ describe("the pipeline under ARM faults", () => {
     expect(buildIds.map((id) => terminalStateOf(snapshot, id))).toEqual(buildIds.map(() => "promoted"));
     for (const id of buildIds) expect(snapshot.versions.filter((v) => v.buildId === id)).toHaveLength(1);
     expect(seen.faulted).toBeGreaterThan(0);
-    const clean = await waitFor(
+    const clean = await eventually(
       "the sweeps to remove templates and staging images",
       async () => {
         const s = await armSnapshot(stack.arm);
         return s.templates === 0 && s.stagingImages === 0 ? s : undefined;
       },
-      20_000,
+      60_000,
     );
     expect(clean.stagingImages).toBe(0);
     expect(queueTotals(stack.serviceBus).deadLettered).toBe(0);
-  }, 150_000);
+  }, 300_000);
 
   it("fails a build whose source image does not exist before any run, saying so, without retrying", async () => {
     const buildId = await requestBuild("fault-gone-source", commitOf(2001));
-    const status = await waitFor(
+    const status = await eventually(
       "the build to fail",
       async () => {
         const s = await statusOf(buildId);
         return s?.stage === "failed" ? s : undefined;
       },
-      30_000,
+      60_000,
     );
     expect(status.failure.reason).toMatch(
       /^Azure refused the build: read managed image base-that-was-deleted: .*(ResourceGroupNotFound|ResourceNotFound)/,
@@ -141,20 +140,20 @@ describe("the pipeline under ARM faults", () => {
     const image = stack.catalog.images[0]!.name;
     await faults({ scripted: [{ operation: "VirtualMachineImageTemplates_CreateOrUpdate", status: 403, count: 1 }] });
     const buildId = await requestBuild(image, commitOf(3001));
-    const status = await waitFor(
+    const status = await eventually(
       "the build to fail",
       async () => {
         const s = await statusOf(buildId);
         return s?.stage === "failed" ? s : undefined;
       },
-      30_000,
+      60_000,
     );
     expect(status.failure.reason).toMatch(/^Azure refused the build: create image template .*AuthorizationFailed/);
     const seen = await counters();
     expect(seen.operations["VirtualMachineImageTemplates_CreateOrUpdate"]).toBe(1);
     expect(seen.operations["VirtualMachineImageTemplates_Run"] ?? 0).toBe(0);
     // The message was settled, not redelivered: nothing dead-lettered, nothing left in the queue.
-    await waitFor("the queue to drain", async () => queueTotals(stack.serviceBus).pending === 0, 10_000);
+    await eventually("the queue to drain", async () => queueTotals(stack.serviceBus).pending === 0, 30_000);
     expect(queueTotals(stack.serviceBus).deadLettered).toBe(0);
   });
 
@@ -162,13 +161,13 @@ describe("the pipeline under ARM faults", () => {
     const image = stack.catalog.images[1]!.name;
     await faults({ scripted: [{ operation: "GalleryImageVersions_Update", status: 400, count: 1 }] });
     const buildId = await requestBuild(image, commitOf(4001));
-    const status = await waitFor(
+    const status = await eventually(
       "the build to fail",
       async () => {
         const s = await statusOf(buildId);
         return s?.stage === "failed" ? s : undefined;
       },
-      30_000,
+      60_000,
     );
     expect(status.failure.reason).toMatch(
       /^the gallery refused to replicate version \d+\.\d+\.\d+: .*InvalidParameter/,

@@ -15,10 +15,10 @@ import {
   startChildHost,
   startEmulators,
   terminalStateOf,
-  waitFor,
   type ChildHost,
   type Emulators,
 } from "./support.js";
+import { eventually } from "../e2e/harness.js";
 
 const images = 4;
 const buildsPerImage = 5;
@@ -72,13 +72,24 @@ describe("the pipeline when its host is killed mid-build", () => {
       host = await startChildHost(env, cwd);
     }
 
-    const snapshot = await waitFor(
+    const snapshot = await eventually(
       "every build to end",
       async () => {
         const s = await armSnapshot(emulators.arm);
-        return requested.every((r) => terminalStateOf(s, r.buildId)) ? s : undefined;
+        const unfinished = requested.filter((r) => !terminalStateOf(s, r.buildId));
+        if (unfinished.length === 0) return s;
+        // Says where each unfinished build stands when the wait gives up.
+        const where = unfinished.map((r) => {
+          const versions = s.versions.filter((v) => v.buildId === r.buildId).map((v) => `${v.name}:${v.state}`);
+          return `${r.buildId} (${r.image}) versions [${versions.join(", ")}]`;
+        });
+        const queues = queueTotals(emulators.serviceBus);
+        throw new Error(
+          `${unfinished.length} builds not ended: ${where.join("; ")}; ${s.templates} templates; ` +
+            `queues ${JSON.stringify(queues.byQueue)}`,
+        );
       },
-      60_000,
+      150_000,
       500,
     );
     lines.push(...host.lines);
@@ -107,24 +118,24 @@ describe("the pipeline when its host is killed mid-build", () => {
     }
 
     // The monitor's sweeps (every second in the host) remove every template and staging image.
-    const clean = await waitFor(
+    const clean = await eventually(
       "templates and staging images to be swept",
       async () => {
         const s = await armSnapshot(emulators.arm);
         return s.templates === 0 && s.stagingImages === 0 ? s : undefined;
       },
-      20_000,
+      60_000,
       500,
     );
     expect(clean.templates).toBe(0);
     // Nothing left to do and nothing dead-lettered: no message was given up on.
-    const queues = await waitFor(
+    const queues = await eventually(
       "the queues to drain",
       async () => {
         const totals = queueTotals(emulators.serviceBus);
         return totals.pending === 0 ? totals : undefined;
       },
-      20_000,
+      60_000,
     );
     expect(queues.deadLettered).toBe(0);
 
@@ -136,5 +147,5 @@ describe("the pipeline when its host is killed mid-build", () => {
         .filter((id) => !received.has(id)),
     );
     expect(missing).toEqual([]);
-  }, 150_000);
+  }, 300_000);
 });

@@ -16,10 +16,10 @@ import {
   startChildHost,
   startEmulators,
   terminalStateOf,
-  waitFor,
   type ChildHost,
   type Emulators,
 } from "./support.js";
+import { eventually } from "../e2e/harness.js";
 
 /** Recognisable fake secrets, each of a kind the pipeline handles. */
 const secrets = {
@@ -90,7 +90,7 @@ describe("secrets in the logs", () => {
     expect(refused.map((r) => r.status)).toEqual([401, 401, 401]);
     // ARM errors on the way: a transient one the SDK retries, and a refusal that fails another build. Scripted once
     // the push build's template exists, so the refusal hits the other build's template, not this one's.
-    await waitFor(
+    await eventually(
       "the push build's template",
       async () => {
         const { resources } = await armAdmin<{ resources: { tags?: Record<string, string> }[] }>(
@@ -104,7 +104,7 @@ describe("secrets in the logs", () => {
           terminalStateOf(s, built.body.buildId) !== undefined
         );
       },
-      30_000,
+      60_000,
     );
     await armAdmin(emulators.arm, "PUT", "faults", {
       scripted: [
@@ -122,13 +122,13 @@ describe("secrets in the logs", () => {
     );
     expect(refusedBuild.status).toBe(202);
 
-    await waitFor(
+    await eventually(
       "both builds to end",
       async () => {
         const s = await armSnapshot(emulators.arm);
         return terminalStateOf(s, built.body.buildId) === "promoted" && terminalStateOf(s, refusedBuild.body.buildId);
       },
-      30_000,
+      60_000,
     );
     await host.kill("SIGTERM");
     const lines = host.lines;
@@ -154,5 +154,5 @@ describe("secrets in the logs", () => {
     );
     expect(leaks).toEqual([]);
     expect(bearer).toEqual([]);
-  }, 90_000);
+  }, 180_000);
 });

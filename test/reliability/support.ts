@@ -21,7 +21,6 @@ import { queues, type QueueName } from "../../shared/messages/index.js";
 import { tagNames } from "../../shared/domain/names.js";
 import { failureTagPrefix } from "../../shared/domain/failures.js";
 import { signBody } from "../../shared/webhook/signature.js";
-import { eventually } from "../e2e/harness.js";
 import { aCatalogImageInput } from "../factories.js";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
@@ -494,16 +493,6 @@ export async function postBuild(
   });
   const raw = await response.text();
   return { status: response.status, body: raw ? JSON.parse(raw) : undefined };
-}
-
-/** Polls until `check` returns a value (the e2e harness's poller, with this suite's default interval). */
-export function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutInMs: number,
-  intervalInMs = 250,
-): Promise<T> {
-  return eventually(what, check, timeoutInMs, intervalInMs);
 }
 
 /** A 40-hex commit id made from a number, so runs are reproducible. */

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { createHash, createHmac } from "node:crypto";
+import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,6 +14,7 @@ import { provisionCatalogContainer, provisionGalleries } from "../../local/provi
 import { startServiceBusEmulator, type ServiceBusEmulator } from "../../local/servicebus/index.js";
 import { localAzure } from "../../local/settings.js";
 import { loadQueueConfig } from "../../shared/config/queues.js";
+import { signBody } from "../../shared/webhook/signature.js";
 import { bundleApp } from "../../scripts/bundle.js";
 import { BlobCatalogStore } from "../../shared/adapters/catalogBlob.js";
 import { loadCatalog } from "../../shared/catalog/load.js";
@@ -182,7 +183,7 @@ describe("the deployment package (npm run build)", () => {
             url: "https://func-test.azurewebsites.net/api/builds",
             headers: {
               "content-type": "application/json",
-              "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
+              "x-hub-signature-256": signBody(body, secret),
             },
             body,
           },

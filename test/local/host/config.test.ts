@@ -6,6 +6,7 @@ import { mergeSettings, readLocalSettings, resolveSettingReferences } from "../.
 import { LocalHostConfigurationError } from "../../../local/host/errors.js";
 import { parseHostJson, parseTimeSpanInMs, readHostJson } from "../../../local/host/hostJson.js";
 import { compareRoutePrecedence, matchRoute, parseRouteTemplate } from "../../../local/host/routes.js";
+import { functionTable } from "../../../functions/table.js";
 
 describe("host.json", () => {
   it("reads the repository's host.json with the Service Bus settings in milliseconds", () => {
@@ -72,20 +73,26 @@ describe("app settings", () => {
 });
 
 describe("route templates", () => {
-  it("rank literals before constrained parameters before parameters before catch-alls", () => {
-    const templates = ["images/{*rest}", "images/{name}", "images/{id:int}", "images/latest"].map(parseRouteTemplate);
+  it("rank literals before parameters before optional parameters", () => {
+    const templates = ["images/{name?}", "images/{name}", "images/latest"].map(parseRouteTemplate);
     expect(templates.sort(compareRoutePrecedence).map((t) => t.template)).toEqual([
       "images/latest",
-      "images/{id:int}",
       "images/{name}",
-      "images/{*rest}",
+      "images/{name?}",
     ]);
   });
 
-  it("apply defaults and reject templates the host would reject", () => {
-    expect(matchRoute(parseRouteTemplate("runs/{state=running}"), "runs")).toEqual({ state: "running" });
-    expect(() => parseRouteTemplate("a/{*rest}/b")).toThrow(LocalHostConfigurationError);
-    expect(() => parseRouteTemplate("a/{x?}/b")).toThrow(LocalHostConfigurationError);
-    expect(() => parseRouteTemplate("a/{x:unknown}")).toThrow(LocalHostConfigurationError);
+  it("read every route of the app's function table", () => {
+    const routes = functionTable.flatMap((f) => (f.trigger === "http" ? [f.options.route ?? f.name] : []));
+    expect(routes.length).toBeGreaterThan(0);
+    for (const route of routes) expect(() => parseRouteTemplate(route)).not.toThrow();
+    expect(matchRoute(parseRouteTemplate("images/{name?}"), "images")).toEqual({});
+    expect(matchRoute(parseRouteTemplate("images/{name?}"), "Images/ubuntu%2D2404")).toEqual({ name: "ubuntu-2404" });
+  });
+
+  it("reject templates the local host does not serve, and an optional parameter before the end", () => {
+    for (const template of ["a/{x?}/b", "a/{x:int}", "a/{*rest}", "runs/{state=running}", "a/{x}{y}"]) {
+      expect(() => parseRouteTemplate(template), template).toThrow(LocalHostConfigurationError);
+    }
   });
 });

@@ -63,12 +63,7 @@ function pipelineLikeFunctions(): FunctionDefinition[] {
     {
       trigger: "http",
       name: "getBuild",
-      options: { route: "builds/{runId:int}", methods: ["GET"], authLevel: "anonymous", handler: describeRequest },
-    },
-    {
-      trigger: "http",
-      name: "getArtifact",
-      options: { route: "artifacts/{*path}", methods: ["GET", "HEAD"], handler: describeRequest },
+      options: { route: "builds/{runId}", methods: ["GET"], authLevel: "anonymous", handler: describeRequest },
     },
     {
       trigger: "http",
@@ -134,18 +129,20 @@ describe("the local host's HTTP front end", () => {
     expect(await (await fetch(`${host.url}/API/Images/LATEST/versions`)).json()).toEqual({ latest: true });
   });
 
-  it("gives a catch-all parameter the rest of the path, decoded", async () => {
+  it("hands a parameter its segment decoded, and matches no path longer than the template", async () => {
     const host = await startTestHost(pipelineLikeFunctions());
-    const seen = (await (await fetch(`${host.url}/api/artifacts/logs/run%201/customization.log`)).json()) as {
-      params: object;
-    };
-    expect(seen.params).toEqual({ path: "logs/run 1/customization.log" });
+    const seen = (await (await fetch(`${host.url}/api/builds/b-1%202`)).json()) as { params: object };
+    expect(seen.params).toEqual({ runId: "b-1 2" });
+    expect((await fetch(`${host.url}/api/builds/42/logs`)).status).toBe(404);
   });
 
-  it("applies route constraints: a non-integer run id matches nothing", async () => {
-    const host = await startTestHost(pipelineLikeFunctions());
-    expect((await fetch(`${host.url}/api/builds/42`)).status).toBe(200);
-    expect((await fetch(`${host.url}/api/builds/abc`)).status).toBe(404);
+  it("refuses at start a route form the local host does not serve, naming the template", async () => {
+    for (const route of ["builds/{runId:int}", "artifacts/{*path}", "runs/{state=running}"]) {
+      const functions = pipelineLikeFunctions().map((f) =>
+        f.name === "getBuild" && f.trigger === "http" ? { ...f, options: { ...f.options, route } } : f,
+      );
+      await expect(startTestHost(functions), route).rejects.toThrow(`route "${route}"`);
+    }
   });
 
   it("answers 404 for unknown routes and for paths outside the route prefix", async () => {

@@ -32,6 +32,7 @@ afterEach(async () => {
 
 describe("the local host's timers", () => {
   it("fire on a */1 second schedule read from a %SETTING%, and keep firing after a failed run", async () => {
+    vi.useFakeTimers({ now: new Date("2026-03-01T02:00:00.250Z"), toFake: ["setTimeout", "clearTimeout", "Date"] });
     let calls = 0;
     const { definition, runs } = aReplicationMonitor({}, async (_timer, context) => {
       calls++;
@@ -43,14 +44,16 @@ describe("the local host's timers", () => {
       timers: { enabled: true },
     });
     const ends = () => host.records.filter((r) => r.event === "invocation.end");
+    await vi.advanceTimersByTimeAsync(750); // 02:00:01
+    await vi.advanceTimersByTimeAsync(1000); // 02:00:02
     await host.waitForRecord((r) => r.event === "invocation.end" && ends().length >= 2);
     expect(ends().map((r) => r.outcome)).toEqual(["failed", "succeeded"]);
     expect(runs[0]).toMatchObject({ isPastDue: false, schedule: { adjustForDST: true } });
     expect(runs[0]?.scheduleStatus.last).toBe("0001-01-01T00:00:00.000Z");
-    expect(Date.parse(runs[1]?.scheduleStatus.last ?? "")).toBeGreaterThan(Date.parse("2020-01-01"));
-    expect(Date.parse(runs[1]?.scheduleStatus.next ?? "")).toBeGreaterThan(
-      Date.parse(runs[1]?.scheduleStatus.last ?? ""),
-    );
+    expect(runs[1]?.scheduleStatus).toMatchObject({
+      last: "2026-03-01T02:00:01.000Z",
+      next: "2026-03-01T02:00:03.000Z",
+    });
     expect(host.records.some((r) => r.category === "function" && r.message === "run 2")).toBe(true);
   });
 

@@ -15,7 +15,7 @@ describe("queue declarations for the Service Bus emulator", () => {
     expect(parseIsoDurationInMs("PT6H")).toBe(6 * 3_600_000);
     expect(parseIsoDurationInMs("PT0.5S")).toBe(500);
     expect(parseIsoDurationInMs("P1DT2H3M4S")).toBe(86_400_000 + 2 * 3_600_000 + 3 * 60_000 + 4_000);
-    for (const bad of ["5M", "P", "PT", "P1Y", "P1M", "PT-5S", "1 minute"]) {
+    for (const bad of ["5M", "P", "PT", "P1Y", "P1M", "PT-5S", "-PT5S", "1 minute"]) {
       expect(() => parseIsoDurationInMs(bad), bad).toThrow(EmulatorConfigError);
     }
   });

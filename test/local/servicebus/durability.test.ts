@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ServiceBusClient, type ServiceBusReceivedMessage } from "@azure/service-bus";
 import { startServiceBusEmulator } from "../../../local/servicebus/index.js";
-import { eventually, queueDefinition, receiveAll, sleep, startEmulator, temporaryStateDir } from "./fixtures.js";
+import { queueDefinition, receiveAll, sleep, startEmulator, temporaryStateDir } from "./fixtures.js";
 
 const repoRoot = new URL("../../../", import.meta.url).pathname;
 
@@ -120,7 +120,7 @@ describe("durability of the Service Bus emulator", () => {
       await receiver.close();
     });
 
-    await eventually(() => completed.size >= 100, 30_000);
+    await vi.waitFor(() => expect(completed.size).toBeGreaterThanOrEqual(100), { timeout: 30_000, interval: 50 });
     first.child.kill("SIGKILL");
     await exited(first.child);
     const killedAt = Date.now();
@@ -133,23 +133,25 @@ describe("durability of the Service Bus emulator", () => {
     await sender.close();
     // A completion the crash cut off may have reached the log without its answer reaching the client: such a
     // message is gone without `completed` knowing. So: every accepted message was delivered, and the queue drains.
-    await eventually(() => [...accepted].every((id) => delivered.has(id)), 60_000);
-    await eventually(() => completed.size >= total - 8, 30_000);
+    await vi.waitFor(() => expect([...accepted].filter((id) => !delivered.has(id))).toEqual([]), {
+      timeout: 60_000,
+      interval: 50,
+    });
+    await vi.waitFor(() => expect(completed.size).toBeGreaterThanOrEqual(total - 8), { timeout: 30_000, interval: 50 });
     const peekAll = async () => {
       const peeker = client.createReceiver("work");
       const messages = await peeker.peekMessages(10);
       await peeker.close();
       return messages;
     };
-    let left = await peekAll();
-    for (let tries = 0; left.length > 0 && tries < 50; tries++) {
-      await sleep(200);
-      left = await peekAll();
-    }
+    // The queue drains: what a cut-off completion left locked comes back and is completed.
+    await vi.waitFor(async () => expect((await peekAll()).map((m) => m.messageId)).toEqual([]), {
+      timeout: 30_000,
+      interval: 200,
+    });
 
     expect(acceptedBeforeKill).toBeGreaterThan(0);
     expect(accepted.size).toBe(total);
-    expect(left.map((m) => m.messageId)).toEqual([]);
     expect(deliveredAfterCompletion).toEqual([]);
     // Numbering goes on past the crash rather than starting over.
     expect(sequenceNumbers.some((s) => s.at > killedAt && s.seq > maxSeqBeforeKill)).toBe(true);
@@ -161,7 +163,7 @@ describe("durability of the Service Bus emulator", () => {
   }, 120_000);
 
   it("keeps messages, sequence numbers and duplicate detection history over a restart, and clients reconnect", async () => {
-    const fx = await startEmulator([queueDefinition("restarts")]);
+    const fx = await startEmulator([queueDefinition("restarts", { lockDuration: "PT5M" })]);
     cleanups.push(() => fx.close());
     const sender = fx.client.createSender("restarts");
     const receiver = fx.client.createReceiver("restarts");
@@ -170,7 +172,8 @@ describe("durability of the Service Bus emulator", () => {
       { body: "before-2", messageId: "r2" },
     ]);
     const [locked] = await receiveAll(receiver, 1);
-    await sender.scheduleMessages({ body: "scheduled", messageId: "r3" }, new Date(Date.now() + 1_500));
+    const scheduledFor = new Date(fx.emulator.clock.now() + 60_000);
+    await sender.scheduleMessages({ body: "scheduled", messageId: "r3" }, scheduledFor);
 
     await fx.restart();
 
@@ -178,7 +181,10 @@ describe("durability of the Service Bus emulator", () => {
     await sender.sendMessages({ body: "duplicate of before-1", messageId: "r1" });
     await sender.sendMessages({ body: "after", messageId: "r4" });
     expect(fx.emulator.stats("restarts")).toMatchObject({ active: 3, scheduled: 1, locked: 0 });
-    const received = await receiveAll(receiver, 4, 10_000);
+    const received = await receiveAll(receiver, 3, 30_000);
+    expect(fx.emulator.stats("restarts")).toMatchObject({ scheduled: 1 }); // still waiting for its time
+    fx.emulator.clock.advance(scheduledFor.getTime() - fx.emulator.clock.now());
+    received.push(...(await receiveAll(receiver, 1)));
     expect(received.map((m) => m.body)).toEqual(["before-1", "before-2", "after", "scheduled"]);
     // The lock lost to the restart counted as a delivery attempt.
     expect(received.map((m) => m.deliveryCount)).toEqual([1, 0, 0, 0]);
@@ -189,7 +195,7 @@ describe("durability of the Service Bus emulator", () => {
     await sender.close();
     await receiver.close();
     expect(fx.emulator.stats("restarts")).toMatchObject({ active: 0, scheduled: 0 });
-  }, 30_000);
+  });
 
   it("counts every message locked when the emulator was killed (kill -9) as delivered once more", async () => {
     const state = temporaryStateDir();
@@ -218,7 +224,7 @@ describe("durability of the Service Bus emulator", () => {
 
     const second = await startCli([...args, "--queues", queuesFile]);
     children.push(second.child);
-    const received = await receiveAll(receiver, 3, 10_000);
+    const received = await receiveAll(receiver, 3, 30_000);
     expect(received.map((m) => [m.messageId, m.deliveryCount])).toEqual([
       ["k1", 1],
       ["k2", 1],
@@ -227,7 +233,7 @@ describe("durability of the Service Bus emulator", () => {
     for (const m of received) await receiver.completeMessage(m);
     await receiver.close();
     await sender.close();
-  }, 60_000);
+  });
 
   it("cuts off a torn record at the end of the log and starts from what was acknowledged", async () => {
     const state = temporaryStateDir();

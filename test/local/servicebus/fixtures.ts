@@ -87,12 +87,3 @@ export async function receiveAll(
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-/** Polls `condition` every 50 ms until it holds or `timeoutInMs` passes. */
-export async function eventually(condition: () => boolean, timeoutInMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutInMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(50);
-  }
-}

@@ -1,20 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ServiceBusReceivedMessage } from "@azure/service-bus";
-import { eventually, queueDefinition, receiveAll, sleep, startEmulator, type EmulatorFixture } from "./fixtures.js";
+import { queueDefinition, receiveAll, startEmulator, type EmulatorFixture } from "./fixtures.js";
 
 describe("locks, delivery counts and expiry in the Service Bus emulator", () => {
   let fx: EmulatorFixture;
 
   beforeAll(async () => {
     fx = await startEmulator([
-      queueDefinition("renews", { lockDuration: "PT2S" }),
-      queueDefinition("poison", { lockDuration: "PT1S", maxDeliveryCount: 3 }),
-      queueDefinition("long-handlers", { lockDuration: "PT2S" }),
+      queueDefinition("renews", { lockDuration: "PT5M" }),
+      queueDefinition("poison", { lockDuration: "PT1M", maxDeliveryCount: 3 }),
       queueDefinition("expires", { deadLetteringOnMessageExpiration: true }),
       queueDefinition("drops", { deadLetteringOnMessageExpiration: false }),
-      queueDefinition("short-ttl", { defaultMessageTimeToLive: "PT0.3S" }),
+      queueDefinition("short-ttl", { defaultMessageTimeToLive: "PT30S" }),
       queueDefinition("deferred-ttl", { deadLetteringOnMessageExpiration: true }),
     ]);
+    // Time moves only when a test moves it: no lock or time to live runs out because the machine is slow.
+    fx.emulator.clock.pause();
   });
   afterAll(async () => {
     await fx?.close();
@@ -27,12 +28,14 @@ describe("locks, delivery counts and expiry in the Service Bus emulator", () => 
     const receiver = fx.client.createReceiver("renews", { maxAutoLockRenewalDurationInMs: 0 });
     const [message] = await receiveAll(receiver, 1);
     const firstLockedUntil = message!.lockedUntilUtc!.getTime();
-    await sleep(1_000);
+    expect(firstLockedUntil).toBe(fx.emulator.clock.now() + 5 * 60_000);
+    fx.emulator.clock.advance(60_000);
     const renewedUntil = await receiver.renewMessageLock(message!);
-    expect(renewedUntil.getTime()).toBeGreaterThan(firstLockedUntil);
-    await sleep(1_500); // past the first lock, within the renewed one
+    expect(renewedUntil.getTime()).toBe(firstLockedUntil + 60_000);
+    fx.emulator.clock.advance(4 * 60_000 + 30_000); // past the first lock, within the renewed one
     expect(fx.emulator.stats("renews").locked).toBe(1);
-    await eventually(() => fx.emulator.stats("renews").locked === 0);
+    fx.emulator.clock.advance(30_000); // the renewed lock's last moment
+    expect(fx.emulator.stats("renews").locked).toBe(0);
     await expect(receiver.completeMessage(message!)).rejects.toMatchObject({ code: "MessageLockLost" });
     await expect(receiver.renewMessageLock(message!)).rejects.toMatchObject({ code: "MessageLockLost" });
 
@@ -55,56 +58,35 @@ describe("locks, delivery counts and expiry in the Service Bus emulator", () => 
     const [second] = await receiveAll(receiver, 1);
     counts.push(second!.deliveryCount!);
     // The third attempt is not settled at all: its lock runs out, which also counts.
+    fx.emulator.clock.advance(60_000); // the second attempt's lock runs out
     const [third] = await receiveAll(receiver, 1);
     counts.push(third!.deliveryCount!);
     expect(counts).toEqual([0, 1, 2]);
+    fx.emulator.clock.advance(60_000);
 
     const deadLetters = fx.client.createReceiver("poison", { subQueueType: "deadLetter" });
-    const [dead] = await receiveAll(deadLetters, 1, 5_000);
+    const [dead] = await receiveAll(deadLetters, 1);
     expect(dead?.messageId).toBe("poison");
     expect(dead?.deadLetterReason).toBe("MaxDeliveryCountExceeded");
     expect(dead?.deadLetterErrorDescription).toBe("Message could not be consumed after 3 delivery attempts.");
     expect(dead?.deliveryCount).toBe(3);
     await deadLetters.completeMessage(dead!);
     await deadLetters.close();
-    expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 200 })).toEqual([]);
+    expect(fx.emulator.stats("poison")).toMatchObject({ active: 0, locked: 0, deadLettered: 0 });
     await receiver.close();
-  });
-
-  it("keeps a message locked for a handler that outlives the lock duration, through auto lock renewal", async () => {
-    const sender = fx.client.createSender("long-handlers");
-    await sender.sendMessages([1, 2, 3].map((n) => ({ body: n, messageId: `long-${n}` })));
-    await sender.close();
-    const receiver = fx.client.createReceiver("long-handlers", { maxAutoLockRenewalDurationInMs: 60_000 });
-    const deliveries: ServiceBusReceivedMessage[] = [];
-    const errors: unknown[] = [];
-    const subscription = receiver.subscribe(
-      {
-        processMessage: async (message) => {
-          deliveries.push(message);
-          await sleep(3_000);
-        },
-        processError: async (args) => {
-          errors.push(args.error);
-        },
-      },
-      { maxConcurrentCalls: 3 },
-    );
-    await eventually(() => deliveries.length === 3 && fx.emulator.stats("long-handlers").active === 0, 15_000);
-    await subscription.close();
-    await receiver.close();
-    expect(deliveries.map((m) => m.deliveryCount)).toEqual([0, 0, 0]);
-    expect(errors).toEqual([]);
   });
 
   it("dead-letters an expired message with TTLExpiredException, or drops it, as the queue says", async () => {
     for (const queue of ["expires", "drops"]) {
       const sender = fx.client.createSender(queue);
-      await sender.sendMessages({ body: "stale", messageId: "stale", timeToLive: 300 });
+      await sender.sendMessages({ body: "stale", messageId: "stale", timeToLive: 60_000 });
       await sender.close();
     }
-    await eventually(() => fx.emulator.stats("expires").deadLettered === 1 && fx.emulator.stats("drops").active === 0);
-    expect(fx.emulator.stats("drops").deadLettered).toBe(0);
+    fx.emulator.clock.advance(59_000);
+    expect(fx.emulator.stats("expires")).toMatchObject({ active: 1, deadLettered: 0 });
+    fx.emulator.clock.advance(1_000);
+    expect(fx.emulator.stats("expires")).toMatchObject({ active: 0, deadLettered: 1 });
+    expect(fx.emulator.stats("drops")).toMatchObject({ active: 0, deadLettered: 0 });
     const deadLetters = fx.client.createReceiver("expires", {
       subQueueType: "deadLetter",
       receiveMode: "receiveAndDelete",
@@ -120,16 +102,16 @@ describe("locks, delivery counts and expiry in the Service Bus emulator", () => 
   it("keeps a deferred message past its time to live, while an active one sent with it expires", async () => {
     const sender = fx.client.createSender("deferred-ttl");
     await sender.sendMessages([
-      { body: "deferred", messageId: "deferred", timeToLive: 1_500 },
-      { body: "active", messageId: "active", timeToLive: 1_500 },
+      { body: "deferred", messageId: "deferred", timeToLive: 60_000 },
+      { body: "active", messageId: "active", timeToLive: 60_000 },
     ]);
     await sender.close();
     const receiver = fx.client.createReceiver("deferred-ttl");
     const [first] = await receiveAll(receiver, 1);
     expect(first?.messageId).toBe("deferred");
     await receiver.deferMessage(first!);
-    await eventually(() => fx.emulator.stats("deferred-ttl").deadLettered === 1); // "active" expired
-    expect(fx.emulator.stats("deferred-ttl")).toMatchObject({ deferred: 1, active: 0 });
+    fx.emulator.clock.advance(60_000);
+    expect(fx.emulator.stats("deferred-ttl")).toMatchObject({ deferred: 1, active: 0, deadLettered: 1 });
     const [deferred] = await receiver.receiveDeferredMessages(first!.sequenceNumber!);
     expect(deferred?.messageId).toBe("deferred");
     await receiver.completeMessage(deferred!);
@@ -140,8 +122,68 @@ describe("locks, delivery counts and expiry in the Service Bus emulator", () => 
     const sender = fx.client.createSender("short-ttl");
     await sender.sendMessages({ body: "soon gone", messageId: "soon" });
     await sender.close();
-    await eventually(() => fx.emulator.stats("short-ttl").deadLettered === 1);
-    expect(fx.emulator.stats("short-ttl").active).toBe(0);
+    fx.emulator.clock.advance(29_000);
+    expect(fx.emulator.stats("short-ttl")).toMatchObject({ active: 1, deadLettered: 0 });
+    fx.emulator.clock.advance(1_000);
+    expect(fx.emulator.stats("short-ttl")).toMatchObject({ active: 0, deadLettered: 1 });
+  });
+});
+
+describe("auto lock renewal against the Service Bus emulator", () => {
+  let fx: EmulatorFixture;
+
+  beforeAll(async () => {
+    fx = await startEmulator([queueDefinition("long-handlers", { lockDuration: "PT4S" })]);
+    fx.emulator.clock.pause();
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it("keeps a message locked for a handler that outlives the lock duration", async () => {
+    const lockDurationInMs = 4_000;
+    const sender = fx.client.createSender("long-handlers");
+    await sender.sendMessages([1, 2, 3].map((n) => ({ body: n, messageId: `long-${n}` })));
+    await sender.close();
+    const receiver = fx.client.createReceiver("long-handlers", { maxAutoLockRenewalDurationInMs: 10 * 60_000 });
+    const deliveries: ServiceBusReceivedMessage[] = [];
+    const errors: unknown[] = [];
+    let finishHandlers!: () => void;
+    const handlersMayFinish = new Promise<void>((resolve) => (finishHandlers = resolve));
+    const subscription = receiver.subscribe(
+      {
+        processMessage: async (message) => {
+          deliveries.push(message);
+          await handlersMayFinish;
+        },
+        processError: async (args) => {
+          errors.push(args.error);
+        },
+      },
+      { maxConcurrentCalls: 3 },
+    );
+    await vi.waitFor(() => expect(deliveries).toHaveLength(3), { timeout: 20_000, interval: 50 });
+    // The receiver renews on its own timers; the emulator's time moves only once every lock was renewed at the
+    // current time, and by less than a lock duration, so no lock can run out however slow the machine. The
+    // handlers end 9 s of emulator time after they started: more than twice the lock duration.
+    for (let step = 0; step < 3; step++) {
+      const now = fx.emulator.clock.now();
+      await vi.waitFor(
+        () => {
+          for (const m of deliveries)
+            expect(m.lockedUntilUtc!.getTime()).toBeGreaterThanOrEqual(now + lockDurationInMs);
+        },
+        { timeout: 20_000, interval: 50 },
+      );
+      fx.emulator.clock.advance(lockDurationInMs - 1_000);
+      expect(fx.emulator.stats("long-handlers").locked).toBe(3);
+    }
+    finishHandlers();
+    await vi.waitFor(() => expect(fx.emulator.stats("long-handlers").active).toBe(0), { timeout: 20_000 });
+    await subscription.close();
+    await receiver.close();
+    expect(deliveries.map((m) => m.deliveryCount)).toEqual([0, 0, 0]);
+    expect(errors).toEqual([]);
   });
 });
 
@@ -157,7 +199,7 @@ describe("locks lost to a restart of the Service Bus emulator", () => {
   beforeAll(async () => {
     fx = await startEmulator([
       queueDefinition("restarted", { lockDuration: "PT30S" }),
-      queueDefinition("restarted-poison", { lockDuration: "PT1S", maxDeliveryCount: 3 }),
+      queueDefinition("restarted-poison", { lockDuration: "PT1M", maxDeliveryCount: 3 }),
     ]);
   });
   afterAll(async () => {
@@ -198,7 +240,7 @@ describe("locks lost to a restart of the Service Bus emulator", () => {
     counts.push((await receiveAll(receiver, 1))[0]!.deliveryCount!);
     await fx.restart(); // the first lock is lost to the restart
     counts.push((await receiveAll(receiver, 1))[0]!.deliveryCount!);
-    await eventually(() => fx.emulator.stats("restarted-poison").locked === 0); // the second one expires
+    fx.emulator.clock.advance(60_000); // the second one expires
     counts.push((await receiveAll(receiver, 1))[0]!.deliveryCount!);
     expect(counts).toEqual([0, 1, 2]);
 

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ServiceBusReceivedMessage } from "@azure/service-bus";
-import { eventually, queueDefinition, receiveAll, startEmulator, type EmulatorFixture } from "./fixtures.js";
+import { queueDefinition, receiveAll, startEmulator, type EmulatorFixture } from "./fixtures.js";
 
 describe("the Service Bus emulator, through the real @azure/service-bus client", () => {
   let fx: EmulatorFixture;
@@ -231,9 +231,21 @@ describe("the Service Bus emulator, through the real @azure/service-bus client",
       },
       { maxConcurrentCalls: 8 },
     );
-    await eventually(() => seen.length === 40 && fx.emulator.stats("streams").active === 0);
+    await vi.waitFor(
+      () => {
+        expect(seen).toHaveLength(40);
+        expect(fx.emulator.stats("streams").active).toBe(0);
+      },
+      { timeout: 20_000, interval: 50 },
+    );
     await sender.sendMessages({ body: 40, messageId: "s40" });
-    await eventually(() => seen.length === 41 && fx.emulator.stats("streams").active === 0);
+    await vi.waitFor(
+      () => {
+        expect(seen).toHaveLength(41);
+        expect(fx.emulator.stats("streams").active).toBe(0);
+      },
+      { timeout: 20_000, interval: 50 },
+    );
     await subscription.close();
     await receiver.close();
     await sender.close();
@@ -270,7 +282,7 @@ describe("the Service Bus emulator, through the real @azure/service-bus client",
         await batchReceiver.completeMessage(m);
       }
     }
-    await eventually(() => fx.emulator.stats("competes").active === 0);
+    await vi.waitFor(() => expect(fx.emulator.stats("competes").active).toBe(0), { timeout: 20_000, interval: 50 });
     await Promise.all(subscriptions.map((s) => s.close()));
     await Promise.all([...receivers, batchReceiver].map((r) => r.close()));
     await sender.close();

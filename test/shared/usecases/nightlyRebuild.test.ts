@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { catalogEntryHash } from "../../../shared/catalog/load.js";
 import { managedByValue, tagNames } from "../../../shared/domain/names.js";
 import { compareDottedNumbers } from "../../../shared/domain/versions.js";
-import { nightlyRebuild } from "../../../shared/usecases/nightlyRebuild.js";
+import { nightlyRebuild, nightlyRebuildSinceLastRun } from "../../../shared/usecases/nightlyRebuild.js";
 import { aCatalogImage } from "../../factories.js";
 import { fakePipeline } from "../../fakes/pipeline.js";
 
@@ -77,6 +77,28 @@ describe("nightlyRebuild", () => {
     const early = { since: new Date("2026-11-23T02:01:00Z"), now: new Date("2026-11-23T03:00:00Z") };
     expect((await nightlyRebuild(world.deps, early))[0]).toEqual({ image: "ubuntu-2404", action: "notDue" });
     expect(world.bus.sent).toHaveLength(0);
+  });
+
+  it("covers the time since the host's record of its previous run, up to the pipeline's clock", async () => {
+    // The clock says 02:00:30: the 02:00 schedule fell due after a run recorded at 01:00, not after one at 02:00:10.
+    const world = withPublished("24.04.202410010");
+    world.clock.current = new Date("2026-11-23T02:00:30Z");
+    expect((await nightlyRebuildSinceLastRun(world.deps, new Date("2026-11-23T02:00:10Z")))[0]).toMatchObject({
+      action: "notDue",
+    });
+    expect((await nightlyRebuildSinceLastRun(world.deps, new Date("2026-11-23T01:00:00Z")))[0]).toMatchObject({
+      action: "requested",
+    });
+  });
+
+  it("looks back an hour on a first run, when the host has no record (or says 0001-01-01)", async () => {
+    const world = withPublished("24.04.202410010");
+    world.clock.current = new Date("2026-11-23T02:59:00Z");
+    expect((await nightlyRebuildSinceLastRun(world.deps, undefined))[0]).toMatchObject({ action: "requested" });
+    world.clock.current = new Date("2026-11-23T03:01:00Z");
+    expect((await nightlyRebuildSinceLastRun(world.deps, new Date("0001-01-01T00:00:00Z")))[0]).toMatchObject({
+      action: "notDue",
+    });
   });
 
   it("asks for the same build twice in a day only once", async () => {

@@ -83,7 +83,7 @@ describe("the build use-cases on the ARM emulator", () => {
   beforeEach(async () => {
     await armAdmin(arm, "POST", "reset");
     await configureSimulation(arm, { ...instantSimulation, ...withoutThrottling });
-    await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 50 } });
+    await armAdmin(arm, "PUT", "config", { replication: { regionDurationInMs: 60_000 } });
     // What azd provision creates: resource groups, the Image Builder identity, the gallery.
     await provisionGalleries(arm, { images: [image] });
     bus = new FakeBus();
@@ -98,6 +98,8 @@ describe("the build use-cases on the ARM emulator", () => {
       const result = await watchBuild(deps, watch);
       if (result.outcome === "succeeded") break;
       expect(result.outcome).toBe("running");
+      // The run distributes into the gallery: its regions replicate for a minute of the emulator's clock.
+      await armAdmin(arm, "POST", "clock", { advanceByMs: 60_000 });
     }
     const publish = bus.take("version-publish")[0]!.body as PublishVersion;
     expect(await publishVersion(deps, publish)).toEqual({ outcome: "published", version: publish.version });
@@ -114,12 +116,12 @@ describe("the build use-cases on the ARM emulator", () => {
     const published = await untilPublished(bus.take("build-requests")[0]!.body as BuildRequested);
     expect(request.buildId).toBe(published.buildId);
 
-    let promoted = false;
-    for (let i = 0; i < 50 && !promoted; i++) {
-      promoted = (await monitorReplication(deps)).promoted.length === 1;
-      if (!promoted) await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(promoted).toBe(true);
+    // Each region replicates for a minute of the emulator's clock, one after the other: northeurope, added at
+    // publication, is still replicating 59 s later; two minutes later every region has completed.
+    await armAdmin(arm, "POST", "clock", { advanceByMs: 59_000 });
+    expect((await monitorReplication(deps)).promoted).toHaveLength(0);
+    await armAdmin(arm, "POST", "clock", { advanceByMs: 120_000 });
+    expect((await monitorReplication(deps)).promoted).toHaveLength(1);
 
     const version = await compute().galleryImageVersions.get(
       "rg-golden-images",

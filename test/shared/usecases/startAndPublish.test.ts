@@ -57,6 +57,25 @@ describe("startBuild", () => {
     expect(world.imageBuilder.templates.size).toBe(1);
   });
 
+  it("resumes a redelivered request whose run distributed the version before the watch was sent", async () => {
+    const world = fakePipeline([image]);
+    const request = await requested(world, "abc1234");
+    // The host dies after starting the run, before sending the watch.
+    const dying = { send: async () => Promise.reject(new Error("host killed")) };
+    await expect(startBuild({ ...world.deps, bus: dying }, request)).rejects.toThrow("host killed");
+    world.imageBuilder.finishRun([...world.imageBuilder.templates.values()][0]!.name, "Succeeded");
+    expect(world.gallery.versionsOf(world.refOf(image))[0]!.tags[tagNames.state]).toBe("distributing");
+
+    expect(await startBuild(world.deps, request)).toMatchObject({ outcome: "resumed", version: "1.0.0" });
+    const [watch] = world.bus.take("build-watch");
+    await watchBuild(world.deps, watch!.body as BuildWatch);
+    const [publish] = world.bus.take("version-publish");
+    expect(await publishVersion(world.deps, publish!.body as PublishVersion)).toEqual({
+      outcome: "published",
+      version: "1.0.0",
+    });
+  });
+
   it("requeues a request that lost the race for a version to another build's template", async () => {
     const world = fakePipeline([image]);
     const first = await requested(world, "aaaa111");
