@@ -28,7 +28,10 @@ export class ResourceGraphQuota {
   private windowStartMs = 0;
   private used = 0;
 
-  /** Takes one query from the window; `allowed: false` when the window is spent. Uses the real clock, as ARM's buckets do. */
+  /**
+   * Takes one query from the window; `allowed: false` when the window is spent. On the emulator's clock (real time plus
+   * the admin offset), so a test moves time past a window instead of sleeping through it.
+   */
   take(store: Store, nowMs: number): { allowed: boolean; remaining: number; resetsAfterMs: number } {
     const { enabled, queriesPerWindow, windowInMs } = store.config.resourceGraph.quota;
     if (nowMs - this.windowStartMs >= windowInMs) {
@@ -179,7 +182,7 @@ function columnType(values: unknown[]): string {
 
 /** Answers a query, within the caller's quota window. */
 export function queryResources(ctx: Ctx): Reply {
-  const take = ctx.resourceGraphQuota.take(ctx.store, Date.now());
+  const take = ctx.resourceGraphQuota.take(ctx.store, ctx.nowMs);
   const headers = {
     "x-ms-user-quota-remaining": String(take.remaining),
     "x-ms-user-quota-resets-after": formatResetsAfter(take.resetsAfterMs),

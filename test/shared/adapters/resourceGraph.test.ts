@@ -142,21 +142,32 @@ describe("the Resource Graph fleet reader, on the ARM emulator", () => {
   });
 
   it("waits for Resource Graph's quota to reset when an answer says it is spent", async () => {
+    // A window far longer than the test: only the emulator's clock, moved by each wait, resets it, so the waits are
+    // exactly the ones the quota asks for however slowly the queries run.
     await armAdmin(arm, "PUT", "config", {
-      resourceGraph: { quota: { enabled: true, queriesPerWindow: 2, windowInMs: 1000 } },
+      resourceGraph: { quota: { enabled: true, queriesPerWindow: 2, windowInMs: 60_000 } },
     });
+    await armAdmin(arm, "POST", "counters/reset");
     const waits: number[] = [];
     const reader = new ResourceGraphFleetReader(clients, {
       pageSize: 2,
-      sleep: (ms) => {
+      maxThrottleWaitInMs: 120_000,
+      sleep: async (ms) => {
         waits.push(ms);
-        return new Promise((resolve) => setTimeout(resolve, ms));
+        await armAdmin(arm, "POST", "clock", { advanceByMs: ms });
       },
     });
     const usage = await reader.readUsage([sub]);
     expect(usage.members).toHaveLength(9);
-    expect(waits.length).toBeGreaterThanOrEqual(2);
-    for (const ms of waits) expect(ms).toBe(1000);
+    // Five pages at two queries a window: a wait after the second and after the fourth, each until the window resets.
+    expect(waits).toHaveLength(2);
+    for (const ms of waits) {
+      expect(ms).toBeGreaterThan(0);
+      expect(ms).toBeLessThanOrEqual(60_000);
+    }
+    // Five queries in all: none was refused and re-sent.
+    const counters = await armAdmin<{ operations: Record<string, number> }>(arm, "GET", "counters");
+    expect(counters.operations["ResourceGraph_Resources"]).toBe(5);
   });
 
   it("gives up, deleting nothing downstream, when the quota would keep it waiting past its patience", async () => {
