@@ -37,12 +37,15 @@ export interface RollingVersion {
   excludeFromLatest: boolean;
   provisioningState?: string;
   tags: Readonly<Record<string, string>>;
-  targetRegions: readonly {
-    name: string;
-    regionalReplicaCount?: number;
-    storageAccountType?: string;
-    excludeFromLatest?: boolean;
-  }[];
+  targetRegions: readonly HeldRegion[];
+}
+
+/** A target region as a version reports it (what it holds, which may differ from what the catalog asks today). */
+export interface HeldRegion {
+  name: string;
+  regionalReplicaCount?: number;
+  storageAccountType?: string;
+  excludeFromLatest?: boolean;
 }
 
 /** Reads a version's rollout tags; undefined when it never rolled out in waves. */
@@ -99,17 +102,20 @@ export function firstWaveTags(tags: Readonly<Record<string, string>>, now: Date)
  * rollout step changes one flag and nothing else.
  */
 export function heldRegions(image: CatalogImage, version: RollingVersion): TargetRegionSpec[] {
-  return version.targetRegions.map((r) => {
-    const held: TargetRegionSpec = {
-      name: r.name,
-      regionalReplicaCount: r.regionalReplicaCount ?? image.distribution.replicaCount,
-      storageAccountType:
-        (r.storageAccountType as TargetRegionSpec["storageAccountType"] | undefined) ??
-        image.distribution.storageAccountType,
-    };
-    if (r.excludeFromLatest !== undefined) held.excludeFromLatest = r.excludeFromLatest;
-    return held;
-  });
+  return version.targetRegions.map((r) => heldRegion(image, r));
+}
+
+/** One region as the version holds it; what the version does not say is the catalog's default. */
+export function heldRegion(image: CatalogImage, region: HeldRegion): TargetRegionSpec {
+  const held: TargetRegionSpec = {
+    name: region.name,
+    regionalReplicaCount: region.regionalReplicaCount ?? image.distribution.replicaCount,
+    storageAccountType:
+      (region.storageAccountType as TargetRegionSpec["storageAccountType"] | undefined) ??
+      image.distribution.storageAccountType,
+  };
+  if (region.excludeFromLatest !== undefined) held.excludeFromLatest = region.excludeFromLatest;
+  return held;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { TargetRegionSpec } from "./imageVersion.js";
 import { latestVersionOf } from "./latest.js";
 import { managedByValue, tagNames } from "./names.js";
 import { isHealthy } from "./retention.js";
+import type { HeldRegion } from "./rollout.js";
 import { compareVersions, parseVersion } from "./versions.js";
 
 /*
@@ -23,12 +24,7 @@ export interface ShrinkCandidate {
   endOfLifeDate?: Date;
   excludeFromLatest: boolean;
   tags: Readonly<Record<string, string>>;
-  targetRegions: readonly {
-    name: string;
-    regionalReplicaCount?: number;
-    storageAccountType?: string;
-    excludeFromLatest?: boolean;
-  }[];
+  targetRegions: readonly HeldRegion[];
 }
 
 /** One version's new target regions, and why. */

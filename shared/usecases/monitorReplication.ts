@@ -4,6 +4,7 @@ import { homeRegionOf, normalizeRegion } from "../domain/gallery.js";
 import { renderTargetRegions, targetRegionsNamed, type TargetRegionSpec } from "../domain/imageVersion.js";
 import { managedByValue, tagNames, truncateTagValue } from "../domain/names.js";
 import { decideReplication } from "../domain/replication.js";
+import { heldRegion } from "../domain/rollout.js";
 import type { ImageDefinitionRef, TemplateSummary, VersionDetails, VersionSummary } from "../ports.js";
 import {
   definitionRefOf,
@@ -285,15 +286,7 @@ export function asHeld(image: CatalogImage, version: VersionSummary): TargetRegi
         (r.storageAccountType as TargetRegionSpec["storageAccountType"] | undefined) ?? known.storageAccountType;
       return { ...known, name: r.name, storageAccountType };
     }
-    const held: TargetRegionSpec = {
-      name: r.name,
-      regionalReplicaCount: r.regionalReplicaCount ?? image.distribution.replicaCount,
-      storageAccountType:
-        (r.storageAccountType as TargetRegionSpec["storageAccountType"] | undefined) ??
-        image.distribution.storageAccountType,
-    };
-    if (r.excludeFromLatest !== undefined) held.excludeFromLatest = r.excludeFromLatest;
-    return held;
+    return heldRegion(image, r);
   });
 }
 
