@@ -1,9 +1,7 @@
 import type { InvocationContext, Timer } from "@azure/functions";
 import { monitorReplication } from "../shared/usecases/monitorReplication.js";
 import { nightlyRebuildSinceLastRun } from "../shared/usecases/nightlyRebuild.js";
-import { pruneVersions } from "../shared/usecases/pruneVersions.js";
-import { shrinkReplicas } from "../shared/usecases/shrinkReplicas.js";
-import { readFleet } from "../shared/usecases/usage.js";
+import { runRetention } from "../shared/usecases/retentionRun.js";
 import type { PipelineProvider } from "./composition.js";
 import { invocationLogger } from "./runtime.js";
 
@@ -45,10 +43,8 @@ export const pruneVersionsTimer =
   async (_timer, context) => {
     const log = invocationLogger(context);
     const deps = await pipelineOf().deps(log);
-    const startedAt = deps.clock.now();
-    // One read of where the images run serves both steps (Resource Graph has a per-user quota).
-    const fleet = await readFleet(deps);
-    const { images, failedImages, stoppedAtBudget } = await pruneVersions(deps, { fleet });
+    const { prune, shrink } = await runRetention(deps);
+    const { images, failedImages, stoppedAtBudget } = prune;
     log.info("prune done", {
       deleted: images.reduce((n, r) => n + r.deleted.length, 0),
       errors: images.reduce((n, r) => n + r.errors.length, 0),
@@ -57,7 +53,6 @@ export const pruneVersionsTimer =
       failedImages,
       dryRun: images.some((r) => r.dryRun),
     });
-    const shrink = await shrinkReplicas(deps, { startedAt, fleet });
     log.info("replica shrink done", {
       shrunk: shrink.images.reduce((n, r) => n + r.shrunk.length, 0),
       errors: shrink.images.reduce((n, r) => n + r.errors.length, 0),

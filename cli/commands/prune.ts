@@ -1,14 +1,12 @@
 import { createPipeline } from "../../functions/composition.js";
 import { createLogger } from "../../shared/observability/logger.js";
-import { pruneVersions } from "../../shared/usecases/pruneVersions.js";
-import { shrinkReplicas } from "../../shared/usecases/shrinkReplicas.js";
-import { readFleet } from "../../shared/usecases/usage.js";
+import { runRetention } from "../../shared/usecases/retentionRun.js";
 import { cliSettings } from "../settings.js";
 import type { CliCommand } from "../command.js";
 import { lines, parse } from "../args.js";
 
 /**
- * `prune [--dry-run]`: applies (or only shows) every image"s retention plan and replica shrink policy, with a reason per
+ * `prune [--dry-run]`: applies (or only shows) every image's retention plan and replica shrink policy, with a reason per
  * version.
  */
 export const command: CliCommand = {
@@ -22,10 +20,8 @@ export const command: CliCommand = {
     try {
       const dryRun = args.flags["dry-run"] === true;
       const deps = await pipeline.deps(createLogger({ info: () => {}, warn: io.error, error: io.error }));
-      const startedAt = deps.clock.now();
-      const fleet = await readFleet(deps);
-      const { images, failedImages, usageUnavailable } = await pruneVersions(deps, { dryRun, fleet });
-      const shrink = await shrinkReplicas(deps, { dryRun, startedAt, fleet });
+      const { prune, shrink } = await runRetention(deps, { dryRun });
+      const { images, failedImages, usageUnavailable } = prune;
       if (usageUnavailable)
         io.out(`nothing is deleted this run: where the images run is unknown (${usageUnavailable})`);
       for (const r of images) {
