@@ -150,6 +150,8 @@ class HostLog {
   failed = 0;
   redeliveries = 0;
   errors = 0;
+  /** Settlements the local host gave up on (the broker never answered: its connection died under them). */
+  settlementFailures = 0;
   lastSuccessAfter = new Map<number, number>();
 
   attach(host: ChildHost): void {
@@ -206,6 +208,7 @@ class HostLog {
       else this.failed++;
     }
     if (record?.["level"] === "error") this.errors++;
+    if (record?.["event"] === "servicebus.settle" && record["level"] === "error") this.settlementFailures++;
     for (const waiter of [...this.waiters]) {
       const what = waiter.test(line, record);
       if (what !== undefined) {
@@ -214,6 +217,32 @@ class HostLog {
       }
     }
   }
+}
+
+/**
+ * Whether valid builds kept flowing: the longest time without a promotion while the kills went on, and the
+ * promotions in the minute before and after the storm began. Promotion times are the observer's (it reads ARM about
+ * once a second).
+ */
+function flowOf(builds: readonly Build[], stormStartedAtMs: number, killsEndedAtMs: number) {
+  const promotions = builds
+    .filter((b) => b.state === "promoted" && b.endedAtMs !== undefined && b.endedAtMs <= killsEndedAtMs)
+    .map((b) => b.endedAtMs!)
+    .sort((a, b) => a - b);
+  let longest = { fromMs: 0, toMs: 0, inMs: 0 };
+  let previous = promotions[0] ?? 0;
+  for (const at of [...promotions, killsEndedAtMs]) {
+    if (at - previous > longest.inMs) longest = { fromMs: previous, toMs: at, inMs: at - previous };
+    previous = at;
+  }
+  const within = (fromMs: number, toMs: number) => promotions.filter((t) => t >= fromMs && t < toMs).length;
+  return {
+    longestWithoutAPromotion: longest,
+    promotedInTheMinuteBeforeTheStorm:
+      stormStartedAtMs > 0 ? within(stormStartedAtMs - 60_000, stormStartedAtMs) : undefined,
+    promotedInTheMinuteAfterTheStormBegan:
+      stormStartedAtMs > 0 ? within(stormStartedAtMs, stormStartedAtMs + 60_000) : undefined,
+  };
 }
 
 function sumCounters(a: ArmCounters, b: ArmCounters): ArmCounters {
@@ -686,9 +715,11 @@ async function main(): Promise<void> {
       const times = kills.filter((k) => k.target === target).map((k) => k.restartedAfterInMs);
       return times.length > 0 ? distribution(times) : undefined;
     };
+    const flow = flowOf(builds, storm.startedAtMs, endOfKillsMs);
     const figures = {
       durationInMs: elapsed(),
       killsEndedAtMs: endOfKillsMs,
+      flow,
       builds: {
         requested: builds.length,
         accepted: accepted.length,
@@ -757,6 +788,7 @@ async function main(): Promise<void> {
         queueInvocationsSucceeded: hostLog.succeeded,
         queueInvocationsFailed: hostLog.failed,
         redeliveries: hostLog.redeliveries,
+        settlementFailures: hostLog.settlementFailures,
         errorLines: hostLog.errors,
       },
     };
@@ -790,6 +822,14 @@ async function main(): Promise<void> {
         ],
         ["poison reasons", JSON.stringify(figures.deadLetters.poison.byReason)],
         [
+          "promoted in the minute before / after the storm began",
+          `${flow.promotedInTheMinuteBeforeTheStorm ?? "-"} / ${flow.promotedInTheMinuteAfterTheStormBegan ?? "-"}`,
+        ],
+        [
+          "longest time without a promotion during the kills (from, to)",
+          `${flow.longestWithoutAPromotion.inMs} ms (${flow.longestWithoutAPromotion.fromMs}, ${flow.longestWithoutAPromotion.toMs})`,
+        ],
+        [
           "events on the topic (distinct), steps of promoted builds missing",
           `${eventIds.length} (${distinctEventIds.size}), ${missingEvents.length}`,
         ],
@@ -798,7 +838,7 @@ async function main(): Promise<void> {
           "ARM requests, 429 throttled, faults injected",
           `${finalCounters.total}, ${finalCounters.throttled}, ${finalCounters.faulted}`,
         ],
-        ["host redeliveries", hostLog.redeliveries],
+        ["host redeliveries, settlements given up", `${hostLog.redeliveries}, ${hostLog.settlementFailures}`],
       ]),
     );
     const file = writeResult("reliability", command, { scenario, ...figures });

@@ -140,21 +140,31 @@ interface Listener {
   subscription: { close(): Promise<void> } | undefined;
   /** Breaks the SDK's endless (re)connection retries, which `subscription.close()` otherwise waits out. */
   abort: AbortController;
-  /** The receiver's last settlement (see {@link settleInTurn}). */
-  settling: Promise<unknown>;
+  /** Resolves when the receiver's last settlement has been written (see {@link settleInTurn}). */
+  settling: Promise<void>;
+  /** Settlements issued and not yet answered by the broker, awaited (bounded) before the receiver closes. */
+  unanswered: Set<Promise<unknown>>;
 }
 
 /**
- * Settles one message at a time per receiver. rhea 3.0.x, under @azure/service-bus, writes the dispositions of
- * consecutive deliveries settled in the same tick as one range carrying the first one's outcome (its
- * `write_dispositions` skips the outcome comparison while the range holds a single delivery): with concurrent
- * invocations, an abandon issued right after a complete became a complete (the message was lost), and a dead-letter
- * right after another took that one's reason. Waiting for each settlement gives every outcome its own frame.
+ * Issues one settlement at a time per receiver, each in a later event-loop turn than the previous one. rhea 3.0.x,
+ * under @azure/service-bus, writes the dispositions of consecutive deliveries settled in the same tick as one range
+ * carrying the first one's outcome (its `write_dispositions` skips the outcome comparison while the range holds a
+ * single delivery): with concurrent invocations, an abandon issued right after a complete became a complete (the
+ * message was lost), and a dead-letter right after another took that one's reason. rhea writes what is pending on
+ * `process.nextTick`, so by the next `setImmediate` each outcome has its own frame.
+ *
+ * The next settlement does not wait for the broker's answer to this one: the SDK waits for that answer up to its try
+ * timeout (60 s, then retries) even when the connection died under it, and every other message of the receiver
+ * would wait with it (the stall after the reliability run's poison storm).
  */
 function settleInTurn<T>(listener: Listener, action: () => Promise<T>): Promise<T> {
-  const turn = listener.settling.then(action);
-  listener.settling = turn.catch(() => undefined);
-  return turn;
+  const settlement = listener.settling.then(action);
+  listener.settling = listener.settling.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+  listener.unanswered.add(settlement);
+  const forget = () => listener.unanswered.delete(settlement);
+  settlement.then(forget, forget);
+  return settlement;
 }
 
 // A subscription whose broker is reachable closes in milliseconds; one still retrying a connection would wait for
@@ -209,6 +219,7 @@ export class ServiceBusTriggers {
         subscription: undefined,
         abort: new AbortController(),
         settling: Promise.resolve(),
+        unanswered: new Set(),
       };
       listener.subscription = receiver.subscribe(
         {
@@ -264,11 +275,11 @@ export class ServiceBusTriggers {
         this.#invoker.log("warning", `closing ${what} failed: ${describeError(error)}`);
       }
     };
-    // Settlements still queued behind each other (settleInTurn) must reach the broker before their link closes;
-    // bounded, as a settlement on a lost connection may never answer.
+    // Settlements on their way (settleInTurn) must reach the broker before their link closes; bounded, as a
+    // settlement on a lost connection may never answer.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(this.#listeners.map((l) => l.settling)),
+      Promise.allSettled(this.#listeners.flatMap((l) => [...l.unanswered])),
       new Promise((resolve) => (timer = setTimeout(resolve, subscriptionCloseGraceInMs))),
     ]);
     clearTimeout(timer);

@@ -4,7 +4,7 @@ import { createServer, connect, type Socket } from "node:net";
 import { join } from "node:path";
 import type { InvocationContext } from "@azure/functions";
 import { ServiceBusClient, type ServiceBusMessage, type ServiceBusReceivedMessage } from "@azure/service-bus";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { FunctionDefinition, ServiceBusMessageContext } from "../../../functions/definitions.js";
 import { startServiceBusEmulator } from "../../../local/servicebus/index.js";
 import { deferred, startTestHost, stopTestHosts, testHostJson, type TestHost } from "./helpers.js";
@@ -38,11 +38,38 @@ afterAll(async () => {
 afterEach(stopTestHosts);
 
 /**
+ * Calls `onFrame` with each whole AMQP frame (or 8-byte protocol header) of a client's byte stream, however TCP cut
+ * it (AMQP 1.0 part 2.3: a frame starts with its 4-byte size).
+ */
+function amqpFrameSplitter(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    for (;;) {
+      const isProtocolHeader = pending.length >= 4 && pending.subarray(0, 4).toString("latin1") === "AMQP";
+      const size = isProtocolHeader ? 8 : pending.length >= 4 ? pending.readUInt32BE(0) : Infinity;
+      if (pending.length < size) return;
+      onFrame(pending.subarray(0, size));
+      pending = pending.subarray(size);
+    }
+  };
+}
+
+/** Whether a frame carries a `disposition` performative (AMQP 1.0 part 2.7.6: descriptor code 0x15). */
+function isDisposition(frame: Buffer): boolean {
+  if (frame.length <= 8 || frame.subarray(0, 4).toString("latin1") === "AMQP" || frame[5] !== 0) return false;
+  const body = frame.subarray(frame[4]! * 4);
+  return body[0] === 0x00 && body[1] === 0x53 && body[2] === 0x15;
+}
+
+/**
  * A TCP relay in front of the broker that can drop every connection and refuse new ones for a while: a broker
- * outage as the client sees it.
+ * outage as the client sees it. After `dropAtNextDisposition()`, the connection that sends the next settlement dies
+ * with that frame unsent: the broker went down while the settlement was on its way.
  */
 async function startTcpProxy(targetPort: number) {
   const sockets = new Set<Socket>();
+  let dispositionTrap: (() => void) | undefined;
   const server = createServer((client) => {
     const upstream = connect(targetPort, "127.0.0.1");
     for (const s of [client, upstream]) {
@@ -50,7 +77,21 @@ async function startTcpProxy(targetPort: number) {
       s.on("close", () => sockets.delete(s));
       s.on("error", () => undefined);
     }
-    client.pipe(upstream).pipe(client);
+    client.on(
+      "data",
+      amqpFrameSplitter((frame) => {
+        if (upstream.destroyed) return;
+        if (dispositionTrap && isDisposition(frame)) {
+          client.destroy();
+          upstream.destroy();
+          dispositionTrap();
+          dispositionTrap = undefined;
+          return;
+        }
+        upstream.write(frame);
+      }),
+    );
+    upstream.pipe(client);
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
   });
@@ -62,7 +103,14 @@ async function startTcpProxy(targetPort: number) {
     for (const s of sockets) s.destroy();
     await closed;
   };
-  return { port, drop, resume: () => listen(port), close: () => (server.listening ? drop() : Promise.resolve()) };
+  return {
+    port,
+    drop,
+    resume: () => listen(port),
+    close: () => (server.listening ? drop() : Promise.resolve()),
+    /** Resolves once the next settlement's connection was dropped with the settlement unsent. */
+    dropAtNextDisposition: () => new Promise<void>((resolve) => (dispositionTrap = resolve)),
+  };
 }
 
 function aBuildRequest(overrides: Partial<ServiceBusMessage> = {}): ServiceBusMessage {
@@ -86,13 +134,16 @@ async function send(queue: string, ...messages: ServiceBusMessage[]): Promise<vo
   }
 }
 
-/** Active messages left on a queue, through a real receiver's peek. */
-async function activeMessages(queue: string): Promise<ServiceBusReceivedMessage[]> {
-  const receiver = client.createReceiver(queue);
+/**
+ * Messages left on a queue (locked ones included), through a real receiver's peek. Each peek has a client of its
+ * own: a client remembers where its last peek of an entity ended and would go on from there.
+ */
+async function activeMessages(queue: string, subQueueType?: "deadLetter"): Promise<ServiceBusReceivedMessage[]> {
+  const peeker = new ServiceBusClient(emulator.connectionString);
   try {
-    return await receiver.peekMessages(50);
+    return await peeker.createReceiver(queue, subQueueType ? { subQueueType } : {}).peekMessages(50);
   } finally {
-    await receiver.close();
+    await peeker.close();
   }
 }
 
@@ -313,6 +364,51 @@ describe("the local host's Service Bus queue triggers", () => {
       await host.stop();
       expect(received).toEqual([{ n: 1 }, { n: 2 }]);
     } finally {
+      await proxy.close();
+    }
+  });
+
+  it("go on settling a function's messages while the settlement of one waits on a connection that died under it", async () => {
+    // @azure/service-bus waits for the broker's answer to a disposition until the try timeout (60 s, then retries),
+    // even when its connection is gone: one such settlement must not hold the receiver's others back.
+    const proxy = await startTcpProxy(emulator.port);
+    const invoked: string[] = [];
+    const settlementLost = deferred();
+    const host = await startTestHost(
+      [
+        queueFunction("startBuild", "build-requests", async (_body, context) => {
+          const messageId = String(context.triggerMetadata?.messageId);
+          invoked.push(messageId);
+          // Its completion is the next settlement.
+          if (messageId === "settled-on-a-dead-link") void proxy.dropAtNextDisposition().then(settlementLost.resolve);
+        }),
+      ],
+      { env: { ServiceBusConnection: emulator.connectionString.replace(`:${emulator.port};`, `:${proxy.port};`) } },
+    );
+    try {
+      await send("build-requests", aBuildRequest({ messageId: "settled-on-a-dead-link" }));
+      await settlementLost.promise;
+      await send(
+        "build-requests",
+        aBuildRequest({ messageId: "after-the-outage-1" }),
+        aBuildRequest({ messageId: "after-the-outage-2" }),
+      );
+      // The lost settlement waits for its answer (the SDK's try timeout is 60 s); the others are completed, each on
+      // its first delivery (held behind it, they would come back at each lock expiry until dead-lettered).
+      const others = ["after-the-outage-1", "after-the-outage-2"];
+      await vi.waitFor(
+        async () => {
+          const left = (await activeMessages("build-requests")).map((m) => String(m.messageId));
+          expect(left.filter((id) => others.includes(id))).toEqual([]);
+        },
+        { timeout: 45_000, interval: 250 },
+      );
+      expect(invoked.filter((id) => others.includes(id))).toEqual(expect.arrayContaining(others));
+      expect(invoked.filter((id) => others.includes(id))).toHaveLength(2);
+      const deadLettered = (await activeMessages("build-requests", "deadLetter")).map((m) => String(m.messageId));
+      expect(deadLettered.filter((id) => others.includes(id))).toEqual([]);
+    } finally {
+      await host.stop();
       await proxy.close();
     }
   });
