@@ -1,5 +1,6 @@
-import type { ServiceBusClient, ServiceBusReceivedMessage } from "@azure/service-bus";
+import type { ServiceBusReceivedMessage } from "@azure/service-bus";
 import type { Settings } from "../config/settings.js";
+import { connectServiceBus } from "./serviceBus.js";
 
 /** A dead-lettered message as the CLI shows it. */
 export interface DeadLetter {
@@ -19,16 +20,6 @@ export interface DeadLetterQueue {
   close(): Promise<void>;
 }
 
-async function connect(settings: Settings): Promise<ServiceBusClient> {
-  const { ServiceBusClient } = await import("@azure/service-bus");
-  const namespace = settings.ServiceBusConnection__fullyQualifiedNamespace;
-  if (namespace) {
-    const { DefaultAzureCredential } = await import("@azure/identity");
-    return new ServiceBusClient(namespace, new DefaultAzureCredential());
-  }
-  return new ServiceBusClient(settings.ServiceBusConnection!);
-}
-
 const toDeadLetter = (m: ServiceBusReceivedMessage): DeadLetter => ({
   sequenceNumber: BigInt(m.sequenceNumber?.toString() ?? "0"),
   messageId: m.messageId?.toString(),
@@ -40,7 +31,7 @@ const toDeadLetter = (m: ServiceBusReceivedMessage): DeadLetter => ({
 
 /** Opens the dead-letter sub-queue of a pipeline queue. */
 export async function openDeadLetterQueue(settings: Settings, queue: string): Promise<DeadLetterQueue> {
-  const client = await connect(settings);
+  const client = await connectServiceBus(settings);
   return {
     async list(max = 100) {
       const receiver = client.createReceiver(queue, { subQueueType: "deadLetter" });

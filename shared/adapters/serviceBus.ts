@@ -5,6 +5,43 @@ import type { MessageSender, Tracer } from "../ports.js";
 import { spanAttributes } from "../observability/tracing.js";
 
 /**
+ * How the app's Service Bus calls are retried: exponential from 0.8 s up to 10 s, 4 retries, 10 s per try.
+ *
+ * The JS SDK's defaults are a fixed 30 s between 3 retries and 60 s per try: a send made while the connection dropped
+ * (a broker restart, a gateway update, a network blip) came back after 90 s, holding its invocation, and an attempt
+ * caught on a dead connection waited a whole minute. The Functions host's own client retries exponentially from
+ * 0.8 s (the Service Bus extension's `clientRetryOptions` defaults); a send answers in milliseconds, so the app gives
+ * up on a silent attempt after 10 s rather than 60.
+ */
+export const serviceBusRetryOptions = {
+  retryDelayInMs: 800,
+  maxRetryDelayInMs: 10_000,
+  maxRetries: 4,
+  timeoutInMs: 10_000,
+} as const;
+
+/**
+ * A Service Bus client for the app: identity-based in Azure (`ServiceBusConnection__fullyQualifiedNamespace`, with
+ * `AZURE_CLIENT_ID` for a user-assigned identity), a connection string only for the local emulator; retried as
+ * {@link serviceBusRetryOptions} says. Loads the SDK on first use (cold start).
+ */
+export async function connectServiceBus(settings: Settings): Promise<ServiceBusClient> {
+  const { ServiceBusClient, RetryMode } = await import("@azure/service-bus");
+  const options = { retryOptions: { ...serviceBusRetryOptions, mode: RetryMode.Exponential } };
+  const namespace = settings.ServiceBusConnection__fullyQualifiedNamespace;
+  if (namespace) {
+    const { DefaultAzureCredential } = await import("@azure/identity");
+    const clientId = settings.AZURE_CLIENT_ID;
+    return new ServiceBusClient(
+      namespace,
+      new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}),
+      options,
+    );
+  }
+  return new ServiceBusClient(settings.ServiceBusConnection!, options);
+}
+
+/**
  * {@link MessageSender} on `@azure/service-bus`: identity-based in Azure (`ServiceBusConnection__fullyQualifiedNamespace`),
  * a connection string only for the local emulator. One client and one sender per queue for the process.
  *
@@ -22,19 +59,7 @@ export class ServiceBusMessageSender implements MessageSender {
   ) {}
 
   private getClient(): Promise<ServiceBusClient> {
-    this.client ??= (async () => {
-      const { ServiceBusClient } = await import("@azure/service-bus");
-      const namespace = this.settings.ServiceBusConnection__fullyQualifiedNamespace;
-      if (namespace) {
-        const { DefaultAzureCredential } = await import("@azure/identity");
-        const clientId = this.settings.AZURE_CLIENT_ID;
-        return new ServiceBusClient(
-          namespace,
-          new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {}),
-        );
-      }
-      return new ServiceBusClient(this.settings.ServiceBusConnection!);
-    })();
+    this.client ??= connectServiceBus(this.settings);
     return this.client;
   }
 
