@@ -150,7 +150,16 @@ export interface FleetUsageReader {
    * @throws UsageUnavailableError when the fleet cannot be read whole (access denied to a subscription, throttled
    *   past the sweep's patience, a failed query): a partial fleet is never returned
    */
-  readUsage(subscriptionIds: readonly string[]): Promise<FleetUsage>;
+  readUsage(subscriptionIds: readonly string[], options?: FleetReadOptions): Promise<FleetUsage>;
+}
+
+/** How fresh a fleet read must be. */
+export interface FleetReadOptions {
+  /**
+   * A sweep of the same subscriptions begun at most this long ago may be returned instead of a new one (views: the
+   * status API and the dashboard). Without it the fleet is swept anew: pruning and shrinking never act on an old read.
+   */
+  maxAgeInMs?: number;
 }
 
 /**

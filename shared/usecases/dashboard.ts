@@ -20,7 +20,7 @@ import { latestVersionOf } from "../domain/latest.js";
 import { pendingRolloutTargets } from "../domain/rollout.js";
 import { toSnapshot } from "./pruneVersions.js";
 import { machinesOf } from "../domain/usage.js";
-import { readFleet, usageOfImage, type FleetRead } from "./usage.js";
+import { readFleet, usageOfImage, viewFleetMaxAgeInMs, type FleetRead } from "./usage.js";
 
 export type * from "./dashboardModel.js";
 
@@ -58,7 +58,7 @@ export async function getDashboard(deps: PipelineDeps, options: DashboardOptions
     warnings.push(`Builds in flight are unknown: the image templates could not be listed (${messageOf(error)}).`);
   }
 
-  const fleet = await readFleet(deps);
+  const fleet = await readFleet(deps, { maxAgeInMs: viewFleetMaxAgeInMs });
   if (!fleet.readable) warnings.push(`Where the versions run is unknown: ${fleet.reason}.`);
 
   const catalogImages = deps.catalog.images;

@@ -2,18 +2,26 @@ import type { CatalogImage } from "../catalog/schema.js";
 import type { RetentionUsage } from "../domain/retention.js";
 import { usageByVersion, type FleetUsage, type VersionUsage } from "../domain/usage.js";
 import { UsageUnavailableError } from "../errors.js";
+import type { FleetReadOptions } from "../ports.js";
 import { definitionRefOf, type PipelineDeps } from "./context.js";
 
 /** One sweep of the fleet, or why it could not be read (never a partial fleet). */
 export type FleetRead = { readable: true; fleet: FleetUsage } | { readable: false; reason: string };
 
 /**
- * Reads where the images run, once, across the configured subscriptions. A fleet that cannot be read whole is not an
- * error here: it is reported (and logged) so that callers delete nothing and show why.
+ * How old a fleet read the views (the status API, the dashboard) may show: a minute. Pruning and shrinking always
+ * read anew.
  */
-export async function readFleet(deps: PipelineDeps): Promise<FleetRead> {
+export const viewFleetMaxAgeInMs = 60_000;
+
+/**
+ * Reads where the images run, once, across the configured subscriptions (`options.maxAgeInMs`: a recent read may do,
+ * for views only). A fleet that cannot be read whole is not an error here: it is reported (and logged) so that callers
+ * delete nothing and show why.
+ */
+export async function readFleet(deps: PipelineDeps, options: FleetReadOptions = {}): Promise<FleetRead> {
   try {
-    return { readable: true, fleet: await deps.fleet.readUsage(deps.settings.usageSubscriptionIds) };
+    return { readable: true, fleet: await deps.fleet.readUsage(deps.settings.usageSubscriptionIds, options) };
   } catch (error) {
     const reason = error instanceof UsageUnavailableError ? error.message : `usage could not be read: ${String(error)}`;
     deps.log.warn("where the images run could not be read", {

@@ -5,6 +5,7 @@ import type {
   EventPublisher,
   FleetMember,
   FleetUsage,
+  FleetReadOptions,
   FleetUsageReader,
   GalleryClient,
   ImageBuilderClient,
@@ -286,9 +287,12 @@ export class FakeFleet implements FleetUsageReader {
   /** Set: every sweep fails with this reason (403, throttled...). */
   unavailable?: string;
   sweeps: string[][] = [];
+  /** The freshness each read asked for (`maxAgeInMs`, undefined for a new sweep). */
+  maxAges: (number | undefined)[] = [];
 
-  async readUsage(subscriptionIds: readonly string[]): Promise<FleetUsage> {
+  async readUsage(subscriptionIds: readonly string[], options: FleetReadOptions = {}): Promise<FleetUsage> {
     this.sweeps.push([...subscriptionIds]);
+    this.maxAges.push(options.maxAgeInMs);
     if (this.unavailable !== undefined) throw new UsageUnavailableError(this.unavailable);
     return { readAt: new Date(), subscriptionIds: [...subscriptionIds], members: this.members.map((m) => ({ ...m })) };
   }

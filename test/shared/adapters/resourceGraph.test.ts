@@ -199,6 +199,35 @@ describe("the Resource Graph fleet reader, on the ARM emulator", () => {
     expect((await reader.readUsage([sub, other])).members).toHaveLength(9);
   });
 
+  it("lets views share a sweep of the last minute, and sweeps anew for pruning, after the minute or after a failure", async () => {
+    let nowMs = 0;
+    const reader = new ResourceGraphFleetReader(clients, { now: () => nowMs });
+    const recent = { maxAgeInMs: 60_000 };
+    const queries = async () =>
+      (await armAdmin<{ operations: Record<string, number> }>(arm, "GET", "counters")).operations[
+        "ResourceGraph_Resources"
+      ] ?? 0;
+    await armAdmin(arm, "POST", "counters/reset");
+    const [first, second] = await Promise.all([reader.readUsage([sub], recent), reader.readUsage([sub], recent)]);
+    expect(second).toBe(first); // two views at once: one sweep
+    const perSweep = await queries();
+    expect(perSweep).toBeGreaterThan(0);
+    nowMs = 59_000;
+    expect(await reader.readUsage([sub], recent)).toBe(first);
+    expect(await queries()).toBe(perSweep);
+    const forPruning = await reader.readUsage([sub]);
+    expect(forPruning).not.toBe(first);
+    expect(await queries()).toBe(2 * perSweep);
+    nowMs = 59_000 + 60_001; // the pruning sweep, the last one, is now older than a minute
+    await reader.readUsage([sub], recent);
+    expect(await queries()).toBe(3 * perSweep);
+    await armAdmin(arm, "PUT", "config", { resourceGraph: { deniedSubscriptions: [sub] } });
+    nowMs += 120_000;
+    await expect(reader.readUsage([sub], recent)).rejects.toThrow(UsageUnavailableError);
+    await armAdmin(arm, "PUT", "config", { resourceGraph: { deniedSubscriptions: [] } });
+    expect((await reader.readUsage([sub], recent)).members).toHaveLength(9); // the failure was not kept
+  });
+
   it("reads Resource Graph's reset duration as hh:mm:ss", () => {
     expect(parseResetsAfter("00:00:03")).toBe(3000);
     expect(parseResetsAfter("01:02:03")).toBe(3_723_000);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { managedByValue, tagNames } from "../../../shared/domain/names.js";
 import type { ImageTemplateSpec, TemplateSummary, VersionDetails } from "../../../shared/ports.js";
 import { getDashboard } from "../../../shared/usecases/dashboard.js";
+import { viewFleetMaxAgeInMs } from "../../../shared/usecases/usage.js";
 import { failureTagPrefix } from "../../../shared/domain/failures.js";
 import { aCatalogImage } from "../../factories.js";
 import { fakePipeline } from "../../fakes/pipeline.js";
@@ -325,6 +326,7 @@ describe("getDashboard", () => {
     expect(images[0]!.retention.deletions).toEqual([]);
     expect(images[0]!.usage).toEqual({ instances: 3, readAt: expect.any(String) });
     expect(summary.instances).toBe(3);
+    expect(w.fleet.maxAges).toEqual([viewFleetMaxAgeInMs]); // a view may share a sweep of the last minute
   });
 
   it("leaves out what is unknown: usage, log locations, trace links, descriptions not in the catalog", async () => {

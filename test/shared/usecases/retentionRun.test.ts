@@ -12,6 +12,7 @@ describe("runRetention", () => {
     const world = fakePipeline([image]);
     const { prune, shrink } = await runRetention(world.deps, { dryRun: true });
     expect(world.fleet.sweeps).toHaveLength(1);
+    expect(world.fleet.maxAges).toEqual([undefined]); // a new sweep: never a view's recent one
     expect(prune.images.map((r) => [r.image, r.dryRun])).toEqual([[image.name, true]]);
     expect(shrink.failedImages).toEqual([]);
   });
