@@ -16,6 +16,11 @@ export const armTokenBuckets: Record<ArmRequestKind, { burst: number; perSecond:
 /** Share of ARM's bucket every instance leaves untouched: below it, instances slow down together. */
 export const armReserveFraction = 0.2;
 
+/** How often an instance may halve its rate, how low it goes, and how fast it climbs back (see RequestPacer). */
+const rateDecreaseIntervalInMs = 1000;
+const minimumRatePerSecond = 0.5;
+const rateIncreasePerSecond = 1;
+
 /** The kind of an ARM request, as ARM counts it. */
 export function kindOf(method: string): ArmRequestKind {
   if (method === "GET" || method === "HEAD") return "reads";
@@ -44,6 +49,10 @@ export class RequestPacer {
   private last: number;
   private pausedUntil = 0;
   private queue: Promise<void> = Promise.resolve();
+  /** The rate this instance allows itself now: `perSecond` at most, halved when ARM's bucket runs low. */
+  private rate: number;
+  private lastDecreaseAt = Number.NEGATIVE_INFINITY;
+  private lastIncreaseAt: number;
 
   constructor(
     private readonly perSecond: number,
@@ -53,6 +62,13 @@ export class RequestPacer {
   ) {
     this.tokens = burst;
     this.last = this.clock.now();
+    this.rate = perSecond;
+    this.lastIncreaseAt = this.last;
+  }
+
+  /** The rate this instance allows itself now, in requests per second. */
+  get currentRatePerSecond(): number {
+    return this.rate;
   }
 
   /** Resolves when a request may go. */
@@ -70,13 +86,38 @@ export class RequestPacer {
     const now = this.clock.now();
     let until = this.pausedUntil;
     const reserve = this.shared.burst * armReserveFraction;
+    const low =
+      answer.retryAfterInSeconds !== undefined || (answer.remaining !== undefined && answer.remaining < reserve);
     if (answer.remaining !== undefined && answer.remaining < reserve) {
       // Every instance sees about the same remainder and waits about as long: the bucket refills meanwhile.
       until = Math.max(until, now + ((reserve - answer.remaining) / this.shared.perSecond) * 1000);
     }
     if (answer.retryAfterInSeconds !== undefined) until = Math.max(until, now + answer.retryAfterInSeconds * 1000);
     this.pausedUntil = until;
+    this.adaptRate(now, low, answer.remaining);
     return Math.max(0, until - now);
+  }
+
+  /**
+   * Additive increase, multiplicative decrease, as TCP shares a link without a coordinator: each instance halves its
+   * rate when ARM's bucket runs low (at most once a second, as the answers of one burst arrive together) and adds one
+   * request per second each second while the bucket is at least half full. Instances converge on a share of ARM's
+   * refill whatever their number, instead of all resuming at full rate after each pause and overshooting together.
+   */
+  private adaptRate(now: number, low: boolean, remaining: number | undefined): void {
+    if (low) {
+      if (now - this.lastDecreaseAt >= rateDecreaseIntervalInMs) {
+        this.rate = Math.max(minimumRatePerSecond, this.rate / 2);
+        this.lastDecreaseAt = now;
+        this.tokens = Math.min(this.tokens, Math.max(1, this.rate));
+      }
+      this.lastIncreaseAt = now;
+      return;
+    }
+    if (remaining !== undefined && remaining >= this.shared.burst / 2) {
+      this.rate = Math.min(this.perSecond, this.rate + ((now - this.lastIncreaseAt) / 1000) * rateIncreasePerSecond);
+    }
+    this.lastIncreaseAt = now;
   }
 
   private async waitForToken(): Promise<void> {
@@ -86,14 +127,19 @@ export class RequestPacer {
         await this.clock.sleep(Math.ceil(this.pausedUntil - now));
         continue;
       }
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+      this.tokens = Math.min(this.burstNow(), this.tokens + ((now - this.last) / 1000) * this.rate);
       this.last = now;
       if (this.tokens >= 1) {
         this.tokens -= 1;
         return;
       }
-      await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.perSecond) * 1000));
+      await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.rate) * 1000));
     }
+  }
+
+  /** Below its full rate, an instance's own burst shrinks with it. */
+  private burstNow(): number {
+    return this.rate >= this.perSecond ? this.burst : Math.max(1, Math.min(this.burst, this.rate));
   }
 }
 
