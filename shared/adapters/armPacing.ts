@@ -86,11 +86,13 @@ export class RequestPacer {
     const now = this.clock.now();
     let until = this.pausedUntil;
     const reserve = this.shared.burst * armReserveFraction;
-    const low =
-      answer.retryAfterInSeconds !== undefined || (answer.remaining !== undefined && answer.remaining < reserve);
-    if (answer.remaining !== undefined && answer.remaining < reserve) {
+    // Only ARM's word on the shared bucket lowers the pace: a 429 that says the bucket is still full (a resource
+    // provider's own throttle, a transient fault) pauses for its Retry-After but says nothing of the other instances.
+    const { remaining } = answer;
+    const low = remaining !== undefined && remaining < reserve;
+    if (low) {
       // Every instance sees about the same remainder and waits about as long: the bucket refills meanwhile.
-      until = Math.max(until, now + ((reserve - answer.remaining) / this.shared.perSecond) * 1000);
+      until = Math.max(until, now + ((reserve - remaining) / this.shared.perSecond) * 1000);
     }
     if (answer.retryAfterInSeconds !== undefined) until = Math.max(until, now + answer.retryAfterInSeconds * 1000);
     this.pausedUntil = until;
@@ -100,7 +102,7 @@ export class RequestPacer {
 
   /**
    * Additive increase, multiplicative decrease, as TCP shares a link without a coordinator: each instance halves its
-   * rate when ARM's bucket runs low (at most once a second, as the answers of one burst arrive together) and adds one
+   * rate when ARM's bucket is below the reserve (at most once a second, as the answers of one burst arrive together) and adds one
    * request per second each second while the bucket is at least half full. Instances converge on a share of ARM's
    * refill whatever their number, instead of all resuming at full rate after each pause and overshooting together.
    */

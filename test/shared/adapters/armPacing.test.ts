@@ -99,6 +99,21 @@ describe("RequestPacer adapting its rate to ARM's answers", () => {
     expect(pacer.currentRatePerSecond).toBe(20); // never above what it was configured for
   });
 
+  it("pauses for a 429 that says ARM's bucket is still full, without lowering its rate", async () => {
+    let now = 0;
+    const pacer = new RequestPacer(
+      20,
+      20,
+      { now: () => now, sleep: async (ms) => void (now += ms) },
+      armTokenBuckets.reads,
+    );
+    // A resource provider's own throttle or a transient fault: nothing to share with the other instances.
+    expect(pacer.observe({ retryAfterInSeconds: 1, remaining: 240 })).toBe(1000);
+    expect(pacer.currentRatePerSecond).toBe(20);
+    await pacer.take();
+    expect(now).toBe(1000);
+  });
+
   it("admits requests at its lowered rate", async () => {
     let now = 0;
     const pacer = new RequestPacer(
