@@ -3,6 +3,12 @@ import { catalogImageSchema } from "../shared/catalog/schema.js";
 import type { CatalogImage } from "../shared/catalog/schema.js";
 import { managedByValue, tagNames } from "../shared/domain/names.js";
 import type { VersionSnapshot } from "../shared/domain/retention.js";
+import {
+  buildRequestedSchema,
+  deriveBuildId,
+  messageSchemaVersion,
+  type BuildRequested,
+} from "../shared/messages/index.js";
 
 export type CatalogImageInput = z.input<typeof catalogImageSchema>;
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -97,4 +103,21 @@ export function aVersionSnapshot(overrides: Partial<VersionSnapshot> = {}): Vers
     tags: { [tagNames.managedBy]: managedByValue, [tagNames.state]: "promoted" },
     ...overrides,
   };
+}
+
+/** A valid build request message for a commit of an image, as the webhook sends it (checked by its schema). */
+export function aBuildRequestMessage(image: string, commit: string): BuildRequested {
+  return buildRequestedSchema.parse({
+    schemaVersion: messageSchemaVersion,
+    kind: "BuildRequested",
+    buildId: deriveBuildId({ image, commit }),
+    image,
+    commit,
+    reason: "push",
+    requestedBy: "octocat",
+    requestedAt: new Date().toISOString(),
+    traceparent: `00-${"1".repeat(32)}-${"2".repeat(16)}-01`,
+    attempt: 0,
+    force: false,
+  });
 }

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configureSimulation, instantSimulation, withoutThrottling } from "../../local/armAdmin.js";
 import { command as dlq } from "../../cli/commands/dlq.js";
 import type { CliIo } from "../../cli/command.js";
-import { deriveBuildId, messageSchemaVersion } from "../../shared/messages/index.js";
-import { aCatalogImage } from "../factories.js";
+import { deriveBuildId } from "../../shared/messages/index.js";
+import { aBuildRequestMessage, aCatalogImage } from "../factories.js";
 import { api, eventually, startTestStack } from "../e2e/harness.js";
 import { provision, repoRoot } from "./support.js";
 
@@ -13,22 +13,6 @@ type Stack = Awaited<ReturnType<typeof startTestStack>>;
 const current = aCatalogImage();
 /** An image the catalog dropped while builds of it were queued. */
 const retired = aCatalogImage({ name: "ubuntu-2004", definition: { sku: "20_04-lts-gen2" } });
-
-function aBuildRequest(image: string, commit: string) {
-  return {
-    schemaVersion: messageSchemaVersion,
-    kind: "BuildRequested",
-    buildId: deriveBuildId({ image, commit }),
-    image,
-    commit,
-    reason: "push",
-    requestedBy: "octocat",
-    requestedAt: new Date().toISOString(),
-    traceparent: `00-${"1".repeat(32)}-${"2".repeat(16)}-01`,
-    attempt: 0,
-    force: false,
-  };
-}
 
 /** The CLI's io, in memory, with the stack's settings as its environment. */
 function cliIo(env: Record<string, string | undefined>) {
@@ -72,13 +56,16 @@ describe("poison and bad messages on the local stack", () => {
   it("dead-letters bad JSON, a schema violation and an image no longer in the catalog at once, each with its reason", async () => {
     await send("build-requests", [
       { body: "{not json", messageId: "poison-json" },
-      { body: { ...aBuildRequest(current.name, "abcdef1"), requestedAt: "yesterday" }, messageId: "poison-schema" },
-      { body: aBuildRequest(retired.name, "0123456789abcdef"), messageId: "poison-retired" },
+      {
+        body: { ...aBuildRequestMessage(current.name, "abcdef1"), requestedAt: "yesterday" },
+        messageId: "poison-schema",
+      },
+      { body: aBuildRequestMessage(retired.name, "0123456789abcdef"), messageId: "poison-retired" },
     ]);
     await send("build-watch", [
       {
         body: {
-          ...aBuildRequest(retired.name, "0123456789abcdef"),
+          ...aBuildRequestMessage(retired.name, "0123456789abcdef"),
           kind: "BuildWatch",
           version: "1.0.7",
           catalogHash: "0123456789abcdef",

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { armTokenBuckets, rateLimitOf, RequestPacer } from "../../../shared/adapters/armPacing.js";
 
+/** A clock that moves only when the pacer sleeps: `state.now` is the virtual time. */
+const manualClock = () => {
+  const clock = { now: 0, sleep: async (ms: number) => void (clock.now += ms) };
+  return { clock: { now: () => clock.now, sleep: clock.sleep }, state: clock };
+};
+
 describe("RequestPacer", () => {
   it("lets a burst through at once, then admits requests at its rate, in order", async () => {
     let now = 0;
@@ -25,11 +31,6 @@ describe("RequestPacer", () => {
 });
 
 describe("RequestPacer sharing ARM's bucket with other instances", () => {
-  const manualClock = () => {
-    const clock = { now: 0, sleep: async (ms: number) => void (clock.now += ms) };
-    return { clock: { now: () => clock.now, sleep: clock.sleep }, state: clock };
-  };
-
   it("pauses when ARM's remaining tokens fall below the reserve, for as long as ARM's refill takes to restore it", async () => {
     const { clock, state } = manualClock();
     const pacer = new RequestPacer(100, 100, clock, armTokenBuckets.reads);
@@ -100,35 +101,25 @@ describe("RequestPacer adapting its rate to ARM's answers", () => {
   });
 
   it("pauses for a 429 that says ARM's bucket is still full, without lowering its rate", async () => {
-    let now = 0;
-    const pacer = new RequestPacer(
-      20,
-      20,
-      { now: () => now, sleep: async (ms) => void (now += ms) },
-      armTokenBuckets.reads,
-    );
+    const { clock, state } = manualClock();
+    const pacer = new RequestPacer(20, 20, clock, armTokenBuckets.reads);
     // A resource provider's own throttle or a transient fault: nothing to share with the other instances.
     expect(pacer.observe({ retryAfterInSeconds: 1, remaining: 240 })).toBe(1000);
     expect(pacer.currentRatePerSecond).toBe(20);
     await pacer.take();
-    expect(now).toBe(1000);
+    expect(state.now).toBe(1000);
   });
 
   it("admits requests at its lowered rate", async () => {
-    let now = 0;
-    const pacer = new RequestPacer(
-      20,
-      20,
-      { now: () => now, sleep: async (ms) => void (now += ms) },
-      armTokenBuckets.reads,
-    );
+    const { clock, state } = manualClock();
+    const pacer = new RequestPacer(20, 20, clock, armTokenBuckets.reads);
     pacer.observe({ remaining: 60 }); // above the reserve (50): no pause, but no halving either
     expect(pacer.currentRatePerSecond).toBe(20);
     pacer.observe({ remaining: 40 }); // below: paused 0.4 s, rate 10/s, its own burst cut to 10
     const admitted: number[] = [];
     for (let i = 0; i < 12; i++) {
       await pacer.take();
-      admitted.push(now);
+      admitted.push(state.now);
     }
     expect(admitted.slice(0, 10)).toEqual(Array(10).fill(400));
     expect(admitted.slice(10)).toEqual([500, 600]);

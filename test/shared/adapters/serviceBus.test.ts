@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServiceBusEmulator } from "../../../local/servicebus/index.js";
 import { ServiceBusMessageSender } from "../../../shared/adapters/serviceBus.js";
 import type { Settings } from "../../../shared/config/settings.js";
-import { deriveBuildId, messageSchemaVersion, type MessageOf } from "../../../shared/messages/index.js";
+import { deriveBuildId } from "../../../shared/messages/index.js";
 import { noTracer } from "../../../shared/observability/tracing.js";
+import { aBuildRequestMessage } from "../../factories.js";
 import { startTcpProxy } from "../../fakes/tcpProxy.js";
 
 type Emulator = Awaited<ReturnType<typeof startServiceBusEmulator>>;
@@ -29,22 +30,6 @@ afterAll(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-function aBuildRequest(commit: string): MessageOf<"build-requests"> {
-  const image = "ubuntu-2404";
-  return {
-    schemaVersion: messageSchemaVersion,
-    kind: "BuildRequested",
-    buildId: deriveBuildId({ image, commit }),
-    image,
-    commit,
-    reason: "push",
-    requestedBy: "test",
-    requestedAt: new Date().toISOString(),
-    attempt: 0,
-    force: false,
-  } as MessageOf<"build-requests">;
-}
-
 async function messageIdsOn(queue: string): Promise<string[]> {
   const peeker = new ServiceBusClient(emulator.connectionString);
   try {
@@ -63,9 +48,9 @@ describe("the Service Bus message sender", () => {
     } as Settings;
     const sender = new ServiceBusMessageSender(settings, noTracer);
     try {
-      await sender.send("build-requests", aBuildRequest("1111111"));
+      await sender.send("build-requests", aBuildRequestMessage("ubuntu-2404", "1111111"));
       await proxy.drop(); // connections cut, new ones refused: the broker restarts
-      const sending = sender.send("build-requests", aBuildRequest("2222222"));
+      const sending = sender.send("build-requests", aBuildRequestMessage("ubuntu-2404", "2222222"));
       await new Promise((resolve) => setTimeout(resolve, 2500));
       await proxy.resume();
       await sending;
